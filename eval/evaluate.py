@@ -1,0 +1,450 @@
+"""Evaluate a checkpoint the way the ThinkPrune paper does: pass@1 and response length per benchmark.
+
+    python eval/evaluate.py --model toy                                   # the toy benchmark, a minute on CPU
+    python eval/evaluate.py --model outputs/toy/round1 --output_dir eval_results/round1
+    python eval/evaluate.py --model deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B --benchmarks aime24,amc23,math500 \\
+        --num_samples 16 --max_new_tokens 32768 --output_dir eval_results/base
+    python eval/evaluate.py --config recipes/eval/r1_distill_protocol.yaml --model PATH --output_dir DIR
+    python eval/evaluate.py --output_dir eval_results/base --rescore      # re-grade samples.jsonl, no generation
+
+Protocol (DESIGN.md): no system prompt, user message = problem + " Please reason step by step, and put your final
+answer within \\boxed{}.", the model's chat template (R1-style templates pre-fill "<think>\\n"), temperature 0.6,
+top_p 0.95, 32k new tokens, 64 samples per problem for AIME24/AMC23 and 16 for the others. Every response is graded
+by `eval.grading.grade` (the last `\\boxed{}`), truncated or not; truncated responses are also counted apart.
+
+The output directory gets `samples.jsonl` (appended as batches finish: a killed run, started again with the same
+command, resumes where it stopped), `results.json`, `results.md` and `run.json` (what was run, to refuse mixing two
+runs in one directory). Uses vLLM when installed, batched transformers `generate` otherwise.
+"""
+
+import dataclasses
+import importlib.metadata
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
+from eval.generation import Sampling, build_prompt_ids, decode, make_backend
+from eval.grading import extract_answer, grade
+from eval.metrics import aes, benchmark_metrics
+from eval.results import (
+    RESULTS_FILE,
+    RESULTS_MD_FILE,
+    RUN_FILE,
+    SAMPLES_FILE,
+    append_samples,
+    load_results,
+    read_samples,
+    results_markdown,
+    results_table,
+    write_json_atomic,
+    write_samples,
+    write_text_atomic,
+)
+from train.errors import UserError, exit_on_user_error
+from train.toy import EVAL_SUFFIX, TOY_MODEL_NAME, resolve_model_name
+
+
+PAPER_BENCHMARKS = "aime24,amc23,math500"
+PAPER_MAX_NEW_TOKENS = 32768
+TOY_MAX_NEW_TOKENS = 512
+DEFAULT_BATCH_SIZE = {"transformers": 64, "vllm": 2048}
+# What makes two runs the same run: samples of runs that differ in any of these never share a directory.
+RUN_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "system_prompt", "prompt_suffix", "num_samples", "limit")
+
+
+@dataclass
+class EvalConfig:
+    model: str = field(
+        default=TOY_MODEL_NAME, metadata={"help": "Local checkpoint directory, Hub model id, or 'toy'."}
+    )
+    benchmarks: str | None = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated: aime24, amc23, math500, olympiadbench, minerva, toy. Default: toy for a "
+            f"toy model (or a round trained from it), {PAPER_BENCHMARKS} otherwise."
+        },
+    )
+    num_samples: int | None = field(
+        default=None, metadata={"help": "Samples per problem. Default: the protocol's (64 AIME24/AMC23, 16 others)."}
+    )
+    max_new_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": f"Token budget per response. Default: {PAPER_MAX_NEW_TOKENS}, {TOY_MAX_NEW_TOKENS} for a "
+            "toy model; capped to the model's context."
+        },
+    )
+    temperature: float = field(default=0.6, metadata={"help": "Sampling temperature (0 = greedy)."})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling threshold."})
+    seed: int = field(default=0, metadata={"help": "Random seed of the sampling."})
+    system_prompt: str | None = field(default=None, metadata={"help": "System message; the protocol has none."})
+    prompt_suffix: str = field(default=EVAL_SUFFIX, metadata={"help": "Appended to every problem."})
+    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N problems of each benchmark."})
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where results go. Default: eval_results/<model name>."}
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "Delete the results of another run found in output_dir instead of failing."}
+    )
+    rescore: bool = field(
+        default=False, metadata={"help": "Re-grade output_dir/samples.jsonl and rewrite the results; no generation."}
+    )
+    reference: str | None = field(
+        default=None, metadata={"help": "Results directory of a reference run (base model, previous round) for AES."}
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder with local benchmark copies (aime24.jsonl, amc23.jsonl...) instead of the Hub."},
+    )
+    data_files: str | None = field(
+        default=None, metadata={"help": "Per-benchmark local files: 'aime24=a.parquet,minerva=m.jsonl'."}
+    )
+    problem_columns: str | None = field(
+        default=None, metadata={"help": "Per-benchmark problem column of a local copy: 'amc23=question'."}
+    )
+    answer_columns: str | None = field(
+        default=None, metadata={"help": "Per-benchmark gold answer column of a local copy: 'minerva=final_answer'."}
+    )
+    backend: str = field(default="auto", metadata={"help": "auto (vLLM when installed), vllm or transformers."})
+    batch_size: int | None = field(
+        default=None, metadata={"help": "Sequences per generate call (default: 64 transformers, 2048 vLLM)."}
+    )
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vLLM: GPUs to shard the model over."})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vLLM: share of GPU memory to use."})
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "Model dtype: auto (checkpoint's; float32 on CPU), bfloat16, float16, float32."},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def split_names(value) -> list[str]:
+    """Benchmarks given as "a,b" (CLI) or as a YAML list."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [item.strip() for item in items if str(item).strip()]
+
+
+def is_toy_model(name: str) -> bool:
+    """The toy itself, or a checkpoint trained from it (its round_record.json names the toy as base model)."""
+    if name == TOY_MODEL_NAME:
+        return True
+    path = Path(name)
+    if (path / "toy_record.json").exists():
+        return True
+    record = path / "round_record.json"
+    if record.exists():
+        try:
+            return json.loads(record.read_text()).get("base_model") == TOY_MODEL_NAME
+        except json.JSONDecodeError:
+            return False
+    return False
+
+
+def model_key(name: str) -> str:
+    """How run.json names the model: local paths absolute, so `./x` and `x` are the same model."""
+    return str(Path(name).resolve()) if name != TOY_MODEL_NAME and Path(name).exists() else name
+
+
+def default_output_dir(model: str) -> str:
+    return str(Path("eval_results") / (Path(model.rstrip("/")).name or "model"))
+
+
+def with_defaults(config: EvalConfig) -> EvalConfig:
+    toy = is_toy_model(config.model)
+    return dataclasses.replace(
+        config,
+        benchmarks=",".join(split_names(config.benchmarks or ("toy" if toy else PAPER_BENCHMARKS))),
+        max_new_tokens=config.max_new_tokens or (TOY_MAX_NEW_TOKENS if toy else PAPER_MAX_NEW_TOKENS),
+        output_dir=config.output_dir or default_output_dir(config.model),
+    )
+
+
+def check_config(config: EvalConfig) -> None:
+    for name in split_names(config.benchmarks):
+        get_benchmark(name)
+    if config.num_samples is not None and config.num_samples < 1:
+        raise UserError(f"num_samples must be at least 1, got {config.num_samples}")
+    if config.max_new_tokens < 1:
+        raise UserError(f"max_new_tokens must be at least 1, got {config.max_new_tokens}")
+    if config.temperature < 0 or not 0 < config.top_p <= 1:
+        raise UserError("temperature must be >= 0 and top_p in (0, 1]")
+    if config.limit is not None and config.limit < 1:
+        raise UserError(f"limit must be at least 1, got {config.limit}")
+    if config.batch_size is not None and config.batch_size < 1:
+        raise UserError(f"batch_size must be at least 1, got {config.batch_size}")
+
+
+def model_max_positions(model_path: str) -> int | None:
+    from transformers import AutoConfig
+
+    try:
+        return getattr(AutoConfig.from_pretrained(model_path), "max_position_embeddings", None)
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"cannot read the model config of {model_path!r} ({type(error).__name__}): check --model"
+        ) from error
+
+
+def package_versions(backend: str | None) -> dict:
+    packages = ["torch", "transformers", "datasets", "math-verify", "trl"] + (["vllm"] if backend == "vllm" else [])
+    versions = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output directory
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def run_identity(config: EvalConfig) -> dict:
+    return {"model": model_key(config.model), **{key: getattr(config, key) for key in RUN_KEYS}}
+
+
+def prepare_output_dir(output_dir: Path, identity: dict, overwrite: bool) -> None:
+    """Refuse a directory holding another run's samples; `overwrite` deletes them. Then record this run."""
+    run_file = output_dir / RUN_FILE
+    if overwrite:
+        for name in (SAMPLES_FILE, RESULTS_FILE, RESULTS_MD_FILE, RUN_FILE):
+            (output_dir / name).unlink(missing_ok=True)
+    elif run_file.exists():
+        previous = json.loads(run_file.read_text())
+        different = {key: previous.get(key) for key, value in identity.items() if previous.get(key) != value}
+        if different:
+            summary = ", ".join(f"{key}={value!r}" for key, value in different.items())
+            raise UserError(
+                f"{output_dir} holds another run ({summary}): pass another --output_dir, or --overwrite to delete it"
+            )
+    write_json_atomic(run_file, identity)
+
+
+def check_resumed_samples(name: str, done: dict, rows: list[dict], output_dir: Path) -> None:
+    """Samples kept from an earlier run must be about the problems loaded now (same data source)."""
+    for (problem_index, _), sample in done.items():
+        if sample["problem"] != rows[problem_index]["problem"] or sample["answer"] != rows[problem_index]["answer"]:
+            raise UserError(
+                f"{output_dir / SAMPLES_FILE} holds {name} samples of other problems (problem {problem_index} "
+                "differs): use the same data source as before, another --output_dir, or --overwrite"
+            )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generation and scoring
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def score(sample: dict) -> dict:
+    return {
+        **sample,
+        "extracted_answer": extract_answer(sample["response"]),
+        "correct": grade(sample["response"], sample["answer"]),
+    }
+
+
+def generate_benchmark(name, rows, prompts, pending, backend, tokenizer, sampling, batch_size, samples_path):
+    """Generate every pending (problem, sample), appending graded samples to samples.jsonl batch by batch."""
+    from tqdm.auto import tqdm
+    from transformers import set_seed
+
+    set_seed(sampling.seed)
+    start, tokens, generated = time.perf_counter(), 0, []
+    with tqdm(total=len(pending), desc=name, unit="sample", dynamic_ncols=True) as progress:
+        for begin in range(0, len(pending), batch_size):
+            batch = pending[begin : begin + batch_size]
+            generations = backend.generate([prompts[problem_index] for problem_index, _ in batch], sampling)
+            records = []
+            for (problem_index, sample_index), generation in zip(batch, generations, strict=True):
+                row = rows[problem_index]
+                record = {
+                    "benchmark": name,
+                    "problem_index": problem_index,
+                    "sample_index": sample_index,
+                    "problem_id": row["id"],
+                    "problem": row["problem"],
+                    "answer": row["answer"],
+                    "response": decode(tokenizer, generation),
+                    "num_tokens": len(generation.token_ids),
+                    "finished": generation.finished,
+                }
+                records.append(score(record))
+                tokens += len(generation.token_ids)
+            append_samples(samples_path, records)
+            generated.extend(records)
+            progress.set_postfix_str(f"{tokens / (time.perf_counter() - start):,.0f} tok/s", refresh=False)
+            progress.update(len(batch))
+    return generated
+
+
+def add_aes(results: dict, reference: dict | None) -> None:
+    for name, metrics in results["benchmarks"].items():
+        ref = (reference or {}).get("benchmarks", {}).get(name)
+        metrics["aes"] = (
+            aes(metrics["pass@1"], metrics["mean_tokens"], ref["pass@1"], ref["mean_tokens"]) if ref else None
+        )
+
+
+def write_results(output_dir: Path, results: dict) -> None:
+    write_json_atomic(output_dir / RESULTS_FILE, results)
+    write_text_atomic(output_dir / RESULTS_MD_FILE, results_markdown(results))
+
+
+def evaluate(config: EvalConfig, backend=None) -> dict:
+    """Generate (or resume), grade and score every benchmark of `config`; returns the results.json content.
+
+    `backend` is an already built generation backend (e.g. to time the harness); by default one is made here.
+    """
+    if config.rescore:
+        return rescore(config)
+    config = with_defaults(config)
+    check_config(config)
+    from train.modeling import load_tokenizer
+
+    reference = load_results(config.reference) if config.reference else None
+    model_path = resolve_model_name(config.model)
+    tokenizer = load_tokenizer(model_path)
+    data_files = parse_mapping(config.data_files, "data_files")
+    problem_columns = parse_mapping(config.problem_columns, "problem_columns")
+    answer_columns = parse_mapping(config.answer_columns, "answer_columns")
+
+    # Load every benchmark before the model: a bad data source fails in seconds, not after loading 30 GB.
+    names = split_names(config.benchmarks)
+    benchmarks = {}
+    for name in names:
+        rows = load_benchmark(
+            name,
+            config.data_dir,
+            data_files.get(name),
+            problem_columns.get(name),
+            answer_columns.get(name),
+            config.limit,
+        )
+        prompts = [
+            build_prompt_ids(tokenizer, row["problem"], config.prompt_suffix, config.system_prompt) for row in rows
+        ]
+        benchmarks[name] = (rows, prompts, config.num_samples or get_benchmark(name).default_num_samples)
+
+    longest_prompt = max(len(ids) for _, prompts, _ in benchmarks.values() for ids in prompts)
+    max_positions = model_max_positions(model_path)
+    if max_positions and longest_prompt + config.max_new_tokens > max_positions:
+        budget = max_positions - longest_prompt
+        if budget < 1:
+            raise UserError(
+                f"the longest prompt ({longest_prompt} tokens) fills the model's context ({max_positions})"
+            )
+        print(
+            f"warning: max_new_tokens {config.max_new_tokens} -> {budget} (the model's context is {max_positions} "
+            "tokens)",
+            file=sys.stderr,
+        )
+        config = dataclasses.replace(config, max_new_tokens=budget)
+
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(output_dir, run_identity(config), config.overwrite)
+    samples_path = output_dir / SAMPLES_FILE
+    existing = read_samples(samples_path)
+    if samples_path.exists() and not samples_path.read_bytes().endswith(b"\n"):
+        write_samples(samples_path, existing)  # drop the line a kill tore, before appending after it
+
+    sampling = Sampling(config.temperature, config.top_p, config.max_new_tokens, config.seed)
+    previous = load_results(output_dir) if (output_dir / RESULTS_FILE).exists() else {}
+    results = {
+        "model": config.model,
+        "config": {**dataclasses.asdict(config), "backend": previous.get("config", {}).get("backend", config.backend)},
+        "versions": package_versions(None),
+        "reference": config.reference,
+        "benchmarks": dict(previous.get("benchmarks", {})),
+    }
+    for name, (rows, prompts, num_samples) in benchmarks.items():
+        done = {
+            (s["problem_index"], s["sample_index"]): s
+            for s in existing
+            if s["benchmark"] == name and s["problem_index"] < len(rows) and s["sample_index"] < num_samples
+        }
+        check_resumed_samples(name, done, rows, output_dir)
+        pending = [(p, s) for p in range(len(rows)) for s in range(num_samples) if (p, s) not in done]
+        if pending:
+            if backend is None:
+                backend = make_backend(
+                    config.backend,
+                    model_path,
+                    tokenizer,
+                    config.seed,
+                    longest_prompt + config.max_new_tokens,
+                    config.tensor_parallel_size,
+                    config.gpu_memory_utilization,
+                    config.dtype,
+                )
+            results["config"]["backend"] = backend.name
+            results["versions"] = package_versions(backend.name)
+            batch_size = config.batch_size or DEFAULT_BATCH_SIZE[backend.name]
+            generated = generate_benchmark(
+                name, rows, prompts, pending, backend, tokenizer, sampling, batch_size, samples_path
+            )
+            done.update(((s["problem_index"], s["sample_index"]), s) for s in generated)
+        results["benchmarks"][name] = benchmark_metrics(
+            [done[(p, s)] for p in range(len(rows)) for s in range(num_samples)]
+        )
+        add_aes(results, reference)
+        write_results(output_dir, results)  # after every benchmark: a later failure keeps these
+    return results
+
+
+def rescore(config: EvalConfig) -> dict:
+    """Re-grade every response of an existing samples.jsonl (e.g. after a grader fix) and rewrite the results."""
+    output_dir = Path(config.output_dir or default_output_dir(config.model))
+    samples_path = output_dir / SAMPLES_FILE
+    samples = read_samples(samples_path)
+    if not samples:
+        raise UserError(f"no samples to rescore in {samples_path}: run the evaluation into that directory first")
+    samples = [score(sample) for sample in samples]
+    write_samples(samples_path, samples)
+
+    previous = load_results(output_dir) if (output_dir / RESULTS_FILE).exists() else {}
+    run = json.loads((output_dir / RUN_FILE).read_text()) if (output_dir / RUN_FILE).exists() else {}
+    reference_dir = config.reference or previous.get("reference")
+    results = {
+        "model": previous.get("model", run.get("model")),
+        "config": previous.get("config", run),
+        "versions": {**previous.get("versions", {}), **package_versions(None)},
+        "reference": reference_dir,
+        "benchmarks": {},
+    }
+    names = list(dict.fromkeys(sample["benchmark"] for sample in samples))
+    for name in names:
+        benchmark_samples = [sample for sample in samples if sample["benchmark"] == name]
+        results["benchmarks"][name] = benchmark_metrics(benchmark_samples)
+    add_aes(results, load_results(reference_dir) if reference_dir else None)
+    write_results(output_dir, results)
+    return results
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> dict:
+    from trl import TrlParser
+
+    parser = TrlParser(EvalConfig)
+    try:
+        (config,) = parser.parse_args_and_config(argv)
+    except (FileNotFoundError, ValueError) as error:  # a missing or bad --config file
+        raise UserError(f"cannot use the config file: {error}") from error
+    results = evaluate(config)
+    output_dir = config.output_dir or with_defaults(config).output_dir
+    print(f"\n{results_table(results)}\nResults in {output_dir}/ ({RESULTS_FILE}, {RESULTS_MD_FILE}, {SAMPLES_FILE})")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Files of an evaluation directory: `samples.jsonl` (appended as generations finish), `results.json`, `results.md`.
+
+`results.json`:
+
+    {"model": "<path or id>", "config": {...}, "versions": {...}, "reference": "<dir or null>",
+     "benchmarks": {"aime24": {"pass@1": 0.283, "pass@k": {"1": 0.283, "4": 0.41}, "mean_tokens": 8123.4,
+        "median_tokens": 7000, "mean_tokens_correct": 6000.1, "truncation_rate": 0.05,
+        "num_problems": 30, "num_samples": 16, "aes": null}}}
+
+Each line of `samples.jsonl` is one generation: benchmark, problem_index, sample_index, problem_id, problem,
+answer (gold), response, num_tokens, finished, extracted_answer, correct.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from train.errors import UserError
+
+
+RESULTS_FILE = "results.json"
+RESULTS_MD_FILE = "results.md"
+SAMPLES_FILE = "samples.jsonl"
+RUN_FILE = "run.json"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write beside the target, then rename: a reader (or a crash) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_samples(path: Path) -> list[dict]:
+    """Every complete line of a samples file; a line torn by a killed run (the last one) is dropped."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    samples = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            samples.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break
+            raise UserError(f"{path} line {number} is not JSON: fix or delete that line, then run again") from error
+    return samples
+
+
+def write_samples(path: Path, samples: list[dict]) -> None:
+    write_text_atomic(path, "".join(json.dumps(sample, ensure_ascii=False) + "\n" for sample in samples))
+
+
+def append_samples(path: Path, samples: list[dict]) -> None:
+    """Append and flush to disk, so a kill loses at most the batch being generated."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(sample, ensure_ascii=False) + "\n" for sample in samples)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def load_results(path: str | Path) -> dict:
+    """A results.json, given it or the directory holding it."""
+    path = Path(path)
+    path = path / RESULTS_FILE if path.is_dir() else path
+    if not path.exists():
+        raise UserError(f"no {RESULTS_FILE} at {path}: pass an evaluation output directory (run eval/evaluate.py)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON: re-run the evaluation, or rescore it with --rescore") from error
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _number(value, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def results_table(results: dict) -> str:
+    """The per-benchmark Markdown table printed at the end of a run and written to results.md."""
+    header = (
+        "| benchmark | problems x samples | pass@1 (%) | pass@k (%) | mean tokens | median tokens "
+        "| tokens (correct) | truncated (%) | AES |"
+    )
+    lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
+    for name, metrics in results["benchmarks"].items():
+        top_k = max(metrics["pass@k"], key=int)
+        aes = "-" if metrics.get("aes") is None else f"{metrics['aes']:+.3f}"
+        lines.append(
+            f"| {name} | {metrics['num_problems']} x {metrics['num_samples']} | {_percent(metrics['pass@1'])} "
+            f"| {_percent(metrics['pass@k'][top_k])} (k={top_k}) | {_number(metrics['mean_tokens'])} "
+            f"| {_number(metrics['median_tokens'])} | {_number(metrics['mean_tokens_correct'])} "
+            f"| {_percent(metrics['truncation_rate'])} | {aes} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def results_markdown(results: dict) -> str:
+    config = results["config"]
+    sampling = (
+        f"temperature {config['temperature']}, top_p {config['top_p']}, max_new_tokens {config['max_new_tokens']}, "
+        f"seed {config['seed']}, backend {config['backend']}"
+    )
+    reference = f"\nAES against `{results['reference']}`.\n" if results.get("reference") else ""
+    return f"# Evaluation of `{results['model']}`\n\nSampling: {sampling}.\n{reference}\n{results_table(results)}"

@@ -1,0 +1,549 @@
+"""Model cards for ThinkPrune rounds: Hub metadata (lineage, evals) and a body a reader can act on.
+
+    python model_cards/generate.py outputs/toy/r1            # evals found at outputs/toy/r1/eval/results.json
+    python model_cards/generate.py outputs/toy/r2 --eval_results evals/r2 --parent_eval evals/r1 --base_eval evals/base
+
+Reads the round directory (`round_record.json`, `trainer_log.json`, evaluation results) and writes `README.md`
+and `training_curves.png` into it. `train/push_to_hub.py` writes the same card, with the Hub id, when it pushes.
+
+`base_model` in the metadata is the parent's Hub id (or the nearest ancestor's that has one) so that the Hub's model
+tree shows the chain base -> 4k -> 3k -> 2k. A local ancestor is known by its Hub id once it has been pushed: its
+card records it under `thinkprune.repo_id`.
+"""
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from train.errors import UserError, exit_on_user_error
+
+
+TEMPLATE_PATH = Path(__file__).with_name("template.md")
+CARD_FILE = "README.md"
+CURVES_FILE = "training_curves.png"
+ROUND_RECORD = "round_record.json"
+TRAINER_LOG = "trainer_log.json"
+RECORD_FORMAT = "thinkprune-round/1"
+EVAL_RESULTS = Path("eval") / "results.json"
+TOY_MODEL_NAME = "toy"
+TOY_LICENSE = "apache-2.0"
+TAGS = ["thinkprune", "grpo", "trl", "reasoning"]
+PAPER_URL = "https://arxiv.org/abs/2504.01296"
+CITATION = """@article{hou2025thinkprune,
+  title   = {ThinkPrune: Pruning Long Chain-of-Thought of LLMs via Reinforcement Learning},
+  author  = {Hou, Bairu and Zhang, Yang and Ji, Jiabao and Liu, Yujian and Qian, Kaizhi and Andreas, Jacob and Chang, Shiyu},
+  journal = {arXiv preprint arXiv:2504.01296},
+  year    = {2025}
+}"""
+# The evaluation protocol of the paper; a card shows the settings of its own evaluation when it has one.
+DEFAULT_GENERATION = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
+# The values a reader needs to reproduce a round; the card lists every other one in a collapsed block.
+KEY_RECIPE_VALUES = [
+    "model_name_or_path",
+    "token_limit",
+    "truncation",
+    "limit_in_prompt",
+    "dataset_name",
+    "data_source",
+    "num_train_problems",
+    "max_prompt_length",
+    "learning_rate",
+    "lr_scheduler_type",
+    "weight_decay",
+    "max_grad_norm",
+    "num_generations",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "num_train_epochs",
+    "temperature",
+    "top_p",
+    "beta",
+    "loss_type",
+    "scale_rewards",
+    "epsilon",
+    "seed",
+]
+CURVES = [
+    ("reward", "mean reward"),
+    ("completions/mean_length", "mean completion length (tokens)"),
+    ("completions/clipped_ratio", "clipped ratio (cut at the limit)"),
+]
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading a round directory
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def read_round(checkpoint_dir: str | Path) -> dict:
+    """The round record of a finished round; a UserError for anything else."""
+    path = Path(checkpoint_dir) / ROUND_RECORD
+    if not Path(checkpoint_dir).is_dir():
+        raise UserError(f"{checkpoint_dir} is not a directory: pass the output directory of a finished round")
+    if not path.is_file():
+        raise UserError(
+            f"{checkpoint_dir} has no {ROUND_RECORD}, so it is not a finished ThinkPrune round: let train/round.py "
+            "finish (it writes the record last), or pass the directory of a finished round"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not valid JSON ({error}): rerun the round or restore the file") from error
+    missing = [
+        key
+        for key in ("round", "token_limit", "parent", "base_model", "lineage", "finished_at")
+        if not isinstance(record, dict) or record.get(key) in (None, "")
+    ]
+    if missing or record.get("format") != RECORD_FORMAT:
+        what = f"lacks {', '.join(missing)}" if missing else f"has format {record.get('format')!r}"
+        raise UserError(f"{path} {what}: it is not a finished {RECORD_FORMAT} round record; rerun the round")
+    return record
+
+
+def read_trainer_log(checkpoint_dir: str | Path) -> list[dict]:
+    path = Path(checkpoint_dir) / TRAINER_LOG
+    if not path.is_file():
+        return []
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def read_eval(path: str | Path) -> dict:
+    """Evaluation results, given a results.json or the evaluation directory holding it."""
+    path = Path(path)
+    path = path / "results.json" if path.is_dir() else path
+    if not path.is_file():
+        raise UserError(f"no evaluation results at {path}: pass a results.json or the directory holding it")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON ({error}): rerun the evaluation") from error
+    if not isinstance(results, dict) or not isinstance(results.get("benchmarks"), dict):
+        raise UserError(f"{path} has no 'benchmarks' mapping: pass the results.json written by eval/evaluate.py")
+    return results
+
+
+def local_dir(name_or_path: str) -> Path | None:
+    """The local checkpoint directory a lineage entry names, if it is one (`toy` is the cached toy base)."""
+    if name_or_path == TOY_MODEL_NAME:
+        from train.toy import toy_base_path
+
+        return toy_base_path()
+    path = Path(name_or_path).expanduser()
+    return path if path.is_dir() else None
+
+
+def is_hub_id(name_or_path: str) -> bool:
+    return bool(HUB_ID.match(name_or_path)) and local_dir(name_or_path) is None and ".." not in name_or_path
+
+
+def card_metadata(checkpoint_dir: Path) -> dict:
+    """The YAML metadata of a local checkpoint's README.md ({} without one or with an unreadable one)."""
+    path = checkpoint_dir / CARD_FILE
+    if not path.is_file():
+        return {}
+    from huggingface_hub import ModelCard
+
+    try:
+        return ModelCard.load(path, ignore_metadata_errors=True).data.to_dict()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+
+
+def hub_id_of(name_or_path: str) -> str | None:
+    """The Hub id of a lineage entry: itself when it is one, the id its card records once it has been pushed."""
+    if is_hub_id(name_or_path):
+        return name_or_path
+    path = local_dir(name_or_path)
+    repo_id = (card_metadata(path).get("thinkprune") or {}).get("repo_id") if path else None
+    return repo_id if isinstance(repo_id, str) and HUB_ID.match(repo_id) else None
+
+
+def display_name(name_or_path: str) -> str:
+    """How a card names a lineage entry: its Hub id, else `toy` or the directory's name (no local paths on the Hub)."""
+    hub_id = hub_id_of(name_or_path)
+    if hub_id or name_or_path == TOY_MODEL_NAME:
+        return hub_id or name_or_path
+    return Path(name_or_path.rstrip("/")).name or name_or_path
+
+
+def lineage_names(record: dict) -> list[str]:
+    """The ancestors of a round as its card shows them; two records with equal names descend from the same chain."""
+    return [display_name(entry) for entry in record["lineage"]]
+
+
+def limit_label(token_limit: int) -> str:
+    """4000 -> "4k" as in the released names; a limit that is not a multiple of 1000 keeps its number."""
+    return f"{token_limit // 1000}k" if token_limit % 1000 == 0 else str(token_limit)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Card contents
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def inherited_license(record: dict) -> str | None:
+    """The base model's license, as the parent's card, the base's card or the base's Hub page states it."""
+    base = record["base_model"]
+    if base == TOY_MODEL_NAME:
+        return TOY_LICENSE
+    for entry in (record["parent"], base):
+        path = local_dir(entry)
+        if path and (license_ := card_metadata(path).get("license")):
+            return license_
+    if not is_hub_id(base):
+        return None
+    import httpx2
+    from huggingface_hub import HfApi
+
+    try:
+        card_data = HfApi().model_info(base, timeout=10).card_data
+    except (OSError, ValueError, httpx2.HTTPError):  # offline, or a private base: the card just has no license
+        return None
+    return getattr(card_data, "license", None)
+
+
+def ancestor_eval(name_or_path: str) -> dict | None:
+    path = local_dir(name_or_path)
+    return read_eval(path / EVAL_RESULTS) if path and (path / EVAL_RESULTS).is_file() else None
+
+
+def nearest_hub_ancestor(record: dict) -> str | None:
+    """The parent's Hub id, else the closest ancestor's: the Hub's model tree links this model under it."""
+    for entry in reversed(record["lineage"]):
+        if hub_id := hub_id_of(entry):
+            return hub_id
+    return None
+
+
+def dataset_ids(record: dict) -> list[str]:
+    name = (record.get("dataset") or {}).get("name") or record.get("recipe", {}).get("dataset_name")
+    return [name] if isinstance(name, str) and is_hub_id(name) else []
+
+
+def format_percent(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def format_tokens(value) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def saving(this: dict, other: dict | None) -> str:
+    """Length change and accuracy change of this model against another, e.g. "−53% tokens (pass@1 +0.8)"."""
+    if not other or not other.get("mean_tokens") or this.get("mean_tokens") is None:
+        return "–"
+    change = this["mean_tokens"] / other["mean_tokens"] - 1
+    text = f"{'−' if change < 0 else '+'}{abs(100 * change):.0f}% tokens"
+    if this.get("pass@1") is not None and other.get("pass@1") is not None:
+        text += f" (pass@1 {100 * (this['pass@1'] - other['pass@1']):+.1f})"
+    return text
+
+
+def cell(benchmark: dict | None) -> str:
+    if not benchmark:
+        return "–"
+    return f"{format_percent(benchmark.get('pass@1'))} · {format_tokens(benchmark.get('mean_tokens'))} tokens"
+
+
+def eval_rows(results: dict | None, parent: dict | None, base: dict | None) -> list[dict]:
+    if not results:
+        return []
+    rows = []
+    for name, bench in results["benchmarks"].items():
+        parent_bench = (parent or {}).get("benchmarks", {}).get(name)
+        base_bench = (base or {}).get("benchmarks", {}).get(name)
+        rows.append(
+            {
+                "name": name,
+                "this": cell(bench),
+                "parent": cell(parent_bench),
+                "base": cell(base_bench),
+                "vs_parent": saving(bench, parent_bench),
+                "vs_base": saving(bench, base_bench),
+            }
+        )
+    return rows
+
+
+def eval_results_metadata(results: dict | None):
+    """model-index entries: pass@1 (%) and mean generated tokens per benchmark."""
+    from huggingface_hub import EvalResult
+
+    metrics = [("pass@1", "pass@1 (%)", 100), ("mean_tokens", "mean generated tokens", 1)]
+    entries = []
+    for name, bench in (results or {}).get("benchmarks", {}).items():
+        for metric_type, metric_name, scale in metrics:
+            value = bench.get(metric_type)
+            if isinstance(value, int | float) and math.isfinite(value):
+                entry = EvalResult(
+                    task_type="text-generation",
+                    dataset_type=bench.get("dataset", name),
+                    dataset_name=name,
+                    metric_type=metric_type,
+                    metric_name=metric_name,
+                    metric_value=round(value * scale, 2),
+                )
+                entries.append(entry)
+    return entries or None
+
+
+def format_value(value) -> str:
+    text = json.dumps(value) if isinstance(value, list | dict | bool) or value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def public_recipe(record: dict) -> dict:
+    """The recipe without secrets or their placeholders (transformers writes `<HUB_TOKEN>` for *_token fields)."""
+    return {key: value for key, value in (record.get("recipe") or {}).items() if not key.endswith("token")}
+
+
+def generation_settings(results: dict | None, checkpoint_dir: Path) -> dict:
+    config = (results or {}).get("config") or {}
+    settings = {key: config.get(key, default) for key, default in DEFAULT_GENERATION.items()}
+    if "max_new_tokens" not in config:
+        context = _max_positions(checkpoint_dir)
+        settings["max_new_tokens"] = (
+            min(settings["max_new_tokens"], context) if context else settings["max_new_tokens"]
+        )
+    return settings
+
+
+def _max_positions(checkpoint_dir: Path) -> int | None:
+    path = checkpoint_dir / "config.json"
+    if not path.is_file():
+        return None
+    value = json.loads(path.read_text(encoding="utf-8")).get("max_position_embeddings")
+    return value if isinstance(value, int) else None
+
+
+def plot_training_curves(log_history: list[dict], token_limit: int, path: Path) -> bool:
+    """Reward, mean length and clipped ratio per step as one PNG, written atomically. False when nothing was logged."""
+    series = {
+        key: [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
+        for key, _ in CURVES
+    }
+    if not any(series.values()):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2), dpi=100)
+    for axis, (key, label) in zip(axes, CURVES):
+        if series[key]:
+            steps, values = zip(*series[key])
+            axis.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3)
+        if key == "completions/mean_length":
+            axis.axhline(token_limit, color="gray", linestyle="--", linewidth=1)
+        axis.set_title(label, fontsize=10)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        figure.savefig(tmp)
+        os.replace(tmp, path)
+    finally:
+        plt.close(figure)
+        Path(tmp).unlink(missing_ok=True)
+    return True
+
+
+@dataclass
+class CardInputs:
+    """Everything a card is written from; `write_model_card` fills it from a round directory."""
+
+    checkpoint_dir: Path
+    record: dict
+    log_history: list[dict] = field(default_factory=list)
+    results: dict | None = None
+    parent_results: dict | None = None
+    base_results: dict | None = None
+    repo_id: str | None = None
+    revision: str | None = None
+
+
+def build_card(inputs: CardInputs, curves_file: str | None):
+    """The ModelCard (metadata + body rendered from template.md)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from train.toy import EVAL_SUFFIX, make_problems
+
+    record = inputs.record
+    limit = record["token_limit"]
+    title = inputs.repo_id or f"{display_name(record['base_model'])}-thinkprune-{limit_label(limit)}"
+    parent_is_base = len(record["lineage"]) <= 1
+    base_results = inputs.base_results or (inputs.parent_results if parent_is_base else None)
+    thinkprune = {
+        "round": record["round"],
+        "token_limit": limit,
+        "truncation": record.get("truncation", "zero"),
+        "parent": display_name(record["parent"]),
+        "lineage": lineage_names(record),
+    }
+    if inputs.repo_id:
+        thinkprune |= {"repo_id": inputs.repo_id} | ({"revision": inputs.revision} if inputs.revision else {})
+    base_model = nearest_hub_ancestor(record)
+    card_data = ModelCardData(
+        base_model=base_model,
+        base_model_relation="finetune" if base_model else None,
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        license=inherited_license(record),
+        tags=TAGS,
+        datasets=dataset_ids(record) or None,
+        model_name=title,
+        eval_results=eval_results_metadata(inputs.results),
+        thinkprune=thinkprune,
+    )
+    limits = {}
+    for entry in record["lineage"]:
+        path = local_dir(entry)
+        if path and (path / ROUND_RECORD).is_file():
+            limits[entry] = json.loads((path / ROUND_RECORD).read_text(encoding="utf-8")).get("token_limit")
+    chain = [
+        f"`{display_name(entry)}`" + (f" ({limit_label(limits[entry])})" if limits.get(entry) else "")
+        for entry in record["lineage"]
+    ]
+    chain.append(f"**this model ({limit_label(limit)})**")
+    recipe = public_recipe(record)
+    dataset = record.get("dataset") or {}
+    dataset_text = (
+        f"`{dataset.get('name')}`, {dataset.get('num_prompts')} prompts"
+        + (f" ({dataset['num_dropped_too_long']} dropped as too long)" if dataset.get("num_dropped_too_long") else "")
+        + (f", {record['global_step']} optimizer steps" if record.get("global_step") is not None else "")
+        + (f" in {record['train_seconds']:.0f} s" if isinstance(record.get("train_seconds"), int | float) else "")
+        + "."
+        if dataset.get("name")
+        else None
+    )
+    metrics = record.get("train_metrics") or {}
+    final_metrics = [
+        (key, f"{value:.4g}" if isinstance(value, float) else value)
+        for key, value in metrics.items()
+        if key in ("reward", "completions/mean_length", "completions/clipped_ratio", "train_loss")
+    ]
+    generation = generation_settings(inputs.results, inputs.checkpoint_dir)
+    config = (inputs.results or {}).get("config") or {}
+    eval_setup = f", {config['num_samples']} samples per problem" if config.get("num_samples") else ""
+    truncation_text = (
+        "A response cut at the limit was graded on the text it had reached (the official code's behaviour)."
+        if record.get("truncation") == "grade"
+        else "A response cut at the limit earned zero reward (the paper's rule)."
+    )
+    example = (
+        make_problems("test", 1, seed=0)[0]["problem"]
+        if record["base_model"] == TOY_MODEL_NAME
+        else "What is the remainder when 2^100 is divided by 7?"
+    )
+    model_ref = inputs.repo_id or str(inputs.checkpoint_dir)
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE_PATH),
+        title=title,
+        paper_url=PAPER_URL,
+        round=record["round"],
+        token_limit=limit,
+        parent_display=f"`{display_name(record['parent'])}`",
+        truncation_text=truncation_text,
+        chain=chain,
+        recipe_rows=[(key, format_value(recipe[key])) for key in KEY_RECIPE_VALUES if key in recipe],
+        recipe_json=json.dumps(recipe, indent=2, default=str),
+        dataset_text=dataset_text,
+        curves_file=curves_file,
+        final_metrics=final_metrics,
+        eval_rows=eval_rows(inputs.results, inputs.parent_results, base_results),
+        show_parent=not parent_is_base,
+        eval_setup=eval_setup,
+        generation=generation,
+        prompt_suffix=EVAL_SUFFIX.strip(),
+        prompt_suffix_escaped=json.dumps(EVAL_SUFFIX)[1:-1],
+        example_problem=example,
+        model_ref=model_ref,
+        revision_kwarg=f', revision="{inputs.revision}"' if inputs.revision else "",
+        repo_id=inputs.repo_id,
+        repo_name=(inputs.repo_id or "").split("/")[-1],
+        revision=inputs.revision,
+        versions=sorted((record.get("versions") or {}).items()),
+        citation=CITATION,
+    )
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_model_card(
+    checkpoint_dir: str | Path,
+    eval_results: str | Path | None = None,
+    parent_eval: str | Path | None = None,
+    base_eval: str | Path | None = None,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    output_dir: str | Path | None = None,
+) -> Path:
+    """Write README.md (and training_curves.png) for a finished round; returns the card's path.
+
+    Evaluation results default to `<dir>/eval/results.json` of the round, its parent and its base when those are
+    local directories. `output_dir` (default: the round directory) is where the files go.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    record = read_round(checkpoint_dir)
+    output_dir = Path(output_dir) if output_dir is not None else checkpoint_dir
+    inputs = CardInputs(
+        checkpoint_dir=checkpoint_dir,
+        record=record,
+        log_history=read_trainer_log(checkpoint_dir),
+        results=read_eval(eval_results) if eval_results else ancestor_eval(str(checkpoint_dir)),
+        parent_results=read_eval(parent_eval) if parent_eval else ancestor_eval(record["parent"]),
+        base_results=read_eval(base_eval) if base_eval else ancestor_eval(record["base_model"]),
+        repo_id=repo_id,
+        revision=revision,
+    )
+    has_curves = plot_training_curves(inputs.log_history, record["token_limit"], output_dir / CURVES_FILE)
+    card = build_card(inputs, CURVES_FILE if has_curves else None)
+    card_path = output_dir / CARD_FILE
+    write_text_atomic(card_path, str(card))
+    return card_path
+
+
+@dataclass
+class CardArguments:
+    eval_results: str | None = field(default=None, metadata={"help": "results.json (or its directory) of this round"})
+    parent_eval: str | None = field(default=None, metadata={"help": "results.json (or its directory) of the parent"})
+    base_eval: str | None = field(default=None, metadata={"help": "results.json (or its directory) of the base"})
+    repo_id: str | None = field(default=None, metadata={"help": "Hub id the card presents the model under"})
+    revision: str | None = field(default=None, metadata={"help": "Hub branch the model is published on"})
+
+
+def main(argv: list[str] | None = None) -> Path:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(CardArguments)
+    parser.add_argument("checkpoint_dir", help="a finished round directory (holding round_record.json)")
+    args, extra = parser.parse_args_into_dataclasses(args=argv)
+    path = exit_on_user_error(write_model_card)(
+        extra.checkpoint_dir, args.eval_results, args.parent_eval, args.base_eval, args.repo_id, args.revision
+    )
+    print(f"Wrote {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Settings of the demo: which models to compare, generation defaults and serving limits.
+
+Every value comes, in increasing priority, from the defaults below, a YAML file (`--config demo.yaml`, or
+`$THINKPRUNE_DEMO_CONFIG`, or `demo_config.yaml` beside app.py as a deployed Space has), the environment
+(`THINKPRUNE_DEMO_BASE`, `THINKPRUNE_DEMO_PRUNED` as a comma-separated list: Space variables) and the command line.
+"""
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from train.errors import UserError
+from train.toy import TOY_MODEL_NAME
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SPACE_CONFIG = REPO_ROOT / "demo_config.yaml"
+TOY_ROUNDS_ROOT = REPO_ROOT / "outputs" / "toy"
+ROUND_RECORD = "round_record.json"
+ENV_PREFIX = "THINKPRUNE_DEMO_"
+
+
+@dataclass
+class DemoConfig:
+    base: str = field(
+        default=TOY_MODEL_NAME,
+        metadata={"help": "The original long-thinker: 'toy', a local checkpoint or a Hub id."},
+    )
+    pruned: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Pruned checkpoints (local dirs or Hub ids), oldest round first; the last one is shown first. "
+            "Default with the toy base: every outputs/toy/round*/ holding a round_record.json."
+        },
+    )
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Initial max new tokens per model (default: 256 on the toy, else 4096)."}
+    )
+    max_new_tokens_limit: int = field(default=32768, metadata={"help": "Upper end of the max-new-tokens slider."})
+    temperature: float = field(default=0.6, metadata={"help": "Initial temperature (the evaluation protocol's)."})
+    top_p: float = field(default=0.95, metadata={"help": "Initial top_p (the evaluation protocol's)."})
+    max_problem_chars: int = field(default=4000, metadata={"help": "Longer problems are refused with a message."})
+    max_prompt_tokens: int = field(default=1024, metadata={"help": "Longer prompts (after the template) are refused."})
+    concurrency_limit: int = field(
+        default=2, metadata={"help": "Comparisons generated at once (each runs both models); others wait in line."}
+    )
+    max_queue_size: int = field(default=16, metadata={"help": "Requests waiting beyond this are turned away."})
+    device: str = field(default="auto", metadata={"help": "'auto' (cuda when available), 'cpu', 'cuda', ..."})
+    dtype: str = field(default="auto", metadata={"help": "'auto' (bfloat16 on GPU, float32 on CPU) or a torch dtype."})
+    server_name: str = field(default="127.0.0.1", metadata={"help": "Interface to serve on (0.0.0.0 to expose)."})
+    server_port: int | None = field(default=None, metadata={"help": "Port (default: gradio's, 7860 or the next)."})
+    share: bool = field(default=False, metadata={"help": "Also open a temporary public gradio.live link."})
+
+    @property
+    def is_toy(self) -> bool:
+        """The embedded toy base, by name or as a copied checkpoint (a deployed Space bundles it)."""
+        return self.base == TOY_MODEL_NAME or (Path(self.base) / "toy_record.json").is_file()
+
+    @property
+    def initial_max_new_tokens(self) -> int:
+        return self.max_new_tokens or (256 if self.is_toy else 4096)
+
+
+def toy_rounds(root: Path = TOY_ROUNDS_ROOT) -> list[str]:
+    """Finished toy rounds (`round<i>/` with a round record), in round order: round10 comes after round2."""
+    rounds = [path for path in root.glob("round*") if re.fullmatch(r"round\d+", path.name)]
+    finished = [path for path in rounds if (path / ROUND_RECORD).is_file()]
+    return [str(path) for path in sorted(finished, key=lambda path: int(path.name.removeprefix("round")))]
+
+
+def _env_values(environ) -> dict:
+    values = {}
+    if environ.get(ENV_PREFIX + "BASE"):
+        values["base"] = environ[ENV_PREFIX + "BASE"]
+    if environ.get(ENV_PREFIX + "PRUNED"):
+        values["pruned"] = [name.strip() for name in environ[ENV_PREFIX + "PRUNED"].split(",") if name.strip()]
+    return values
+
+
+def _yaml_values(path: Path) -> dict:
+    import yaml
+
+    if not path.is_file():
+        raise UserError(f"demo config file {path} does not exist: fix --config or THINKPRUNE_DEMO_CONFIG")
+    values = yaml.safe_load(path.read_text()) or {}
+    known = {f.name for f in fields(DemoConfig)}
+    if not isinstance(values, dict) or set(values) - known:
+        unknown = sorted(set(values) - known) if isinstance(values, dict) else values
+        raise UserError(f"{path}: unknown demo settings {unknown}; known ones are {sorted(known)}")
+    if isinstance(values.get("pruned"), str):
+        values["pruned"] = [values["pruned"]]
+    # Checkpoints given relative to the file (a deployed Space's models/...) work from any working directory.
+    if "base" in values:
+        values["base"] = _beside(path, values["base"])
+    if "pruned" in values:
+        values["pruned"] = [_beside(path, name) for name in values["pruned"]]
+    return values
+
+
+def _beside(config_file: Path, name: str) -> str:
+    return str(config_file.parent / name) if (config_file.parent / name).is_dir() else name
+
+
+def parse_config(argv: list[str] | None = None, environ=None) -> DemoConfig:
+    """Defaults < YAML file < environment < command line."""
+    from transformers import HfArgumentParser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    parser = HfArgumentParser(DemoConfig)
+    parser.add_argument("--config", default=None, help="A YAML file of the settings below.")
+    config_file = parser.parse_known_args(argv)[0].config or environ.get(ENV_PREFIX + "CONFIG")
+    if config_file is None and SPACE_CONFIG.is_file():
+        config_file = SPACE_CONFIG
+    parser.set_defaults(**{**(_yaml_values(Path(config_file)) if config_file else {}), **_env_values(environ)})
+    config, _ = parser.parse_args_into_dataclasses(argv)
+    if config.base == TOY_MODEL_NAME and not config.pruned:
+        config.pruned = toy_rounds()
+    if config.concurrency_limit < 1 or config.max_queue_size < 1:
+        raise UserError("concurrency_limit and max_queue_size must be at least 1")
+    return config

@@ -1,0 +1,231 @@
+"""Two models answering one problem at the same time, streamed as one sequence of snapshots.
+
+Each model generates in its own thread; `stream_pair` merges both into one generator, so a single Gradio event
+updates both panes while they run (two events would run one after the other in the browser). Token counts are the
+generated ids themselves, seen by `IdStreamer`, never a re-tokenisation of the decoded text.
+"""
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from train.errors import UserError
+from train.toy import EVAL_SUFFIX
+
+
+THINK_END = "</think>"
+
+
+@dataclass
+class SamplingSettings:
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+
+
+def build_prompt_ids(tokenizer, problem: str) -> list[int]:
+    """The evaluation prompt: no system message, the problem plus the boxed-answer instruction, the chat template."""
+    messages = [{"role": "user", "content": problem + EVAL_SUFFIX}]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # The template already wrote the BOS token: tokenizing with special tokens would add a second one.
+    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+
+def split_response(text: str) -> tuple[str, str | None]:
+    """(thinking, final answer or None while thinking). R1-style templates pre-fill "<think>\\n", so usually only
+    the closing tag is generated; a model whose template does not pre-fill may write the opening tag itself."""
+    text = text.removeprefix("<think>").lstrip("\n")
+    thinking, tag, answer = text.partition(THINK_END)
+    return thinking.strip("\n"), answer.strip() if tag else None
+
+
+class IdStreamer:
+    """A transformers streamer that hands every generated id to `on_ids` (the first `put` is the prompt)."""
+
+    def __init__(self, on_ids: Callable[[list[int]], None]):
+        self.on_ids = on_ids
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        self.on_ids(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        pass
+
+
+class StopOnEvent:
+    """A stopping criterion that ends generation at the next token once `event` is set (the Stop button)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+@dataclass
+class Pane:
+    """What one model has done so far; written by its worker thread, read by the merging generator."""
+
+    role: str
+    model_name: str | None
+    ids: list[int] = field(default_factory=list)
+    status: str = "waiting"  # waiting -> loading -> generating -> finished | limit | stopped | error
+    error: str | None = None
+    decode: Callable[[list[int]], str] | None = None
+    eos_ids: tuple[int, ...] = ()
+    started_at: float | None = None
+    first_token_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "limit", "stopped", "error")
+
+    def snapshot(self, now: float) -> dict:
+        ids = list(self.ids)  # the worker appends concurrently: read once
+        text = self.decode(ids) if self.decode and ids else ""
+        thinking, answer = split_response(text)
+        elapsed = ((self.ended_at or now) - self.started_at) if self.started_at else 0.0
+        return {
+            "role": self.role,
+            "model": self.model_name,
+            "status": self.status,
+            "done": self.done,
+            "error": self.error,
+            "num_tokens": len(ids),
+            "elapsed_s": round(elapsed, 3),
+            "tokens_per_s": round(len(ids) / elapsed, 1) if elapsed > 0 else 0.0,
+            "first_token_s": round(self.first_token_at - self.started_at, 3) if self.first_token_at else None,
+            "text": text,
+            "thinking": thinking,
+            "answer": answer,
+        }
+
+
+def run_pane(
+    pane: Pane,
+    load: Callable,
+    problem: str,
+    settings: SamplingSettings,
+    max_prompt_tokens: int,
+    stop: threading.Event,
+    changed: threading.Event,
+) -> None:
+    """Worker thread body: load, generate with streaming ids, and record how it ended. Never raises: a failure
+    becomes the pane's error message so that the other pane and the app keep going."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    try:
+        pane.status = "loading"
+        changed.set()
+        loaded = load(pane.model_name)
+        tokenizer, model = loaded.tokenizer, loaded.model
+        prompt_ids = build_prompt_ids(tokenizer, problem)
+        if len(prompt_ids) > max_prompt_tokens:
+            raise ValueError(f"the prompt is {len(prompt_ids)} tokens long, over this demo's {max_prompt_tokens}")
+        pane.decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)
+        eos = model.generation_config.eos_token_id
+        pane.eos_ids = tuple(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+
+        def on_ids(ids: list[int]) -> None:
+            if pane.first_token_at is None:
+                pane.first_token_at = time.perf_counter()
+            pane.ids.extend(ids)
+            changed.set()
+
+        generation_config = sampling_config(model.generation_config, settings, tokenizer.pad_token_id)
+        input_ids = torch.tensor([prompt_ids], device=model.device)
+        pane.started_at = time.perf_counter()
+        pane.status = "generating"
+        changed.set()
+        with torch.inference_mode():
+            model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                generation_config=generation_config,
+                streamer=IdStreamer(on_ids),
+                stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]),
+            )
+        pane.status = end_status(pane.ids, pane.eos_ids, settings.max_new_tokens, stop.is_set())
+    except Exception as error:
+        pane.error = error_message(error)
+        pane.status = "error"
+    finally:
+        pane.ended_at = time.perf_counter()
+        changed.set()
+
+
+def sampling_config(model_config, settings: SamplingSettings, pad_token_id: int | None):
+    """The model's own generation config (EOS ids, ...) with the page's sampling settings on top."""
+    config = copy.deepcopy(model_config)
+    sample = settings.temperature > 0
+    config.max_new_tokens = settings.max_new_tokens
+    config.do_sample = sample
+    # Greedy takes the neutral values: None would be filled in again from the model's own sampling defaults.
+    config.temperature = settings.temperature if sample else 1.0
+    config.top_p = settings.top_p if sample else 1.0
+    # The evaluation protocol samples with temperature and top_p only (vLLM's top_k is off), not transformers' 50.
+    config.top_k = 0
+    if config.pad_token_id is None:
+        config.pad_token_id = pad_token_id
+    return config
+
+
+def error_message(error: Exception) -> str:
+    return str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+
+
+def end_status(ids: list[int], eos_ids: tuple[int, ...], max_new_tokens: int, stopped: bool) -> str:
+    if ids and ids[-1] in eos_ids:
+        return "finished"
+    if len(ids) >= max_new_tokens:
+        return "limit"
+    return "stopped" if stopped else "finished"
+
+
+def stream_pair(
+    panes: list[Pane],
+    load: Callable,
+    problem: str,
+    settings: SamplingSettings,
+    max_prompt_tokens: int,
+    stop: threading.Event,
+    min_interval_s: float = 0.05,
+) -> Iterator[list[dict]]:
+    """Run every pane in its own thread; yield snapshots of all panes as tokens arrive (at most every
+    `min_interval_s`) and a last one once all are done. Closing the generator (the user left) stops the workers."""
+    changed = threading.Event()
+    # A pane that is already done (no checkpoint to run) keeps its message and gets no thread.
+    threads = [
+        threading.Thread(
+            target=run_pane,
+            args=(pane, load, problem, settings, max_prompt_tokens, stop, changed),
+            name=f"demo-{pane.role}",
+            daemon=True,
+        )
+        for pane in panes
+        if not pane.done
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while True:
+            changed.wait(timeout=0.5)
+            changed.clear()
+            all_done = all(pane.done for pane in panes)
+            now = time.perf_counter()
+            yield [pane.snapshot(now) for pane in panes]
+            if all_done:
+                return
+            time.sleep(min_interval_s)
+    finally:
+        stop.set()

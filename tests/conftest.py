@@ -15,12 +15,64 @@ def build_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
     from train.toy import ToyModelConfig, build_model, build_tokenizer
 
     tokenizer = build_tokenizer(seed=seed)
-    config = ToyModelConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                            num_key_value_heads=1, max_position_embeddings=512)
+    config = ToyModelConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+    )
     model = build_model(tokenizer, config, seed=seed)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def build_coin_flip_checkpoint(path: Path, problems_file: Path, num_problems: int = 8) -> Path:
+    """A tiny model that answers every problem with \\boxed{1} or \\boxed{2} at random (gold: 1).
+
+    A random tiny model never writes a correct boxed answer, so every GRPO reward would be 0 and nothing would be
+    learned. This one earns 1 on about half of its rollouts: real reward variance for training tests.
+    """
+    import json
+
+    import torch
+
+    from train.data import build_prompt
+    from train.modeling import load_model, load_tokenizer
+
+    build_tiny_checkpoint(path)
+    tokenizer, model = load_tokenizer(str(path)), load_model(str(path))
+    rows = [{"problem": f"What is {i} + {1 - i}?", "answer": "1"} for i in range(num_problems)]
+    problems_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    texts = [
+        tokenizer.apply_chat_template(
+            build_prompt(row["problem"], "plain", None), tokenize=False, add_generation_prompt=True
+        )
+        + f"So {answer}.\n</think>\n\nThe answer is \\boxed{{{answer}}}."
+        + tokenizer.eos_token
+        for row in rows
+        for answer in (1, 2)
+    ]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    torch.manual_seed(0)
+    for _ in range(150):
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def coin_flip_checkpoint(tmp_path_factory) -> tuple[Path, Path]:
+    """(checkpoint, problems.jsonl): a tiny model with a 50% reward rate on its problems; copy before writing."""
+    root = tmp_path_factory.mktemp("coin_flip")
+    return build_coin_flip_checkpoint(root / "model", root / "problems.jsonl"), root / "problems.jsonl"
 
 
 @pytest.fixture(scope="session")

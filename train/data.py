@@ -1,0 +1,163 @@
+"""Training problems for a ThinkPrune round: load them, write the round's prompt, drop over-long prompts.
+
+Every source ends up as a dataset with a conversational `prompt` column (what GRPOTrainer samples from) and an
+`answer` column (what the reward grades against).
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from train.errors import UserError
+from train.toy import TOY_MODEL_NAME, TRAIN_SUFFIX, make_problems
+
+
+# The official ThinkPrune training prompt for the DeepSeek-R1-Distill family (see DESIGN.md).
+R1_SYSTEM_PROMPT = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
+    "assistant first thinks about the reasoning process in the mind and then provides the user with the answer. "
+    "The reasoning process and answer are enclosed within <think></think> and <answer></answer> tags, "
+    "respectively, i.e., <think> reasoning process here</think><answer> answer here</answer>."
+)
+LIMIT_SENTENCE = " The output of the assistant should be within {token_limit} tokens."
+PROMPT_TEMPLATES = ("r1_distill", "plain")
+
+# Eurus-2-RL-Data stores verl-style rows: chat messages whose user turn ends in its own answer-format instruction.
+EURUS_INSTRUCTION = "\n\nPresent the answer in LaTex format: \\boxed{Your answer}"
+
+
+@dataclass(frozen=True)
+class DatasetPreset:
+    problem_column: str
+    answer_column: str
+    data_source: str | None = None
+    strip_suffix: str | None = None
+
+
+DATASET_PRESETS = {
+    "PRIME-RL/Eurus-2-RL-Data": DatasetPreset(
+        problem_column="prompt",
+        answer_column="reward_model.ground_truth",
+        data_source="numina_amc_aime",
+        strip_suffix=EURUS_INSTRUCTION,
+    ),
+}
+LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def build_prompt(problem: str, template: str, token_limit: int | None) -> list[dict]:
+    """The round's chat prompt. `r1_distill` is the paper's; `plain` has no system message (the toy's)."""
+    user = {"role": "user", "content": problem + TRAIN_SUFFIX}
+    if template == "plain":
+        return [user]
+    if template == "r1_distill":
+        system = R1_SYSTEM_PROMPT + (LIMIT_SENTENCE.format(token_limit=token_limit) if token_limit else "")
+        return [{"role": "system", "content": system}, user]
+    raise UserError(f"unknown prompt_template {template!r}: use one of {', '.join(PROMPT_TEMPLATES)}")
+
+
+def _column_value(row: dict, column: str):
+    """A column, or a field inside a struct column written as `column.field`."""
+    value = row
+    for key in column.split("."):
+        value = value[key]
+    return value
+
+
+def _problem_text(value, strip_suffix: str | None) -> str:
+    # A chat-message column holds the problem in its last user turn.
+    if isinstance(value, list):
+        value = [message["content"] for message in value if message.get("role") == "user"][-1]
+    value = str(value)
+    if strip_suffix and value.endswith(strip_suffix):
+        value = value[: -len(strip_suffix)]
+    return value.strip()
+
+
+def _load_raw(dataset_name: str, dataset_config: str | None, split: str):
+    from datasets import load_dataset
+
+    path = Path(dataset_name)
+    try:
+        if path.is_dir():
+            return load_dataset(str(path), split=split)
+        if path.suffix in LOCAL_FORMATS:
+            if not path.exists():
+                raise UserError(f"dataset file {dataset_name} does not exist: check --dataset_name")
+            return load_dataset(LOCAL_FORMATS[path.suffix], data_files=str(path), split="train")
+        return load_dataset(dataset_name, dataset_config, split=split)
+    except UserError:
+        raise
+    except Exception as error:
+        raise UserError(
+            f"cannot load dataset {dataset_name!r} (split {split!r}): {type(error).__name__}; pass a Hub dataset "
+            f"id, a local .jsonl/.json/.parquet/.csv file or a dataset directory as --dataset_name, or 'toy'"
+        ) from error
+
+
+def load_problems(
+    dataset_name: str,
+    dataset_config: str | None = None,
+    split: str = "train",
+    problem_column: str | None = None,
+    answer_column: str | None = None,
+    data_source: str | None = None,
+    num_problems: int | None = None,
+    seed: int = 0,
+):
+    """A `datasets.Dataset` of {"problem", "answer"} rows from the toy, a Hub dataset or a local file."""
+    from datasets import Dataset
+
+    if dataset_name == TOY_MODEL_NAME:
+        return Dataset.from_list(make_problems("train", num_problems or 2000, seed))
+
+    preset = DATASET_PRESETS.get(dataset_name)
+    problem_column = problem_column or (preset.problem_column if preset else "problem")
+    answer_column = answer_column or (preset.answer_column if preset else "answer")
+    data_source = data_source or (preset.data_source if preset else None)
+    strip_suffix = preset.strip_suffix if preset else None
+
+    raw = _load_raw(dataset_name, dataset_config, split)
+    for column in (problem_column, answer_column):
+        if column.split(".")[0] not in raw.column_names:
+            raise UserError(
+                f"dataset {dataset_name!r} has no column {column!r} (columns: {', '.join(raw.column_names)}): "
+                "pass --problem_column / --answer_column"
+            )
+    if data_source is not None:
+        raw = raw.filter(lambda row: row.get("data_source") == data_source)
+    rows = [
+        {
+            "problem": _problem_text(_column_value(row, problem_column), strip_suffix),
+            "answer": str(_column_value(row, answer_column)),
+        }
+        for row in raw
+    ]
+    if not rows:
+        raise UserError(f"dataset {dataset_name!r} has no rows (data_source filter: {data_source!r})")
+    dataset = Dataset.from_list(rows)
+    if num_problems is not None:
+        dataset = dataset.shuffle(seed=seed).select(range(min(num_problems, len(dataset))))
+    return dataset
+
+
+def build_round_dataset(problems, tokenizer, template: str, token_limit: int | None, max_prompt_length: int):
+    """Add the round's prompt to every problem and drop (not truncate) prompts over `max_prompt_length` tokens.
+
+    Returns the dataset and how many problems were dropped; trl no longer truncates prompts itself, and a cut
+    prompt would be a different problem.
+    """
+
+    def add_prompt(row):
+        prompt = build_prompt(row["problem"], template, token_limit)
+        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
+        return {"prompt": prompt, "prompt_length": len(ids)}
+
+    num_proc = min(4, os.cpu_count() or 1) if len(problems) > 5000 else None
+    dataset = problems.map(add_prompt, num_proc=num_proc)
+    kept = dataset.filter(lambda row: row["prompt_length"] <= max_prompt_length).remove_columns("prompt_length")
+    if len(kept) == 0:
+        raise UserError(
+            f"every prompt is longer than max_prompt_length={max_prompt_length} tokens: raise --max_prompt_length"
+        )
+    return kept, len(dataset) - len(kept)

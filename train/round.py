@@ -298,6 +298,22 @@ def main(argv: list[str] | None = None) -> Path:
         record["recipe"].pop("hub_token", None)
         write_json_atomic(output_dir / ROUND_RECORD, record)
         logger.info("Round %d finished: %s", args.round_index, output_dir)
+
+        # trl wrote its own README.md when saving: replace it with the ThinkPrune card, then publish.
+        from model_cards.generate import write_model_card
+
+        write_model_card(output_dir)
+        if push_to_hub:
+            from train.push_to_hub import push_round
+
+            commit = push_round(
+                output_dir,
+                repo_id=training_args.hub_model_id,
+                private=bool(training_args.hub_private_repo),
+                revision=training_args.hub_revision,
+                token=training_args.hub_token,
+            )
+            logger.info("Pushed round %d: %s", args.round_index, commit.commit_url)
     return output_dir
 
 

@@ -110,8 +110,13 @@ def read_trainer_log(checkpoint_dir: str | Path) -> list[dict]:
     path = Path(checkpoint_dir) / TRAINER_LOG
     if not path.is_file():
         return []
-    entries = json.loads(path.read_text(encoding="utf-8"))
-    return [entry for entry in entries if isinstance(entry, dict)]
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(
+            f"{path} is not valid JSON ({error}): restore it, or delete it to write a card without curves"
+        ) from error
+    return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
 
 
 def read_eval(path: str | Path) -> dict:
@@ -171,6 +176,12 @@ def display_name(name_or_path: str) -> str:
     if hub_id or name_or_path == TOY_MODEL_NAME:
         return hub_id or name_or_path
     return Path(name_or_path.rstrip("/")).name or name_or_path
+
+
+def markdown_name(name_or_path: str) -> str:
+    """A lineage entry in a card's prose: a link to its Hub page when it has one."""
+    name = display_name(name_or_path)
+    return f"[`{name}`](https://huggingface.co/{name})" if hub_id_of(name_or_path) else f"`{name}`"
 
 
 def lineage_names(record: dict) -> list[str]:
@@ -411,11 +422,13 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         if path and (path / ROUND_RECORD).is_file():
             limits[entry] = json.loads((path / ROUND_RECORD).read_text(encoding="utf-8")).get("token_limit")
     chain = [
-        f"`{display_name(entry)}`" + (f" ({limit_label(limits[entry])})" if limits.get(entry) else "")
+        markdown_name(entry) + (f" ({limit_label(limits[entry])})" if limits.get(entry) else "")
         for entry in record["lineage"]
     ]
     chain.append(f"**this model ({limit_label(limit)})**")
     recipe = public_recipe(record)
+    if isinstance(recipe.get("model_name_or_path"), str):
+        recipe["model_name_or_path"] = display_name(recipe["model_name_or_path"])
     dataset = record.get("dataset") or {}
     dataset_text = (
         f"`{dataset.get('name')}`, {dataset.get('num_prompts')} prompts"
@@ -453,7 +466,7 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         paper_url=PAPER_URL,
         round=record["round"],
         token_limit=limit,
-        parent_display=f"`{display_name(record['parent'])}`",
+        parent_display=markdown_name(record["parent"]),
         truncation_text=truncation_text,
         chain=chain,
         recipe_rows=[(key, format_value(recipe[key])) for key in KEY_RECIPE_VALUES if key in recipe],

@@ -65,8 +65,15 @@ def test_first_round_card_metadata_and_body(tmp_path, tiny_checkpoint):
 def test_chained_round_links_to_pushed_parent(tmp_path, tiny_checkpoint):
     r1 = make_round_dir(tmp_path / "r1", tiny_checkpoint)
     write_model_card(r1, repo_id="alice/toy-thinkprune-90")  # what a push leaves in the parent directory
+    recipe = json.loads((FIXTURES / "round_record.json").read_text())["recipe"] | {"model_name_or_path": str(r1)}
     r2 = make_round_dir(
-        tmp_path / "r2", tiny_checkpoint, round=2, token_limit=60, parent=str(r1), lineage=["toy", str(r1)]
+        tmp_path / "r2",
+        tiny_checkpoint,
+        round=2,
+        token_limit=60,
+        parent=str(r1),
+        lineage=["toy", str(r1)],
+        recipe=recipe,
     )
     shutil.copy(FIXTURES / "base_eval_results.json", tmp_path / "base.json")
 
@@ -79,11 +86,14 @@ def test_chained_round_links_to_pushed_parent(tmp_path, tiny_checkpoint):
     assert metadata["license"] == "apache-2.0"
     assert metadata["thinkprune"]["lineage"] == ["toy", "alice/toy-thinkprune-90"]
     assert metadata["thinkprune"]["repo_id"] == "alice/toy-iter60"
-    assert "**Chain:** `toy` → `alice/toy-thinkprune-90` (90) → **this model (60)**" in body
+    parent_link = "[`alice/toy-thinkprune-90`](https://huggingface.co/alice/toy-thinkprune-90)"
+    assert f"**Chain:** `toy` → {parent_link} (90) → **this model (60)**" in body
+    assert f"starting from {parent_link}" in body
     # The parent's evaluation is found in its directory; both comparisons are shown.
     assert "| Benchmark | This model | Parent | Base | Length vs parent | Length vs base |" in body
     assert "hf download alice/toy-iter60 --revision round-2" in body
     assert 'from_pretrained(model_id, revision="round-2"' in body
+    assert "| `model_name_or_path` | alice/toy-thinkprune-90 |" in body
     assert str(tmp_path) not in body.split("<details>")[0]  # local paths stay out of the card's prose
 
 
@@ -133,6 +143,14 @@ def test_unfinished_or_broken_rounds_are_refused(tmp_path, tiny_checkpoint):
         write_model_card(round_dir)
     (round_dir / "round_record.json").write_text(json.dumps({"format": "thinkprune-round/1", "round": 1}))
     with pytest.raises(UserError, match="lacks token_limit"):
+        write_model_card(round_dir)
+    assert not (round_dir / "README.md").exists()
+
+
+def test_broken_trainer_log_is_a_user_error(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    (round_dir / "trainer_log.json").write_text('[{"step": 1, "reward"')
+    with pytest.raises(UserError, match="trainer_log.json is not valid JSON"):
         write_model_card(round_dir)
     assert not (round_dir / "README.md").exists()
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
-from eval.generation import Sampling, build_prompt_ids, decode, make_backend
+from eval.generation import Sampling, build_prompt_ids, decode, make_backend, vllm_available
 from eval.grading import extract_answer, grade
 from eval.metrics import aes, benchmark_metrics
 from eval.results import (
@@ -180,6 +180,12 @@ def check_config(config: EvalConfig) -> None:
         raise UserError(f"limit must be at least 1, got {config.limit}")
     if config.batch_size is not None and config.batch_size < 1:
         raise UserError(f"batch_size must be at least 1, got {config.batch_size}")
+    if config.backend not in ("auto", "vllm", "transformers"):
+        raise UserError(f"unknown backend {config.backend!r}: use auto, vllm or transformers")
+    if config.backend == "vllm" and not vllm_available():
+        raise UserError(
+            "backend vllm needs vLLM (GPU only): pip install -r requirements-vllm.txt, or use transformers"
+        )
 
 
 def model_max_positions(model_path: str) -> int | None:

@@ -8,8 +8,6 @@ decoded here, by the same tokenizer, for both backends; token counts are the num
 
 from dataclasses import dataclass
 
-from train.errors import UserError
-
 
 @dataclass(frozen=True)
 class Sampling:
@@ -180,8 +178,10 @@ class VLLMBackend:
         outputs = self.llm.generate(
             [{"prompt_token_ids": ids} for ids, _ in groups], sampling_params=params, use_tqdm=False
         )
+        # Finished = ends with EOS, decided from the ids as for transformers: vLLM reports finish_reason "length"
+        # for a response whose EOS is exactly its max_tokens-th token.
         return [
-            Generation(list(completion.token_ids), completion.finish_reason == "stop")
+            split_at_eos(list(completion.token_ids), self.eos_ids)
             for output in outputs
             for completion in output.outputs
         ]
@@ -197,12 +197,7 @@ def make_backend(
     gpu_memory_utilization: float,
     dtype: str,
 ):
-    if backend not in ("auto", "vllm", "transformers"):
-        raise UserError(f"unknown backend {backend!r}: use auto, vllm or transformers")
-    if backend == "vllm" and not vllm_available():
-        raise UserError(
-            "backend vllm needs vLLM (GPU only): pip install -r requirements-vllm.txt, or use transformers"
-        )
+    """vLLM for `vllm`, and for `auto` when it is installed; transformers otherwise."""
     if backend == "vllm" or (backend == "auto" and vllm_available()):
         return VLLMBackend(
             model_path, tokenizer, seed, max_model_len, tensor_parallel_size, gpu_memory_utilization, dtype

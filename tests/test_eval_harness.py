@@ -9,7 +9,14 @@ import pytest
 from conftest import REPO_ROOT, requires_gpu
 
 from eval.evaluate import EvalConfig, evaluate, is_toy_model, main, with_defaults
-from eval.generation import Generation, Sampling, TransformersBackend, build_prompt_ids, split_at_eos
+from eval.generation import (
+    Generation,
+    Sampling,
+    TransformersBackend,
+    build_prompt_ids,
+    split_at_eos,
+    vllm_available,
+)
 from eval.metrics import aes
 from train.errors import UserError
 from train.modeling import load_tokenizer
@@ -235,6 +242,7 @@ def test_recipes_parse_into_the_protocol():
         (["--benchmarks", "amc23", "--data_dir", "tests/fixtures/eval/bad"], "no answer column"),
         (["--benchmarks", "math500", "--data_dir", "tests/fixtures/eval/bad"], "is empty"),
         (["--num_samples", "0"], "num_samples must be at least 1"),
+        (["--backend", "tgi"], "unknown backend 'tgi'"),
         (["--config", "recipes/eval/missing.yaml"], "cannot use the config file"),
     ],
 )
@@ -247,6 +255,12 @@ def test_bad_input_exits_with_one_line(args, message, tiny_checkpoint, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
     assert not (tmp_path / "out" / "samples.jsonl").exists()
+
+
+@pytest.mark.skipif(vllm_available(), reason="vLLM is installed here")
+def test_vllm_backend_without_vllm_is_a_user_error(tiny_checkpoint, tmp_path):
+    with pytest.raises(UserError, match="needs vLLM"):
+        evaluate(toy_config(tiny_checkpoint, tmp_path, backend="vllm"))
 
 
 def test_split_at_eos():
@@ -321,3 +335,29 @@ def test_vllm_and_transformers_share_prompts_and_metrics(tiny_checkpoint, tmp_pa
         assert all(s["finished"] or s["num_tokens"] == 16 for s in samples)
     assert runs["vllm"]["config"]["backend"] == "vllm"
     assert runs["vllm"]["benchmarks"]["toy"].keys() == runs["transformers"]["benchmarks"]["toy"].keys()
+
+
+@pytest.mark.slow
+def test_throughput_script_times_both_sides_on_the_same_tokens(tiny_checkpoint, capsys):
+    from eval.benchmark_throughput import main as throughput_main
+
+    report = throughput_main(
+        [
+            "--model",
+            str(tiny_checkpoint),
+            "--num_problems",
+            "2",
+            "--num_samples",
+            "2",
+            "--max_new_tokens",
+            "4",
+            "--batch_size",
+            "4",
+            "--repeats",
+            "1",
+        ]
+    )
+    assert 4 <= report["tokens_per_run"] <= 16  # 4 sequences of 1 to 4 tokens
+    assert report["ratio_median"] > 0
+    captured = capsys.readouterr()
+    assert "harness/bare" in captured.out and "different numbers of tokens" not in captured.err

@@ -1,0 +1,136 @@
+"""Throughput of the evaluation harness vs a bare batched `model.generate` loop, on the same prompts, in one run.
+
+    python eval/benchmark_throughput.py --model toy --num_problems 64 --num_samples 4 --max_new_tokens 256
+
+Both sides share one loaded model and get the same prompt ids, batches, sampling arguments and seed, so they
+generate the same tokens (checked); the harness (`eval.evaluate.evaluate`) also loads the benchmark, renders the chat
+prompts, decodes, grades, appends samples.jsonl and scores. The two are timed alternately `repeats` times; the
+report gives generated tokens per second of each and the median ratio harness / bare (goal: >= 0.9).
+"""
+
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from eval.benchmarks import load_benchmark
+from eval.evaluate import EvalConfig, evaluate
+from eval.generation import Sampling, TransformersBackend, build_prompt_ids, split_at_eos
+from train.errors import exit_on_user_error
+from train.modeling import load_tokenizer
+from train.toy import EVAL_SUFFIX, resolve_model_name
+
+
+@dataclass
+class ThroughputConfig:
+    model: str = field(default="toy", metadata={"help": "Checkpoint to time (local directory, Hub id or 'toy')."})
+    num_problems: int = field(default=64, metadata={"help": "Toy benchmark problems."})
+    num_samples: int = field(default=4, metadata={"help": "Samples per problem."})
+    max_new_tokens: int = field(default=256, metadata={"help": "Token budget per response."})
+    batch_size: int = field(default=64, metadata={"help": "Sequences per generate call, on both sides."})
+    repeats: int = field(default=3, metadata={"help": "Timed runs of each side, alternating."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed, the same on both sides."})
+
+
+def bare_loop(backend: TransformersBackend, prompts: list[list[int]], sampling: Sampling, batch_size: int) -> int:
+    """What a user would write: pad, generate, count the new tokens up to EOS. Returns the generated tokens."""
+    import torch
+    from transformers import set_seed
+
+    set_seed(sampling.seed)
+    kwargs = backend.generate_kwargs(sampling)
+    tokens = 0
+    for begin in range(0, len(prompts), batch_size):
+        input_ids, attention_mask = backend.pad_left(prompts[begin : begin + batch_size])
+        with torch.inference_mode():
+            output = backend.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        tokens += sum(
+            len(split_at_eos(ids, backend.eos_ids).token_ids) for ids in output[:, input_ids.shape[1] :].tolist()
+        )
+    return tokens
+
+
+def harness(backend, config: ThroughputConfig, output_dir: str) -> int:
+    results = evaluate(
+        EvalConfig(
+            model=config.model,
+            benchmarks="toy",
+            limit=config.num_problems,
+            num_samples=config.num_samples,
+            max_new_tokens=config.max_new_tokens,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            output_dir=output_dir,
+            overwrite=True,
+        ),
+        backend=backend,
+    )
+    metrics = results["benchmarks"]["toy"]
+    return round(metrics["mean_tokens"] * metrics["num_problems"] * metrics["num_samples"])
+
+
+def timed(function, *args) -> tuple[int, float]:
+    start = time.perf_counter()
+    tokens = function(*args)
+    return tokens, time.perf_counter() - start
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> dict:
+    import torch
+    from transformers import HfArgumentParser
+
+    (config,) = HfArgumentParser(ThroughputConfig).parse_args_into_dataclasses(argv)
+    model_path = resolve_model_name(config.model)
+    tokenizer = load_tokenizer(model_path)
+    backend = TransformersBackend(model_path, tokenizer)
+    rows = load_benchmark("toy", limit=config.num_problems)
+    prompts = [
+        build_prompt_ids(tokenizer, row["problem"], EVAL_SUFFIX, None)
+        for row in rows
+        for _ in range(config.num_samples)
+    ]
+    sampling = Sampling(0.6, 0.95, config.max_new_tokens, config.seed)
+    print(
+        f"{config.model}: {len(prompts)} sequences, batch {config.batch_size}, {torch.get_num_threads()} threads, "
+        f"device {backend.device}",
+        file=sys.stderr,
+    )
+
+    bare_loop(backend, prompts[: config.batch_size], sampling, config.batch_size)  # warm-up, untimed
+    bare_runs, harness_runs = [], []
+    with tempfile.TemporaryDirectory() as output_dir:
+        for repeat in range(config.repeats):
+            # Alternate which side goes first, so that a warming (or loaded) machine favours neither.
+            order = ("bare", "harness") if repeat % 2 == 0 else ("harness", "bare")
+            for side in order:
+                if side == "bare":
+                    bare_runs.append(timed(bare_loop, backend, prompts, sampling, config.batch_size))
+                else:
+                    harness_runs.append(timed(harness, backend, config, output_dir))
+            (bare_tokens, bare_s), (harness_tokens, harness_s) = bare_runs[-1], harness_runs[-1]
+            print(
+                f"repeat {repeat + 1}: bare {bare_tokens / bare_s:,.0f} tok/s ({bare_s:.1f} s), "
+                f"harness {harness_tokens / harness_s:,.0f} tok/s ({harness_s:.1f} s), "
+                f"ratio {(harness_tokens / harness_s) / (bare_tokens / bare_s):.3f}"
+            )
+    if any(b[0] != h[0] for b, h in zip(bare_runs, harness_runs)):
+        print("warning: the two sides generated different numbers of tokens", file=sys.stderr)
+    ratios = [(h[0] / h[1]) / (b[0] / b[1]) for b, h in zip(bare_runs, harness_runs)]
+    report = {
+        "bare_tokens_per_s": statistics.median(b[0] / b[1] for b in bare_runs),
+        "harness_tokens_per_s": statistics.median(h[0] / h[1] for h in harness_runs),
+        "ratio_median": statistics.median(ratios),
+        "ratios": ratios,
+        "tokens_per_run": bare_runs[0][0],
+    }
+    print(
+        f"median: bare {report['bare_tokens_per_s']:,.0f} tok/s, harness {report['harness_tokens_per_s']:,.0f} "
+        f"tok/s, harness/bare {report['ratio_median']:.3f} (runs: {', '.join(f'{r:.3f}' for r in ratios)})"
+    )
+    return report
+
+
+if __name__ == "__main__":
+    main()

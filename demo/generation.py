@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from eval.generation import build_prompt_ids as eval_prompt_ids
+from eval.generation import eos_token_ids
 from train.errors import UserError
 from train.toy import EVAL_SUFFIX
 
@@ -26,11 +28,9 @@ class SamplingSettings:
 
 
 def build_prompt_ids(tokenizer, problem: str) -> list[int]:
-    """The evaluation prompt: no system message, the problem plus the boxed-answer instruction, the chat template."""
-    messages = [{"role": "user", "content": problem + EVAL_SUFFIX}]
-    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    # The template already wrote the BOS token: tokenizing with special tokens would add a second one.
-    return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    """The evaluation prompt, built by the evaluation harness itself: no system message, the problem plus the
+    boxed-answer instruction, the model's chat template with its generation prompt."""
+    return eval_prompt_ids(tokenizer, problem, EVAL_SUFFIX, system_prompt=None)
 
 
 def split_response(text: str) -> tuple[str, str | None]:
@@ -133,8 +133,7 @@ def run_pane(
         if len(prompt_ids) > max_prompt_tokens:
             raise ValueError(f"the prompt is {len(prompt_ids)} tokens long, over this demo's {max_prompt_tokens}")
         pane.decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)
-        eos = model.generation_config.eos_token_id
-        pane.eos_ids = tuple(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        pane.eos_ids = tuple(sorted(eos_token_ids(tokenizer, model.generation_config)))
 
         def on_ids(ids: list[int]) -> None:
             if pane.first_token_at is None:
@@ -142,7 +141,7 @@ def run_pane(
             pane.ids.extend(ids)
             changed.set()
 
-        generation_config = sampling_config(model.generation_config, settings, tokenizer.pad_token_id)
+        generation_config = sampling_config(model.generation_config, settings, tokenizer.pad_token_id, pane.eos_ids)
         input_ids = torch.tensor([prompt_ids], device=model.device)
         pane.started_at = time.perf_counter()
         pane.status = "generating"
@@ -164,8 +163,9 @@ def run_pane(
         changed.set()
 
 
-def sampling_config(model_config, settings: SamplingSettings, pad_token_id: int | None):
-    """The model's own generation config (EOS ids, ...) with the page's sampling settings on top."""
+def sampling_config(model_config, settings: SamplingSettings, pad_token_id: int | None, eos_ids: tuple[int, ...]):
+    """The model's own generation config with the evaluation protocol's explicit values on top (as the evaluation
+    harness sets them): temperature and top_p only, no top_k (vLLM has none), no repetition penalty."""
     config = copy.deepcopy(model_config)
     sample = settings.temperature > 0
     config.max_new_tokens = settings.max_new_tokens
@@ -173,8 +173,9 @@ def sampling_config(model_config, settings: SamplingSettings, pad_token_id: int 
     # Greedy takes the neutral values: None would be filled in again from the model's own sampling defaults.
     config.temperature = settings.temperature if sample else 1.0
     config.top_p = settings.top_p if sample else 1.0
-    # The evaluation protocol samples with temperature and top_p only (vLLM's top_k is off), not transformers' 50.
-    config.top_k = 0
+    config.top_k = 0 if sample else None  # greedy ignores it; None keeps transformers from warning
+    config.repetition_penalty = 1.0
+    config.eos_token_id = list(eos_ids)
     if config.pad_token_id is None:
         config.pad_token_id = pad_token_id
     return config

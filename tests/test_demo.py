@@ -10,7 +10,14 @@ import pytest
 from demo.config import DemoConfig, parse_config, toy_rounds
 from demo.generation import IdStreamer, Pane, SamplingSettings, build_prompt_ids, split_response, stream_pair
 from demo.models import ModelRegistry
-from demo.summary import comparison_markdown, is_correct, saving_message, stats_markdown, token_ratio
+from demo.summary import (
+    comparison_markdown,
+    is_correct,
+    math_markdown,
+    saving_message,
+    stats_markdown,
+    token_ratio,
+)
 from demo.ui import benchmark_examples, toy_examples
 from eval.grading import grade
 from train.errors import UserError
@@ -50,6 +57,12 @@ def snapshot(text: str, status: str = "finished", **extra) -> dict:
 )
 def test_split_response_separates_thinking_from_the_final_answer(text, thinking, answer):
     assert split_response(text) == (thinking, answer)
+
+
+def test_bare_boxed_answers_are_put_in_math_spans():
+    assert math_markdown("The answer is \\boxed{747}.") == "The answer is $\\boxed{747}$."
+    assert math_markdown("\\boxed{\\frac{1}{2}} or \\boxed{3") == "$\\boxed{\\frac{1}{2}}$ or \\boxed{3"  # open box
+    assert math_markdown("So $\\boxed{5}$, i.e. \\boxed{5}") == "So $\\boxed{5}$, i.e. \\boxed{5}"  # already math
 
 
 def test_saving_message_and_ratio():
@@ -92,7 +105,7 @@ def test_comparison_verdict():
     pruned = snapshot("b\n</think>\\boxed{746}", num_tokens=52, correct=False)
     verdict = comparison_markdown(base, pruned, "747")
     assert saving_message(93, 52) in verdict
-    assert "Original: ✅ correct · Pruned: ❌ incorrect (reference answer: $747$)" in verdict
+    assert "Original: ✓ correct · Pruned: ✗ incorrect (reference answer: $747$)" in verdict
     cut = comparison_markdown(dict(base, status="limit", correct=None), dict(pruned, correct=None), "")
     assert "original model hit the max-new-tokens limit" in cut and "correct" not in cut
     failed = comparison_markdown(base, dict(pruned, status="error", error="boom"), "747")

@@ -1,0 +1,207 @@
+"""Publish the demo as a Hugging Face Space in one command.
+
+    python demo/deploy.py --space_id <user>/thinkprune-demo                        # the toy pair, bundled
+    python demo/deploy.py --space_id <user>/thinkprune-demo \\
+        --base deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B \\
+        --pruned Shiyu-Lab/DeepSeek-R1-Distill-Qwen-1.5B-thinkprune-iter2k
+    python demo/deploy.py --space_id <user>/thinkprune-demo --output_dir space/  # write the files, upload nothing
+
+The Space gets app.py, the demo/ code and the few train/ and eval/ modules it imports, a requirements.txt without
+training-only packages (no vLLM, no trl), a README with the Space front matter, and demo_config.yaml naming the pair.
+Hub ids stay Hub ids (listed under `models:`); local checkpoints (the toy base, pruned rounds) are copied into
+models/ so the Space runs offline. Log in first (`hf auth login`) or set HF_TOKEN.
+"""
+
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python demo/deploy.py` from anywhere
+
+from demo.config import REPO_ROOT, ROUND_RECORD, TOY_ROUNDS_ROOT, toy_rounds  # noqa: E402
+from train.errors import UserError, exit_on_user_error  # noqa: E402
+from train.toy import TOY_MODEL_NAME, resolve_model_name  # noqa: E402
+
+
+# Everything the Space imports, relative to the repository root (a test imports the staged app to keep it complete).
+SPACE_FILES = [
+    "app.py",
+    "demo/__init__.py",
+    "demo/config.py",
+    "demo/generation.py",
+    "demo/models.py",
+    "demo/summary.py",
+    "demo/ui.py",
+    "demo/examples.jsonl",
+    "train/__init__.py",
+    "train/errors.py",
+    "train/modeling.py",
+    "train/toy.py",
+    "eval/__init__.py",
+    "eval/generation.py",
+    "eval/grading.py",
+]
+SPACE_REQUIREMENTS = Path(__file__).with_name("space_requirements.txt")
+SPACE_README_BODY = Path(__file__).with_name("space_readme.md")
+# A checkpoint's top-level files are the model; training state is not.
+SKIPPED_CHECKPOINT_FILES = {"optimizer.pt", "scheduler.pt", "training_args.bin", "trainer_state.json"}
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+@dataclass
+class DeployConfig:
+    space_id: str = field(metadata={"help": "The Space to create or update, e.g. 'alice/thinkprune-demo'."})
+    base: str = field(default=TOY_MODEL_NAME, metadata={"help": "Original model: 'toy', a local dir or a Hub id."})
+    pruned: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Pruned checkpoints, oldest first (default with the toy: every finished outputs/toy round)."
+        },
+    )
+    private: bool = field(default=False, metadata={"help": "Create the Space private."})
+    max_bundle_mb: int = field(
+        default=500, metadata={"help": "Refuse to copy local checkpoints larger than this: push them to the Hub."}
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Only write the Space files to this directory; upload nothing."}
+    )
+    commit_message: str = field(default="Deploy the ThinkPrune demo", metadata={"help": "Commit message."})
+
+
+def checkpoint_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_file() and p.name not in SKIPPED_CHECKPOINT_FILES)
+
+
+def place_model(name: str, slot: str, staging: Path, max_bundle_mb: int) -> str:
+    """The name the Space uses for `name`: a Hub id as is, or `models/<slot>` after copying a local checkpoint."""
+    local = Path(resolve_model_name(name))
+    if not local.is_dir():
+        if HUB_ID.fullmatch(name) and not name.startswith((".", "/")):
+            return name
+        raise UserError(f"{name!r} is neither a local checkpoint directory nor a Hub model id (owner/name)")
+    files = checkpoint_files(local)
+    size_mb = sum(p.stat().st_size for p in files) / 2**20
+    if size_mb > max_bundle_mb:
+        raise UserError(
+            f"{local} is {size_mb:.0f} MB, over --max_bundle_mb {max_bundle_mb}: push it to the Hub and pass its id"
+        )
+    target = staging / "models" / slot
+    target.mkdir(parents=True)
+    for path in files:
+        shutil.copy2(path, target / path.name)
+    return f"models/{slot}"
+
+
+def readme(space_models: list[str]) -> str:
+    """The Space README: the front matter the Hub reads (sdk, app file, models) and a short description."""
+    import gradio
+    from huggingface_hub import SpaceCardData
+
+    card = SpaceCardData(
+        title="ThinkPrune: original vs pruned reasoning",
+        emoji="🧠",
+        colorFrom="indigo",
+        colorTo="pink",
+        sdk="gradio",
+        sdk_version=gradio.__version__,
+        app_file="app.py",
+        pinned=False,
+        license="apache-2.0",
+        short_description="A long-thinker and its ThinkPrune version, side by side",
+        models=[name for name in space_models if not name.startswith("models/")] or None,
+        tags=["thinkprune", "reasoning", "chain-of-thought"],
+    )
+    return f"---\n{card.to_yaml()}\n---\n\n{SPACE_README_BODY.read_text()}"
+
+
+def stage_space(config: DeployConfig, staging: Path) -> dict:
+    """Write every file of the Space into `staging`; return the demo settings it will run with."""
+    import yaml
+
+    pruned = config.pruned or (toy_rounds() if config.base == TOY_MODEL_NAME else [])
+    if not pruned:
+        hint = (
+            f"build the toy rounds first (python train/schedule.py, into {TOY_ROUNDS_ROOT})"
+            if config.base == TOY_MODEL_NAME
+            else "pass --pruned"
+        )
+        raise UserError(f"no pruned checkpoint to deploy: {hint}")
+    for relative in SPACE_FILES:
+        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / relative, staging / relative)
+    shutil.copy2(SPACE_REQUIREMENTS, staging / "requirements.txt")
+    settings = {
+        "base": place_model(config.base, "base", staging, config.max_bundle_mb),
+        "pruned": [
+            place_model(
+                name,
+                Path(name).name if (Path(name) / ROUND_RECORD).is_file() else f"pruned{index}",
+                staging,
+                config.max_bundle_mb,
+            )
+            for index, name in enumerate(pruned, start=1)
+        ],
+        "server_name": "0.0.0.0",  # a Space reaches the app through its own proxy
+    }
+    (staging / "demo_config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    (staging / "README.md").write_text(readme([settings["base"], *settings["pruned"]]))
+    return settings
+
+
+def deploy(config: DeployConfig) -> str:
+    """Stage the Space and upload it in one commit; returns the Space URL (or the staging dir with --output_dir)."""
+    if not HUB_ID.fullmatch(config.space_id):
+        raise UserError(f"--space_id must look like 'user/name', got {config.space_id!r}")
+    if config.output_dir:
+        output_dir = Path(config.output_dir)
+        if output_dir.exists() and any(output_dir.iterdir()):
+            raise UserError(f"{output_dir} is not empty: choose a new --output_dir")
+        output_dir.mkdir(parents=True, exist_ok=True)
+        stage_space(config, output_dir)
+        return str(output_dir)
+
+    from huggingface_hub import HfApi, get_token
+
+    from train.push_to_hub import reported_as_user_errors
+
+    token = get_token()
+    if not token:
+        raise UserError(
+            "no Hugging Face token found: run `hf auth login` or set HF_TOKEN to a token with write access"
+        )
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="thinkprune-space-") as staging:
+        stage_space(config, Path(staging))
+        try:
+            with reported_as_user_errors(config.space_id, token):
+                api.create_repo(
+                    config.space_id, repo_type="space", space_sdk="gradio", private=config.private, exist_ok=True
+                )
+                api.upload_folder(
+                    repo_id=config.space_id,
+                    repo_type="space",
+                    folder_path=staging,
+                    commit_message=config.commit_message,
+                    delete_patterns=["models/**"],  # checkpoints of an earlier deploy that this one no longer uses
+                )
+        except UserError as error:  # the shared Hub messages name the push script's flag
+            raise UserError(str(error).replace("--repo_id", "--space_id")) from error
+    return f"{api.endpoint.rstrip('/')}/spaces/{config.space_id}"
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> str:
+    from transformers import HfArgumentParser
+
+    (config,) = HfArgumentParser(DeployConfig).parse_args_into_dataclasses(argv)
+    where = deploy(config)
+    print(f"The Space files are in {where}" if config.output_dir else f"Deployed: {where}")
+    return where
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,6 @@ Uses Debian's chromium (/usr/bin/chromium) through Python playwright; it never d
 
 import argparse
 import re
-import socket
 import sys
 from pathlib import Path
 
@@ -63,16 +62,10 @@ def run_example_in_browser(url: str, example: dict, screenshot: Path | None = No
             browser.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     from demo.config import parse_config
-    from demo.ui import benchmark_examples, launch, toy_examples
+    from demo.ui import benchmark_examples, free_port, launch, toy_examples
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
     parser.add_argument("--output", type=Path, default=Path("docs/demo.png"))

@@ -6,6 +6,7 @@
 """
 
 import json
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -244,6 +245,13 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
         )
     demo.queue(max_size=config.max_queue_size, default_concurrency_limit=config.concurrency_limit)
     return demo
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (for scripts and tests that serve the app next to something else)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def launch(config: DemoConfig, registry: ModelRegistry | None = None, **launch_kwargs) -> gr.Blocks:

@@ -9,7 +9,6 @@ and the tests know exactly which ids they generate. The others emit random token
 import json
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -68,19 +67,13 @@ def as_round(path: Path, index: int, limit: int) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_checkpoint):
     """The app on 127.0.0.1 comparing a scripted long thinker with four pruned "rounds": random tokens, a broken
     model (generation fails), a checkpoint that is missing (loading fails), and a scripted short thinker."""
     from demo.config import parse_config
     from demo.models import ModelRegistry
-    from demo.ui import launch
+    from demo.ui import free_port, launch
     from train.toy import make_completion, parse_operands
 
     root = tmp_path_factory.mktemp("demo_app")

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from demo.deploy import DeployConfig, deploy, main
+from demo.ui import free_port
 from train.errors import UserError
 
 
@@ -125,12 +125,6 @@ def test_deploy_refuses_what_it_cannot_publish(space_hub, pair, tmp_path):
             )
         )
     assert space_hub.count("commit") == 0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow

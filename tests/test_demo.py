@@ -239,3 +239,36 @@ def test_stop_flag_ends_both_workers_at_their_next_token(tiny_checkpoint, regist
     assert time.perf_counter() - stopped_at < 5
     assert [s["status"] for s in final] == ["stopped", "stopped"]
     assert all(0 < s["num_tokens"] < 2000 for s in final)
+
+
+def test_on_zerogpu_generation_is_decorated_and_stop_cancels(monkeypatch, tmp_path):
+    """With the `spaces` package (a ZeroGPU Space) the streaming handler gets a GPU through spaces.GPU, and the
+    Stop button also cancels the event (the handler runs in a process the stop flag cannot reach)."""
+    import importlib
+    import sys
+    import types
+
+    import demo.ui
+
+    decorated = []
+
+    def gpu(duration):
+        def decorate(function):
+            decorated.append((function.__name__, duration))
+            return function
+
+        return decorate
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    zerogpu_ui = importlib.reload(demo.ui)
+    try:
+        page = zerogpu_ui.build_demo(DemoConfig(base=str(tmp_path), pruned=[]), ModelRegistry("cpu"))
+        assert decorated == [("compare", 180)]
+        dependencies = page.config["dependencies"]
+        stop = next(d for d in dependencies if d["api_name"] == "stop")
+        compare = next(d for d in dependencies if d["api_name"] == "compare")
+        # gradio runs `cancels` as a second dependency on the same click
+        assert any(d["targets"] == stop["targets"] and d["cancels"] == [compare["id"]] for d in dependencies)
+    finally:
+        monkeypatch.delitem(sys.modules, "spaces")
+        importlib.reload(demo.ui)

@@ -205,6 +205,9 @@ def test_saving_and_correctness_marks(served):
     wrong = compare(served, example["problem"], gold=str(int(example["answer"]) + 1))[-1]
     assert "Original: ✗ incorrect · Pruned: ✗ incorrect" in wrong[6]
     assert result["base"]["correct"] is True and wrong[-1]["pruned"]["correct"] is False
+    # A reference only math-verify can match, graded inside the Gradio handler's worker thread (no SIGALRM there).
+    fraction = compare(served, example["problem"], gold=f"\\frac{{{2 * int(example['answer'])}}}{{2}}")[-1]
+    assert fraction[-1]["base"]["correct"] is True and "Original: ✓ correct · Pruned: ✓ correct" in fraction[6]
     unmarked = compare(served, example["problem"])[-1]
     assert "correct" not in unmarked[6] and unmarked[-1]["base"]["correct"] is None
 

@@ -5,24 +5,68 @@ Every part of the project (training reward, evaluation harness, demo) calls `gra
     from eval.grading import extract_answer, grade
     grade("... so the answer is $\\boxed{\\dfrac{1}{2}}$.", "0.5")  # True
 
-Built on math-verify (parse + verify). math-verify bounds its own time with SIGALRM, which only works in the
-main thread; elsewhere (Gradio handlers, async reward workers) it is called with its timeouts disabled and time
-is bounded here instead: answers longer than `MAX_ANSWER_CHARS` are not parsed.
+How a verdict is reached, cheapest first:
+1. `extract_answer` takes the content of the last `\\boxed{...}` (or `\\fbox{...}`, `\\boxed 5`); no box -> False.
+2. `normalize_gold` undoes how benchmarks store answers (AMC23's `27.0`, OlympiadBench's list-as-string,
+   `$...$` wrappers). Gold normalisation lives here and nowhere else: callers pass the stored value as is.
+3. Both sides plain numbers (`42`, `-0.5`, `1,000`) -> exact rational comparison, no sympy. The training reward
+   grades thousands of completions per step and most answers are integers.
+4. Otherwise math-verify (`parse` + `verify`) decides: fractions, `\\dfrac`, degrees, percent, units in `\\text{}`,
+   intervals, tuples, sets, equations, symbolic equality.
+
+Bounded time and thread safety: math-verify's own timeouts use SIGALRM, which only works in the main thread (and
+would cancel a caller's alarm), so they are always disabled and time is bounded here instead, the same way in every
+thread (trl's reward path, evaluation workers, Gradio handlers, async reward workers):
+- answers over `MAX_ANSWER_CHARS` and expressions whose evaluation could blow up inside one C call (power towers,
+  huge exponents, factorials / binomials / Gamma of huge numbers, sums, products, integrals, limits, deep nesting)
+  never reach sympy: they only count when they equal the gold answer as strings (`_too_costly`);
+- everything else runs under a `GRADE_TIMEOUT_S` deadline enforced by a watchdog thread (`_call_with_deadline`),
+  which also stops slow symbolic simplifications such as `(a+b+c+d+e)^{30}` against `1`.
+`grade` never raises: any failure is a False verdict.
 """
 
 import ast
+import ctypes
+import logging
 import re
 import threading
 from fractions import Fraction
 
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from math_verify import LatexExtractionConfig, parse, verify
 
 
-MAX_ANSWER_CHARS = 500
-MATH_VERIFY_TIMEOUT_S = 5
+MAX_ANSWER_CHARS = 300
+GRADE_TIMEOUT_S = 2.0
+# Limits of the cost guard; real answers stay far below them (gold answers of MATH500, AIME, AMC, Minerva and
+# OlympiadBench: at most 7 `^`, no nested exponent, no exponent literal above 2024, braces nested 4 deep).
+MAX_EXPONENT = 10_000
+MAX_FACTORIAL = 10_000
+MAX_POWERS = 30
+MAX_NESTING = 30
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_UNBOUNDED = re.compile(
+    r"\\(sum|prod|int|iint|iiint|oint|lim|coprod|bigcup|bigcap)(?![a-zA-Z])|!!|\\uparrow|factorial|binomial"
+)
+_LATEX_CONFIG = [LatexExtractionConfig(boxed_match_priority=0)]
+
+
+class _DropTimeoutDisabledWarning(logging.Filter):
+    """math-verify warns once that its timeouts are disabled; here that is deliberate (see the module docstring)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout is disabled" not in record.getMessage()
+
+
+for _logger_name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_logger_name).addFilter(_DropTimeoutDisabledWarning())
+
+
+class _Deadline(BaseException):
+    """Raised by the interval timer; a BaseException so that sympy's and math-verify's `except Exception` let it out."""
 
 
 def extract_answer(text: str) -> str | None:
@@ -35,16 +79,8 @@ def extract_answer(text: str) -> str | None:
     command = "\\boxed" if text.startswith("\\boxed", start) else "\\fbox"
     rest = start + len(command)
     if text.startswith("{", rest):
-        depth = 0
-        for index in range(rest, len(text)):
-            char = text[index]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[rest + 1 : index].strip()
-        return None  # unbalanced: the response was cut inside the box
+        end = _closing_brace(text, rest)
+        return None if end is None else text[rest + 1 : end].strip()  # None: cut inside the box
     if text.startswith(" ", rest):
         # `\boxed 5$`: the answer runs to the end of the math span or line
         answer = re.split(r"[$\n]", text[rest + 1 :], maxsplit=1)[0].strip()
@@ -52,11 +88,26 @@ def extract_answer(text: str) -> str | None:
     return None
 
 
-def normalize_gold(gold) -> str:
-    """Gold answers as benchmarks store them -> one LaTeX answer string.
+def _closing_brace(text: str, open_index: int) -> int | None:
+    depth = 0
+    for index in range(open_index, len(text)):
+        char = text[index]
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
 
-    AMC23 stores integers as floats (`27.0`); OlympiadBench stores a list as a string (`"['$\\\\frac{1}{2}$']"`);
-    several benchmarks wrap answers in `$...$`. This is the only place such storage quirks are undone.
+
+def normalize_gold(gold) -> str:
+    """A gold answer as a benchmark stores it -> one LaTeX answer string.
+
+    - AMC23 stores integers as floats: `27.0` (float or string) -> `27`;
+    - OlympiadBench stores a list of answers, as a list or as its string (`"['$\\\\frac{1}{2}$']"`, also with
+      single backslashes) -> the items joined by `, ` (a multi-part answer is graded as a tuple);
+    - `$...$` wrappers are dropped (an escaped `\\$` is kept).
     """
     if isinstance(gold, float) and gold.is_integer():
         gold = int(gold)
@@ -72,8 +123,8 @@ def normalize_gold(gold) -> str:
 
 
 def _literal_list(text: str) -> list:
-    """`str(list)` of answers -> the list; `[text]` when it is not one (e.g. an interval `[0, 1]`)."""
-    # A Python repr doubles backslashes; a hand-written list usually does not (`\frac` would become a form feed).
+    """`str(list)` of answers -> the list; `[text]` when it is not one (e.g. the interval `[0, 1]`)."""
+    # A Python repr doubles backslashes; a hand-written list does not (and `\frac` would read as a form feed).
     source = text if "\\\\" in text else text.replace("\\", "\\\\")
     try:
         items = ast.literal_eval(source)
@@ -85,10 +136,141 @@ def _literal_list(text: str) -> list:
 
 
 def _plain_number(text: str) -> Fraction | None:
-    text = text.replace(",", "") if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", text) else text
-    if len(text) > 100 or not _PLAIN_NUMBER.fullmatch(text):
+    if _THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")
+    if not _PLAIN_NUMBER.fullmatch(text):
         return None
     return Fraction(text)
+
+
+def _literal_bound(text: str) -> float:
+    """An upper bound of the value of an expression built from +, -, *, / on the numbers it contains."""
+    bound = 1.0
+    for number in _NUMBER.findall(text):
+        bound *= max(1.0, float(number))
+    return bound
+
+
+def _group_after(text: str, index: int) -> tuple[str, int]:
+    """The argument starting at `index`: a braced group, a parenthesised group or one token; and its end."""
+    while index < len(text) and text[index] == " ":
+        index += 1
+    if index >= len(text):
+        return "", index
+    if text[index] in "{(":
+        depth = 0
+        for end in range(index, len(text)):
+            depth += text[end] in "{("
+            depth -= text[end] in "})"
+            if depth == 0:
+                return text[index + 1 : end], end + 1
+        return text[index + 1 :], len(text)
+    match = re.match(r"\\[a-zA-Z]+|\d+(\.\d+)?|.", text[index:])
+    return match.group(0), index + match.end()
+
+
+def _group_before(text: str, index: int) -> str:
+    """The operand ending just before `index`: a braced or parenthesised group, or a number / letter run."""
+    end = index
+    while end > 0 and text[end - 1] == " ":
+        end -= 1
+    if end == 0:
+        return ""
+    if text[end - 1] in "})":
+        depth = 0
+        for start in range(end - 1, -1, -1):
+            depth += text[start] in "})"
+            depth -= text[start] in "{("
+            if depth == 0:
+                return text[start:end]
+        return text[:end]
+    match = re.search(r"(\d+(\.\d+)?|[a-zA-Z]+)$", text[:end])
+    return match.group(0) if match else text[end - 1]
+
+
+def _too_costly(latex: str) -> bool:
+    """Whether sympy could take unbounded time or memory on this answer (then only strings are compared)."""
+    if len(latex) > MAX_ANSWER_CHARS or _UNBOUNDED.search(latex):
+        return True
+    latex = latex.replace("**", "^")
+    depth = max_depth = 0
+    for char in latex:
+        depth += char in "{(["
+        depth -= char in "})]"
+        max_depth = max(max_depth, depth)
+    if max_depth > MAX_NESTING or latex.count("^") > MAX_POWERS:
+        return True
+    for match in re.finditer(r"\^", latex):
+        exponent, end = _group_after(latex, match.end())
+        if re.search(r"\^|!|\\binom|\\choose|\\exp", exponent) or _literal_bound(exponent) > MAX_EXPONENT:
+            return True  # a tower, or an exponent too large to evaluate
+        if latex[end:].lstrip().startswith("^"):
+            return True  # an unbraced tower `2^2^2^2`
+        base = _group_before(latex, match.start())
+        if "^" in base and _literal_bound(base) * _literal_bound(exponent) > MAX_EXPONENT:
+            return True  # `(2^{999})^{999}`
+    for match in re.finditer(r"!", latex):
+        operand = _group_before(latex, match.start())
+        if "^" in operand or "!" in operand or _literal_bound(operand) > MAX_FACTORIAL:
+            return True
+    for match in re.finditer(r"\\Gamma", latex):
+        argument, _ = _group_after(latex, match.end())
+        if re.search(r"\^|!|\\Gamma", argument) or _literal_bound(argument) > MAX_FACTORIAL:
+            return True
+    for match in re.finditer(r"\\[dt]?binom|\\choose", latex):
+        top, end = _group_after(latex, match.end())
+        bottom, _ = _group_after(latex, end)
+        if re.search(r"\^|!", top + bottom) or _literal_bound(top) > MAX_FACTORIAL:
+            return True
+    for match in re.finditer(r"\\exp", latex):
+        argument, _ = _group_after(latex, match.end())
+        if re.search(r"\^|\\exp", argument) or _literal_bound(argument) > MAX_EXPONENT:
+            return True
+    return False
+
+
+def _call_with_deadline(function, *args):
+    """`function(*args)`, interrupted by `_Deadline` after `GRADE_TIMEOUT_S`, in whatever thread this runs.
+
+    A watchdog thread raises `_Deadline` into the calling thread (CPython's `PyThreadState_SetAsyncExc`), which
+    unlike SIGALRM works outside the main thread. Like a signal it is delivered between bytecodes, so it cannot stop
+    one long C call: `_too_costly` keeps huge integers away from sympy for that reason.
+    """
+    thread_id = ctypes.c_ulong(threading.get_ident())
+    lock = threading.Lock()
+    finished = threading.Event()
+    state = {"done": False}
+
+    def watchdog():
+        if finished.wait(GRADE_TIMEOUT_S):
+            return
+        while True:  # repeat: code with a bare `except:` may swallow one
+            with lock:
+                if state["done"]:
+                    return
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, ctypes.py_object(_Deadline))
+            if finished.wait(0.05):
+                return
+
+    threading.Thread(target=watchdog, name="grade-watchdog", daemon=True).start()
+    try:
+        return function(*args)
+    finally:
+        while True:  # the deadline may land anywhere in here too: retry until the watchdog is disarmed
+            try:
+                with lock:
+                    state["done"] = True
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)  # drop one not yet delivered
+                break
+            except _Deadline:
+                continue
+        finished.set()
+
+
+def _math_verify(gold: str, answer: str) -> bool:
+    parsed_gold = parse(f"\\boxed{{{gold}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None)
+    parsed_answer = parse(f"\\boxed{{{answer}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None)
+    return bool(verify(parsed_gold, parsed_answer, timeout_seconds=None))
 
 
 def grade(response: str, gold) -> bool:
@@ -104,15 +286,18 @@ def _grade(response: str, gold) -> bool:
     if answer is None:
         return False
     gold_text = normalize_gold(gold)
-    if not answer or not gold_text or len(answer) > MAX_ANSWER_CHARS or len(gold_text) > MAX_ANSWER_CHARS:
+    if not answer or not gold_text:
+        return False
+    if answer == gold_text:
+        return True
+    if len(answer) > MAX_ANSWER_CHARS or len(gold_text) > MAX_ANSWER_CHARS:
         return False
     answer_number, gold_number = _plain_number(answer), _plain_number(gold_text)
     if answer_number is not None and gold_number is not None:
         return answer_number == gold_number
-    if answer == gold_text:
-        return True
-    timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
-    config = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
-    parsed_gold = parse(f"\\boxed{{{gold_text}}}", extraction_config=config, parsing_timeout=timeout)
-    parsed_answer = parse(f"\\boxed{{{answer}}}", extraction_config=config, parsing_timeout=timeout)
-    return bool(verify(parsed_gold, parsed_answer, timeout_seconds=timeout))
+    if _too_costly(answer) or _too_costly(gold_text):
+        return False
+    try:
+        return _call_with_deadline(_math_verify, gold_text, answer)
+    except _Deadline:
+        return False

@@ -38,7 +38,10 @@ class DemoConfig:
     max_new_tokens: int | None = field(
         default=None, metadata={"help": "Initial max new tokens per model (default: 256 on the toy, else 4096)."}
     )
-    max_new_tokens_limit: int = field(default=32768, metadata={"help": "Upper end of the max-new-tokens slider."})
+    max_new_tokens_limit: int | None = field(
+        default=None,
+        metadata={"help": "Upper end of the max-new-tokens slider (default: 1024 on the toy, else 32768)."},
+    )
     temperature: float = field(default=0.6, metadata={"help": "Initial temperature (the evaluation protocol's)."})
     top_p: float = field(default=0.95, metadata={"help": "Initial top_p (the evaluation protocol's)."})
     max_problem_chars: int = field(default=4000, metadata={"help": "Longer problems are refused with a message."})
@@ -47,6 +50,9 @@ class DemoConfig:
         default=2, metadata={"help": "Comparisons generated at once (each runs both models); others wait in line."}
     )
     max_queue_size: int = field(default=16, metadata={"help": "Requests waiting beyond this are turned away."})
+    max_seconds: int = field(
+        default=600, metadata={"help": "A comparison running longer is stopped, so that nobody holds a slot for long."}
+    )
     device: str = field(default="auto", metadata={"help": "'auto' (cuda when available), 'cpu', 'cuda', ..."})
     dtype: str = field(default="auto", metadata={"help": "'auto' (bfloat16 on GPU, float32 on CPU) or a torch dtype."})
     server_name: str = field(default="127.0.0.1", metadata={"help": "Interface to serve on (0.0.0.0 to expose)."})
@@ -60,7 +66,12 @@ class DemoConfig:
 
     @property
     def initial_max_new_tokens(self) -> int:
-        return self.max_new_tokens or (256 if self.is_toy else 4096)
+        return min(self.max_new_tokens or (256 if self.is_toy else 4096), self.tokens_limit)
+
+    @property
+    def tokens_limit(self) -> int:
+        """The slider's upper end: the toy's context is 1024 tokens; real long-thinkers are evaluated at 32k."""
+        return self.max_new_tokens_limit or (1024 if self.is_toy else 32768)
 
 
 def toy_rounds(root: Path = TOY_ROUNDS_ROOT) -> list[str]:
@@ -118,6 +129,6 @@ def parse_config(argv: list[str] | None = None, environ=None) -> DemoConfig:
     config, _ = parser.parse_args_into_dataclasses(argv)
     if config.base == TOY_MODEL_NAME and not config.pruned:
         config.pruned = toy_rounds()
-    if config.concurrency_limit < 1 or config.max_queue_size < 1:
-        raise UserError("concurrency_limit and max_queue_size must be at least 1")
+    if min(config.concurrency_limit, config.max_queue_size, config.max_seconds) < 1:
+        raise UserError("concurrency_limit, max_queue_size and max_seconds must be at least 1")
     return config

@@ -9,6 +9,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -113,7 +114,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
             )
             return
         settings = SamplingSettings(
-            max_new_tokens=int(min(max(max_new_tokens, 1), config.max_new_tokens_limit)),
+            max_new_tokens=int(min(max(max_new_tokens, 1), config.tokens_limit)),
             temperature=float(min(max(temperature, 0.0), 2.0)),
             top_p=float(min(max(top_p, 0.01), 1.0)),
         )
@@ -124,11 +125,15 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
         session = request.session_hash if request else None
         if session:
             stop_events[session] = stop
+        started, verdict = time.perf_counter(), None
         try:
             for snapshots in stream_pair(panes, registry.get, problem, settings, config.max_prompt_tokens, stop):
+                if verdict is None and time.perf_counter() - started > config.max_seconds:
+                    stop.set()  # both workers end at their next token; the loop then ends as after Stop
+                    verdict = f"Stopped at this demo's limit of {config.max_seconds} s per comparison."
                 for snapshot in snapshots:
                     snapshot["correct"] = is_correct(snapshot, gold) if snapshot["done"] else None
-                yield render(snapshots, gold)
+                yield render(snapshots, gold, verdict and f"{comparison_markdown(*snapshots, gold)}\n\n{verdict}")
         finally:
             if session and stop_events.get(session) is stop:
                 del stop_events[session]
@@ -138,7 +143,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
             stop_events[request.session_hash].set()
 
     if spaces is not None:
-        compare = spaces.GPU(duration=180)(compare)
+        compare = spaces.GPU(duration=config.max_seconds)(compare)
 
     default_pruned = config.pruned[-1] if config.pruned else None
     with gr.Blocks(title="ThinkPrune: original vs pruned reasoning") as demo:
@@ -167,7 +172,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
                 )
                 max_new_tokens = gr.Slider(
                     1,
-                    config.max_new_tokens_limit,
+                    config.tokens_limit,
                     value=config.initial_max_new_tokens,
                     step=1,
                     label="Max new tokens (per model)",

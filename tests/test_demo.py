@@ -151,7 +151,10 @@ def test_settings_precedence_file_then_environment_then_command_line(tmp_path):
 
     defaults = parse_config(["--base", "org/base"], environ={})
     assert (defaults.temperature, defaults.top_p, defaults.initial_max_new_tokens) == (0.6, 0.95, 4096)
-    assert not defaults.is_toy and defaults.pruned == []
+    assert not defaults.is_toy and defaults.pruned == [] and defaults.tokens_limit == 32768
+    toy = DemoConfig()  # the toy's context is 1024 tokens
+    assert toy.is_toy and (toy.initial_max_new_tokens, toy.tokens_limit) == (256, 1024)
+    assert DemoConfig(max_new_tokens=5000).initial_max_new_tokens == 1024
 
 
 def test_bad_settings_are_user_errors(tmp_path):
@@ -160,7 +163,7 @@ def test_bad_settings_are_user_errors(tmp_path):
         parse_config(["--config", str(tmp_path / "typo.yaml")], environ={})
     with pytest.raises(UserError, match="does not exist"):
         parse_config(["--config", str(tmp_path / "missing.yaml")], environ={})
-    with pytest.raises(UserError, match="at least 1"):
+    with pytest.raises(UserError, match="max_seconds must be at least 1"):
         parse_config(["--base", "org/m", "--concurrency_limit", "0"], environ={})
 
 
@@ -263,7 +266,7 @@ def test_on_zerogpu_generation_is_decorated_and_stop_cancels(monkeypatch, tmp_pa
     zerogpu_ui = importlib.reload(demo.ui)
     try:
         page = zerogpu_ui.build_demo(DemoConfig(base=str(tmp_path), pruned=[]), ModelRegistry("cpu"))
-        assert decorated == [("compare", 180)]
+        assert decorated == [("compare", 600)]
         dependencies = page.config["dependencies"]
         stop = next(d for d in dependencies if d["api_name"] == "stop")
         compare = next(d for d in dependencies if d["api_name"] == "compare")

@@ -254,6 +254,15 @@ def test_stop_button_stops_both_models(served):
     assert final["pruned"]["status"] == "stopped" and final["pruned"]["num_tokens"] < 20_000
 
 
+def test_a_comparison_is_stopped_at_the_time_limit(served, monkeypatch):
+    monkeypatch.setattr(served["config"], "max_seconds", 1)  # the running app reads its settings object
+    started = time.perf_counter()
+    final = compare(served, "What is 1 + 2?", round_name="random", max_new_tokens=20_000)[-1]
+    assert time.perf_counter() - started < 15
+    assert final[-1]["pruned"]["status"] == "stopped" and final[-1]["pruned"]["num_tokens"] < 20_000
+    assert "Stopped at this demo's limit of 1 s per comparison." in final[6]
+
+
 def test_two_users_are_served_at_once(served):
     """Two sessions started together both stream before either finishes (concurrency limit 2, shared models)."""
     import threading

@@ -275,3 +275,15 @@ def test_on_zerogpu_generation_is_decorated_and_stop_cancels(monkeypatch, tmp_pa
     finally:
         monkeypatch.delitem(sys.modules, "spaces")
         importlib.reload(demo.ui)
+
+
+def test_the_page_says_how_to_build_missing_pruned_rounds(tmp_path):
+    from demo.ui import build_demo
+
+    def markdown_values(config):
+        page = build_demo(config, ModelRegistry("cpu"))
+        return " ".join(str(c["props"].get("value")) for c in page.config["components"] if c["type"] == "markdown")
+
+    toy = markdown_values(DemoConfig(base="toy", pruned=[]))  # building the page loads no model
+    assert "No pruned toy round found" in toy and "`python train/schedule.py`" in toy
+    assert "pass `--pruned <checkpoint or Hub id>`" in markdown_values(DemoConfig(base=str(tmp_path), pruned=[]))

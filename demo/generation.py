@@ -70,6 +70,10 @@ class StopOnEvent:
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+def is_done(status: str) -> bool:
+    return status in ("finished", "limit", "stopped", "error")
+
+
 @dataclass
 class Pane:
     """What one model has done so far; written by its worker thread, read by the merging generator."""
@@ -87,9 +91,11 @@ class Pane:
 
     @property
     def done(self) -> bool:
-        return self.status in ("finished", "limit", "stopped", "error")
+        return is_done(self.status)
 
     def snapshot(self, now: float) -> dict:
+        # The status first: a done status is set after the last id, so "done" never comes with a partial count.
+        status = self.status
         ids = list(self.ids)  # the worker appends concurrently: read once
         text = self.decode(ids) if self.decode and ids else ""
         thinking, answer = split_response(text)
@@ -97,8 +103,8 @@ class Pane:
         return {
             "role": self.role,
             "model": self.model_name,
-            "status": self.status,
-            "done": self.done,
+            "status": status,
+            "done": is_done(status),
             "error": self.error,
             "num_tokens": len(ids),
             "elapsed_s": round(elapsed, 3),
@@ -154,13 +160,13 @@ def run_pane(
                 streamer=IdStreamer(on_ids),
                 stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]),
             )
-        pane.status = end_status(pane.ids, pane.eos_ids, settings.max_new_tokens, stop.is_set())
+        final_status = end_status(pane.ids, pane.eos_ids, settings.max_new_tokens, stop.is_set())
     except Exception as error:
         pane.error = error_message(error)
-        pane.status = "error"
-    finally:
-        pane.ended_at = time.perf_counter()
-        changed.set()
+        final_status = "error"
+    pane.ended_at = time.perf_counter()  # before the status: a done pane always has its end time
+    pane.status = final_status
+    changed.set()
 
 
 def sampling_config(model_config, settings: SamplingSettings, pad_token_id: int | None, eos_ids: tuple[int, ...]):

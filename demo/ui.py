@@ -125,14 +125,16 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
         session = request.session_hash if request else None
         if session:
             stop_events[session] = stop
-        started, verdict = time.perf_counter(), None
+        started, verdict, marks = time.perf_counter(), None, {}
         try:
             for snapshots in stream_pair(panes, registry.get, problem, settings, config.max_prompt_tokens, stop):
                 if verdict is None and time.perf_counter() - started > config.max_seconds:
                     stop.set()  # both workers end at their next token; the loop then ends as after Stop
                     verdict = f"Stopped at this demo's limit of {config.max_seconds} s per comparison."
-                for snapshot in snapshots:
-                    snapshot["correct"] = is_correct(snapshot, gold) if snapshot["done"] else None
+                for snapshot in snapshots:  # graded once, when the pane is done
+                    if snapshot["done"] and snapshot["role"] not in marks:
+                        marks[snapshot["role"]] = is_correct(snapshot, gold)
+                    snapshot["correct"] = marks.get(snapshot["role"])
                 yield render(snapshots, gold, verdict and f"{comparison_markdown(*snapshots, gold)}\n\n{verdict}")
         finally:
             if session and stop_events.get(session) is stop:

@@ -55,7 +55,9 @@ class DemoConfig:
     )
     device: str = field(default="auto", metadata={"help": "'auto' (cuda when available), 'cpu', 'cuda', ..."})
     dtype: str = field(default="auto", metadata={"help": "'auto' (bfloat16 on GPU, float32 on CPU) or a torch dtype."})
-    server_name: str = field(default="127.0.0.1", metadata={"help": "Interface to serve on (0.0.0.0 to expose)."})
+    server_name: str | None = field(
+        default=None, metadata={"help": "Interface to serve on (default: gradio's, 127.0.0.1 or $GRADIO_SERVER_NAME)."}
+    )
     server_port: int | None = field(default=None, metadata={"help": "Port (default: gradio's, 7860 or the next)."})
     share: bool = field(default=False, metadata={"help": "Also open a temporary public gradio.live link."})
 

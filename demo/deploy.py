@@ -145,7 +145,6 @@ def stage_space(config: DeployConfig, staging: Path) -> dict:
             )
             for index, name in enumerate(pruned, start=1)
         ],
-        "server_name": "0.0.0.0",  # a Space reaches the app through its own proxy
     }
     (staging / "demo_config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     (staging / "README.md").write_text(readme([settings["base"], *settings["pruned"]]))

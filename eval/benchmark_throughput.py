@@ -5,7 +5,8 @@
 Both sides share one loaded model and get the same prompt ids, batches, sampling arguments and seed, so they
 generate the same tokens (checked); the harness (`eval.evaluate.evaluate`) also loads the benchmark, renders the chat
 prompts, decodes, grades, appends samples.jsonl and scores. The two are timed alternately `repeats` times; the
-report gives generated tokens per second of each and the median ratio harness / bare (goal: >= 0.9).
+report gives generated tokens per second of each and the median ratio harness / bare (goal: >= 0.9), by wall-clock
+time and by CPU time (the latter is the steadier one on a machine shared with other processes).
 """
 
 import statistics
@@ -31,6 +32,13 @@ class ThroughputConfig:
     batch_size: int = field(default=64, metadata={"help": "Sequences per generate call, on both sides."})
     repeats: int = field(default=3, metadata={"help": "Timed runs of each side, alternating."})
     seed: int = field(default=0, metadata={"help": "Sampling seed, the same on both sides."})
+    threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch CPU threads (default: torch's). 1 makes CPU time a steady measure of the work on a "
+            "machine shared with other processes: no thread spins at a barrier waiting for a descheduled one."
+        },
+    )
 
 
 def bare_loop(backend: TransformersBackend, prompts: list[list[int]], sampling: Sampling, batch_size: int) -> int:
@@ -70,10 +78,16 @@ def harness(backend, config: ThroughputConfig, output_dir: str) -> int:
     return round(metrics["mean_tokens"] * metrics["num_problems"] * metrics["num_samples"])
 
 
-def timed(function, *args) -> tuple[int, float]:
-    start = time.perf_counter()
+def timed(function, *args) -> tuple[int, float, float]:
+    """Generated tokens, wall-clock seconds and CPU seconds (all threads of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     tokens = function(*args)
-    return tokens, time.perf_counter() - start
+    return tokens, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def median_ratio(harness_runs: list, bare_runs: list, index: int) -> float:
+    """Median over repeats of harness throughput / bare throughput, by wall (index 1) or CPU (index 2) time."""
+    return statistics.median((h[0] / h[index]) / (b[0] / b[index]) for b, h in zip(bare_runs, harness_runs))
 
 
 @exit_on_user_error
@@ -82,6 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import HfArgumentParser
 
     (config,) = HfArgumentParser(ThroughputConfig).parse_args_into_dataclasses(argv)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     model_path = resolve_model_name(config.model)
     tokenizer = load_tokenizer(model_path)
     backend = TransformersBackend(model_path, tokenizer)
@@ -109,25 +125,25 @@ def main(argv: list[str] | None = None) -> dict:
                     bare_runs.append(timed(bare_loop, backend, prompts, sampling, config.batch_size))
                 else:
                     harness_runs.append(timed(harness, backend, config, output_dir))
-            (bare_tokens, bare_s), (harness_tokens, harness_s) = bare_runs[-1], harness_runs[-1]
+            (tokens, bare_s, bare_cpu), (_, harness_s, harness_cpu) = bare_runs[-1], harness_runs[-1]
             print(
-                f"repeat {repeat + 1}: bare {bare_tokens / bare_s:,.0f} tok/s ({bare_s:.1f} s), "
-                f"harness {harness_tokens / harness_s:,.0f} tok/s ({harness_s:.1f} s), "
-                f"ratio {(harness_tokens / harness_s) / (bare_tokens / bare_s):.3f}"
+                f"repeat {repeat + 1}: bare {tokens / bare_s:,.0f} tok/s ({bare_s:.1f} s wall, {bare_cpu:.1f} s CPU), "
+                f"harness {tokens / harness_s:,.0f} tok/s ({harness_s:.1f} s wall, {harness_cpu:.1f} s CPU), "
+                f"ratio {bare_s / harness_s:.3f} wall, {bare_cpu / harness_cpu:.3f} CPU"
             )
     if any(b[0] != h[0] for b, h in zip(bare_runs, harness_runs)):
         print("warning: the two sides generated different numbers of tokens", file=sys.stderr)
-    ratios = [(h[0] / h[1]) / (b[0] / b[1]) for b, h in zip(bare_runs, harness_runs)]
     report = {
         "bare_tokens_per_s": statistics.median(b[0] / b[1] for b in bare_runs),
         "harness_tokens_per_s": statistics.median(h[0] / h[1] for h in harness_runs),
-        "ratio_median": statistics.median(ratios),
-        "ratios": ratios,
+        "ratio_wall": median_ratio(harness_runs, bare_runs, 1),
+        "ratio_cpu": median_ratio(harness_runs, bare_runs, 2),
         "tokens_per_run": bare_runs[0][0],
     }
     print(
-        f"median: bare {report['bare_tokens_per_s']:,.0f} tok/s, harness {report['harness_tokens_per_s']:,.0f} "
-        f"tok/s, harness/bare {report['ratio_median']:.3f} (runs: {', '.join(f'{r:.3f}' for r in ratios)})"
+        f"median over {config.repeats} repeats: bare {report['bare_tokens_per_s']:,.0f} tok/s, harness "
+        f"{report['harness_tokens_per_s']:,.0f} tok/s; harness/bare {report['ratio_wall']:.3f} by wall-clock time, "
+        f"{report['ratio_cpu']:.3f} by CPU time"
     )
     return report
 

@@ -320,6 +320,8 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
     reference = load_results(config.reference) if config.reference else None
     model_path = resolve_model_name(config.model)
     tokenizer = load_tokenizer(model_path)
+    if not tokenizer.chat_template:
+        raise UserError(f"{config.model!r} has no chat template: evaluate a chat / reasoning checkpoint")
     data_files = parse_mapping(config.data_files, "data_files")
     problem_columns = parse_mapping(config.problem_columns, "problem_columns")
     answer_columns = parse_mapping(config.answer_columns, "answer_columns")

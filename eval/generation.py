@@ -197,8 +197,10 @@ def make_backend(
     gpu_memory_utilization: float,
     dtype: str,
 ):
-    """vLLM for `vllm`, and for `auto` when it is installed; transformers otherwise."""
-    if backend == "vllm" or (backend == "auto" and vllm_available()):
+    """vLLM for `vllm`, and for `auto` when it is installed and a GPU is there; transformers otherwise."""
+    import torch
+
+    if backend == "vllm" or (backend == "auto" and vllm_available() and torch.cuda.is_available()):
         return VLLMBackend(
             model_path, tokenizer, seed, max_model_len, tensor_parallel_size, gpu_memory_utilization, dtype
         )

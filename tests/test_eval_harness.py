@@ -257,6 +257,13 @@ def test_bad_input_exits_with_one_line(args, message, tiny_checkpoint, tmp_path,
     assert not (tmp_path / "out" / "samples.jsonl").exists()
 
 
+def test_model_without_chat_template_is_a_user_error(tiny_checkpoint, tmp_path):
+    model = shutil.copytree(tiny_checkpoint, tmp_path / "plain")
+    (model / "chat_template.jinja").unlink()
+    with pytest.raises(UserError, match="has no chat template"):
+        evaluate(toy_config(model, tmp_path / "out"))
+
+
 @pytest.mark.skipif(vllm_available(), reason="vLLM is installed here")
 def test_vllm_backend_without_vllm_is_a_user_error(tiny_checkpoint, tmp_path):
     with pytest.raises(UserError, match="needs vLLM"):

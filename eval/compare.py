@@ -58,7 +58,7 @@ def collect(results: list[dict]) -> tuple[list[str], list[dict[str, Point]]]:
 
 def comparison_table(labels: list[str], names: list[str], runs: list[dict[str, Point]]) -> str:
     lines = [
-        "| benchmark | run | pass@1 (%) | Δ pass@1 | mean tokens | Δ tokens | truncated (%) | AES |",
+        "| benchmark | run | pass@1 (%) | Δ pass@1 (points) | mean tokens | Δ tokens | truncated (%) | AES |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in names:

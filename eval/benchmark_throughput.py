@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
         "tokens_per_run": bare_runs[0][0],
     }
     print(
-        f"median over {config.repeats} repeats: bare {report['bare_tokens_per_s']:,.0f} tok/s, harness "
+        f"{report['tokens_per_run']:,} tokens per run; median over {config.repeats} repeats: bare "
+        f"{report['bare_tokens_per_s']:,.0f} tok/s, harness "
         f"{report['harness_tokens_per_s']:,.0f} tok/s; harness/bare {report['ratio_wall']:.3f} by wall-clock time, "
         f"{report['ratio_cpu']:.3f} by CPU time"
     )

@@ -6,6 +6,10 @@ from pathlib import Path
 import pytest
 
 
+# Before anything imports huggingface_hub, which reads these once: no test may reach the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 

@@ -162,8 +162,14 @@ def read_round_record(path: str | Path) -> dict | None:
     return json.loads(record.read_text()) if record.is_file() else None
 
 
+def model_reference(name_or_path: str) -> str:
+    """How a record names a model: local directories as absolute paths (a relative one could pass for a Hub id)."""
+    return str(Path(name_or_path).resolve()) if Path(name_or_path).is_dir() else name_or_path
+
+
 def lineage_of(parent: str) -> tuple[str, list[str]]:
     """(base model, ancestors oldest first) of a round started from `parent`."""
+    parent = model_reference(parent)
     record = read_round_record(parent)
     if record is None:
         return parent, [parent]
@@ -253,9 +259,10 @@ def main(argv: list[str] | None = None) -> Path:
         args.max_prompt_length,
     )
 
+    # A rollout is finished when trl stopped it on an end-of-sequence id: the generation config's or the tokenizer's.
     eos_token_ids = model.generation_config.eos_token_id
-    eos_token_ids = eos_token_ids if isinstance(eos_token_ids, list) else [eos_token_ids or tokenizer.eos_token_id]
-    reward = get_thinkprune_reward(eos_token_ids, truncation=args.truncation)
+    eos_token_ids = set(eos_token_ids if isinstance(eos_token_ids, list) else [eos_token_ids]) - {None}
+    reward = get_thinkprune_reward(eos_token_ids | {tokenizer.eos_token_id}, truncation=args.truncation)
 
     start = time.time()
     trainer = GRPOTrainer(
@@ -280,7 +287,7 @@ def main(argv: list[str] | None = None) -> Path:
             "round": args.round_index,
             "token_limit": args.token_limit,
             "truncation": args.truncation,
-            "parent": args.model_name_or_path,
+            "parent": model_reference(args.model_name_or_path),
             "base_model": base_model,
             "lineage": lineage,
             "recipe": {**asdict(args), **training_args.to_dict()},

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from train.errors import UserError, exit_on_user_error
-from train.round import read_round_record
+from train.round import model_reference, read_round_record
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def run_schedule(config: ScheduleConfig, extra_args: list[str] = ()) -> list[Pat
         output_dir = round_dir(config, index)
         record = read_round_record(output_dir)
         if record is not None:
-            if record["token_limit"] != limit or record["parent"] != parent:
+            if record["token_limit"] != limit or record["parent"] != model_reference(parent):
                 raise UserError(
                     f"{output_dir} holds a round of another schedule (limit {record['token_limit']}, parent "
                     f"{record['parent']}): choose another output_root or remove that directory"

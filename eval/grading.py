@@ -28,29 +28,34 @@ thread (trl's reward path, evaluation workers, Gradio handlers, async reward wor
 import ast
 import ctypes
 import logging
+import math
 import re
 import threading
 from fractions import Fraction
 
 from math_verify import LatexExtractionConfig, parse, verify
+from sympy import Basic, MatrixBase, Symbol
 
 
 MAX_ANSWER_CHARS = 300
 GRADE_TIMEOUT_S = 2.0
 # Limits of the cost guard; real answers stay far below them (gold answers of MATH500, AIME, AMC, Minerva and
 # OlympiadBench: at most 7 `^`, no nested exponent, no exponent literal above 2024, braces nested 4 deep).
+MAX_DIGITS = 1000  # sympy's square root of a 1000-digit integer takes ~0.3 s, of a 3000-digit one ~12 s
 MAX_EXPONENT = 10_000
-MAX_FACTORIAL = 10_000
 MAX_POWERS = 30
 MAX_NESTING = 30
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+# e-notation exponents stay small: `1e100000000` as an exact Fraction would take forever
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")
+_SCIENTIFIC = re.compile(r"(?<![\w.\\])(\d+(?:\.\d*)?|\.\d+)[eE]([+-]?\d{1,3})(?![\w.])")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _UNBOUNDED = re.compile(
     r"\\(sum|prod|int|iint|iiint|oint|lim|coprod|bigcup|bigcap)(?![a-zA-Z])|!!|\\uparrow|factorial|binomial"
 )
+_LOGARITHM = re.compile(r"\\(log|ln|lg)(?![a-zA-Z])")
 _LATEX_CONFIG = [LatexExtractionConfig(boxed_match_priority=0)]
 
 
@@ -66,7 +71,7 @@ for _logger_name in ("math_verify.parser", "math_verify.grader"):
 
 
 class _Deadline(BaseException):
-    """Raised by the interval timer; a BaseException so that sympy's and math-verify's `except Exception` let it out."""
+    """Raised into the grading thread by the watchdog; a BaseException, so `except Exception` in sympy lets it out."""
 
 
 def extract_answer(text: str) -> str | None:
@@ -109,6 +114,8 @@ def normalize_gold(gold) -> str:
       single backslashes) -> the items joined by `, ` (a multi-part answer is graded as a tuple);
     - `$...$` wrappers are dropped (an escaped `\\$` is kept).
     """
+    if gold is None:
+        return ""
     if isinstance(gold, float) and gold.is_integer():
         gold = int(gold)
     if isinstance(gold, list | tuple):
@@ -189,7 +196,7 @@ def _group_before(text: str, index: int) -> str:
 
 
 def _too_costly(latex: str) -> bool:
-    """Whether sympy could take unbounded time or memory on this answer (then only strings are compared)."""
+    """Whether sympy could spend unbounded time or memory on this answer (then only strings are compared)."""
     if len(latex) > MAX_ANSWER_CHARS or _UNBOUNDED.search(latex):
         return True
     latex = latex.replace("**", "^")
@@ -200,33 +207,47 @@ def _too_costly(latex: str) -> bool:
         max_depth = max(max_depth, depth)
     if max_depth > MAX_NESTING or latex.count("^") > MAX_POWERS:
         return True
+    return _log10_magnitude(latex) > MAX_DIGITS
+
+
+def _log10_magnitude(latex: str) -> float:
+    """A rough upper bound of log10 of the largest integer evaluating `latex` can build (inf: a tower).
+
+    Integers are the danger: sympy tests big ones for primality when it simplifies roots, and one `pow` on a
+    3000-digit number is a C call no deadline can interrupt.
+    """
+    magnitude = math.log10(_literal_bound(latex))
     for match in re.finditer(r"\^", latex):
         exponent, end = _group_after(latex, match.end())
-        if re.search(r"\^|!|\\binom|\\choose|\\exp", exponent) or _literal_bound(exponent) > MAX_EXPONENT:
-            return True  # a tower, or an exponent too large to evaluate
-        if latex[end:].lstrip().startswith("^"):
-            return True  # an unbraced tower `2^2^2^2`
-        base = _group_before(latex, match.start())
-        if "^" in base and _literal_bound(base) * _literal_bound(exponent) > MAX_EXPONENT:
-            return True  # `(2^{999})^{999}`
-    for match in re.finditer(r"!", latex):
-        operand = _group_before(latex, match.start())
-        if "^" in operand or "!" in operand or _literal_bound(operand) > MAX_FACTORIAL:
-            return True
-    for match in re.finditer(r"\\Gamma", latex):
-        argument, _ = _group_after(latex, match.end())
-        if re.search(r"\^|!|\\Gamma", argument) or _literal_bound(argument) > MAX_FACTORIAL:
-            return True
-    for match in re.finditer(r"\\[dt]?binom|\\choose", latex):
-        top, end = _group_after(latex, match.end())
-        bottom, _ = _group_after(latex, end)
-        if re.search(r"\^|!", top + bottom) or _literal_bound(top) > MAX_FACTORIAL:
-            return True
+        if re.search(r"\^|!|\\binom|\\choose|\\exp|\\Gamma", exponent) or latex[end:].lstrip().startswith("^"):
+            return math.inf  # a tower: `9^{9^9}`, `2^2^2`
+        exponent_bound = _literal_bound(exponent)
+        if exponent_bound > MAX_EXPONENT:
+            return math.inf  # even `(x+1)^{10^6}` would be expanded
+        magnitude += exponent_bound * _log10_magnitude(_group_before(latex, match.start()))
+    for match in re.finditer(r"!|\\Gamma|\\[dt]?binom|\\choose", latex):
+        if match.group() == "!":
+            operands = [_group_before(latex, match.start())]
+        elif match.group() == "\\choose":
+            operands = [_group_before(latex, match.start()), _group_after(latex, match.end())[0]]
+        else:
+            first, end = _group_after(latex, match.end())
+            operands = [first] if match.group() == "\\Gamma" else [first, _group_after(latex, end)[0]]
+        if any(re.search(r"\^|!|\\Gamma|\\binom|\\choose", operand) for operand in operands):
+            return math.inf
+        size = max(_literal_bound(operand) for operand in operands)
+        # log10 of n! (Gamma(n) is smaller); a binomial coefficient of n is below 2^n
+        magnitude += size * math.log10(2) if len(operands) == 2 else math.lgamma(size + 1) / math.log(10)
     for match in re.finditer(r"\\exp", latex):
         argument, _ = _group_after(latex, match.end())
-        if re.search(r"\^|\\exp", argument) or _literal_bound(argument) > MAX_EXPONENT:
-            return True
-    return False
+        if re.search(r"\^|\\exp", argument):
+            return math.inf  # `\exp(\exp(\exp(10)))` overflows even floats
+    return magnitude
+
+
+def _log_of_huge_power(latex: str) -> bool:
+    """Whether simplification could turn `c \\log x` into `\\log x^c` with a huge `c` (one unstoppable C `pow`)."""
+    return bool(_LOGARITHM.search(latex)) and any(float(number) > MAX_EXPONENT for number in _NUMBER.findall(latex))
 
 
 def _call_with_deadline(function, *args):
@@ -270,7 +291,29 @@ def _call_with_deadline(function, *args):
 def _math_verify(gold: str, answer: str) -> bool:
     parsed_gold = parse(f"\\boxed{{{gold}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None)
     parsed_answer = parse(f"\\boxed{{{answer}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None)
+    symbols = {}
+    for expression in parsed_gold:
+        if isinstance(expression, Basic | MatrixBase):
+            symbols.update((symbol.name, symbol) for symbol in expression.free_symbols if isinstance(symbol, Symbol))
+    parsed_answer = [_with_symbols(expression, symbols) for expression in parsed_answer]
     return bool(verify(parsed_gold, parsed_answer, timeout_seconds=None))
+
+
+def _with_symbols(expression, symbols: dict):
+    """The answer with the gold's symbols, matched by name.
+
+    math-verify makes every symbol complex when the LaTeX has a standalone `i` (`2 i t` but not `2it`), and sympy
+    holds a real `t` and a complex `t` different: without this `\\frac{e^{2it}}{2+2i}` would not equal itself written
+    with spaces.
+    """
+    if not isinstance(expression, Basic | MatrixBase):
+        return expression
+    renames = {
+        symbol: symbols[symbol.name]
+        for symbol in expression.free_symbols
+        if isinstance(symbol, Symbol) and symbol.name in symbols and symbol != symbols[symbol.name]
+    }
+    return expression.xreplace(renames) if renames else expression
 
 
 def grade(response: str, gold) -> bool:
@@ -295,7 +338,9 @@ def _grade(response: str, gold) -> bool:
     answer_number, gold_number = _plain_number(answer), _plain_number(gold_text)
     if answer_number is not None and gold_number is not None:
         return answer_number == gold_number
-    if _too_costly(answer) or _too_costly(gold_text):
+    # LaTeX reads `1.04e-3` (Minerva stores such golds) as 1.04 times Euler's e minus 3
+    answer, gold_text = (_SCIENTIFIC.sub(r"\1 \\times 10^{\2}", text) for text in (answer, gold_text))
+    if _too_costly(answer) or _too_costly(gold_text) or _log_of_huge_power(answer + " " + gold_text):
         return False
     try:
         return _call_with_deadline(_math_verify, gold_text, answer)

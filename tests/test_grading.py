@@ -101,6 +101,7 @@ def test_extract_answer_is_linear_time():
 )
 def test_normalize_gold(gold, expected):
     assert normalize_gold(gold) == expected
+    assert normalize_gold(expected) == expected  # harmless on an already normalised gold (eval/benchmarks.py)
 
 
 @pytest.mark.parametrize(

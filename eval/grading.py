@@ -9,17 +9,19 @@ How a verdict is reached, cheapest first:
 1. `extract_answer` takes the content of the last `\\boxed{...}` (or `\\fbox{...}`, `\\boxed 5`); no box -> False.
 2. `normalize_gold` undoes how benchmarks store answers (AMC23's `27.0`, OlympiadBench's list-as-string,
    `$...$` wrappers). Gold normalisation lives here and nowhere else: callers pass the stored value as is.
-3. Both sides plain numbers (`42`, `-0.5`, `1,000`) -> exact rational comparison, no sympy. The training reward
-   grades thousands of completions per step and most answers are integers.
-4. Otherwise math-verify (`parse` + `verify`) decides: fractions, `\\dfrac`, degrees, percent, units in `\\text{}`,
-   intervals, tuples, sets, equations, symbolic equality.
+3. Both sides plain numbers (`42`, `-0.5`, `1,000`, `1.04e-3`) -> exact rational comparison, no sympy (~10 us).
+   The training reward grades thousands of completions per step and most answers are integers.
+4. Otherwise math-verify (`parse` + `verify`, ~5-50 ms) decides: fractions, `\\dfrac`, degrees, percent, units in
+   `\\text{}`, intervals, ordered tuples, unordered lists and sets, equations (`x = 5` vs `5`), symbolic equality.
+   Decimals must match to 6 places (`0.8095` is not 17/21) and a percent is not its fraction (`0.02` is not `2`).
 
 Bounded time and thread safety: math-verify's own timeouts use SIGALRM, which only works in the main thread (and
 would cancel a caller's alarm), so they are always disabled and time is bounded here instead, the same way in every
 thread (trl's reward path, evaluation workers, Gradio handlers, async reward workers):
 - answers over `MAX_ANSWER_CHARS` and expressions whose evaluation could blow up inside one C call (power towers,
-  huge exponents, factorials / binomials / Gamma of huge numbers, sums, products, integrals, limits, deep nesting)
-  never reach sympy: they only count when they equal the gold answer as strings (`_too_costly`);
+  integers over `MAX_DIGITS` digits from powers / factorials / binomials, sums, products, integrals, limits, deep
+  nesting, logarithms beside huge numbers) never reach sympy: they only count when they equal the gold answer as
+  strings (`_too_costly`, `_log_of_huge_power`);
 - everything else runs under a `GRADE_TIMEOUT_S` deadline enforced by a watchdog thread (`_call_with_deadline`),
   which also stops slow symbolic simplifications such as `(a+b+c+d+e)^{30}` against `1`.
 `grade` never raises: any failure is a False verdict.
@@ -111,7 +113,7 @@ def normalize_gold(gold) -> str:
 
     - AMC23 stores integers as floats: `27.0` (float or string) -> `27`;
     - OlympiadBench stores a list of answers, as a list or as its string (`"['$\\\\frac{1}{2}$']"`, also with
-      single backslashes) -> the items joined by `, ` (a multi-part answer is graded as a tuple);
+      single backslashes) -> the items joined by `, ` (math-verify grades such a list in any order);
     - `$...$` wrappers are dropped (an escaped `\\$` is kept).
     """
     if gold is None:

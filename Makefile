@@ -1,6 +1,6 @@
 .PHONY: test test-fast style quality toy
 
-check_dirs := train eval demo model_cards tests app.py
+check_dirs := train eval demo model_cards scripts tests app.py
 
 test:
 	python -m pytest tests

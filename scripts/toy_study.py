@@ -1,0 +1,196 @@
+"""Reproduce the toy ThinkPrune study end to end and write the report to results/toy/.
+
+    python scripts/toy_study.py                 # toy base + the 3-round schedule + evaluation of each (~20 min, 2 cores)
+    python scripts/toy_study.py --ablations     # also: one round at the final limit, `grade` truncation, batch scaling
+
+Builds the toy long-thinker (cached), runs the schedule (finished rounds are reused), evaluates the base and every
+round on the held-out toy benchmark (several samples per problem; finished evaluations are reused), and writes:
+
+- results/toy/README.md   the table: limit, pass@1, mean tokens, truncation rate, tokens per correct answer, AES vs
+                          the base, training wall time; the ablations as extra rows
+- results/toy/summary.json  the same numbers, machine-readable
+- results/toy/pareto.png  accuracy vs mean tokens (eval/compare.py)
+- results/toy/training_curves.png  reward and mean completion length per step, all rounds chained
+"""
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval.compare import compare
+from eval.evaluate import EvalConfig, evaluate
+from train.errors import exit_on_user_error
+from train.round import TRAINER_LOG, read_round_record, write_json_atomic
+from train.schedule import parse_args as parse_schedule_args
+from train.schedule import run_schedule
+from train.toy import ensure_toy_base
+
+
+ABLATIONS = {
+    "one round at the final limit": "recipes/toy/schedule_one_round.yaml",
+    "`grade` truncation": "recipes/toy/schedule_grade.yaml",
+    "batch reward scaling + clip-higher": "recipes/toy/schedule_batch_scaling.yaml",
+}
+
+
+@dataclass
+class ToyStudyConfig:
+    schedule: str = field(default="recipes/toy/schedule.yaml", metadata={"help": "The main schedule."})
+    ablations: bool = field(default=False, metadata={"help": "Also run and evaluate the ablation schedules."})
+    num_samples: int = field(default=4, metadata={"help": "Samples per held-out problem."})
+    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N held-out problems."})
+    eval_root: str = field(default="outputs/toy-eval", metadata={"help": "Where evaluation runs are kept."})
+    results_dir: str = field(default="results/toy", metadata={"help": "Where the report is written."})
+
+
+def evaluate_model(model: str, output_dir: Path, config: ToyStudyConfig, reference: Path | None) -> dict:
+    started = time.time()
+    results = evaluate(
+        EvalConfig(
+            model=model,
+            benchmarks="toy",
+            num_samples=config.num_samples,
+            limit=config.limit,
+            output_dir=str(output_dir),
+            reference=str(reference) if reference else None,
+            backend="transformers",
+        )
+    )
+    return {**results["benchmarks"]["toy"], "eval_seconds": round(time.time() - started, 1)}
+
+
+def row(label: str, limit, metrics: dict, train_seconds) -> dict:
+    pass_at_1 = metrics["pass@1"]
+    return {
+        "run": label,
+        "token_limit": limit,
+        "pass@1": pass_at_1,
+        "mean_tokens": metrics["mean_tokens"],
+        "truncation_rate": metrics["truncation_rate"],
+        "tokens_per_correct": metrics["mean_tokens"] / pass_at_1 if pass_at_1 else None,
+        "aes": metrics.get("aes"),
+        "train_seconds": train_seconds,
+        "eval_seconds": metrics["eval_seconds"],
+    }
+
+
+def markdown_table(rows: list[dict]) -> str:
+    def number(value, fmt):
+        return "—" if value is None else format(value, fmt)
+
+    lines = [
+        "| run | limit | pass@1 | mean tokens | truncated | tokens per correct | AES vs base | train time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['run']} | {r['token_limit'] or '—'} | {100 * r['pass@1']:.1f}% | {r['mean_tokens']:.1f} "
+            f"| {100 * r['truncation_rate']:.1f}% | {number(r['tokens_per_correct'], '.1f')} "
+            f"| {number(r['aes'], '+.2f')} | {number(r['train_seconds'], '.0f')} s |"
+        )
+    return "\n".join(lines)
+
+
+def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
+    """Reward and mean completion length per step, rounds one after the other, each limit drawn dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (reward_axis, length_axis) = plt.subplots(1, 2, figsize=(10, 3.4), dpi=100)
+    offset = 0
+    for index, round_dir in enumerate(round_dirs, start=1):
+        log = json.loads((round_dir / TRAINER_LOG).read_text())
+        limit = read_round_record(round_dir)["token_limit"]
+        points = [entry for entry in log if "reward" in entry]
+        steps = [offset + entry["step"] for entry in points]
+        reward_axis.plot(
+            steps, [entry["reward"] for entry in points], marker="o", markersize=3, label=f"round {index}"
+        )
+        length_axis.plot(steps, [entry["completions/mean_length"] for entry in points], marker="o", markersize=3)
+        last_step = offset + max((entry.get("step", 0) for entry in log), default=0)
+        length_axis.hlines(limit, offset, last_step, colors="gray", linestyles="--", linewidth=1)
+        offset = last_step
+    reward_axis.set_title("reward (finished and correct)")
+    length_axis.set_title("mean completion tokens (dashed: limit)")
+    for axis in (reward_axis, length_axis):
+        axis.set_xlabel("step (rounds chained)")
+        axis.grid(alpha=0.3)
+    reward_axis.legend(fontsize=8)
+    figure.tight_layout()
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
+    os.close(fd)
+    figure.savefig(tmp)
+    plt.close(figure)
+    os.replace(tmp, path)
+
+
+def run_and_evaluate(schedule_file: str, config: ToyStudyConfig, base_eval: Path) -> list[tuple]:
+    """(round dir, round record, toy metrics, eval dir) per round of a schedule, trained and evaluated as needed."""
+    schedule, _ = parse_schedule_args(["--config", schedule_file])
+    rounds = run_schedule(schedule)
+    evaluated = []
+    for round_dir in rounds:
+        eval_dir = Path(config.eval_root) / f"{Path(schedule.output_root).name}-{round_dir.name}"
+        metrics = evaluate_model(str(round_dir), eval_dir, config, base_eval)
+        evaluated.append((round_dir, read_round_record(round_dir), metrics, eval_dir))
+    return evaluated
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> dict:
+    from transformers import HfArgumentParser
+
+    (config,) = HfArgumentParser(ToyStudyConfig).parse_args_into_dataclasses(args=argv)
+    results_dir, eval_root = Path(config.results_dir), Path(config.eval_root)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    base = ensure_toy_base()
+    sft_seconds = json.loads((base / "toy_record.json").read_text())["train_seconds"]
+    base_eval = eval_root / "base"
+    rows = [row("toy base (SFT)", None, evaluate_model("toy", base_eval, config, None), sft_seconds)]
+    main_rounds = run_and_evaluate(config.schedule, config, base_eval)
+    for _, record, metrics, _ in main_rounds:
+        rows.append(row(f"round {record['round']}", record["token_limit"], metrics, record["train_seconds"]))
+    labels = ["base"] + [f"round {record['round']}" for _, record, _, _ in main_rounds]
+    compare([str(base_eval)] + [str(eval_dir) for *_, eval_dir in main_rounds], labels, str(results_dir))
+    plot_chained_curves([round_dir for round_dir, *_ in main_rounds], results_dir / "training_curves.png")
+
+    ablation_rows = []
+    if config.ablations:
+        for label, schedule_file in ABLATIONS.items():
+            evaluated = run_and_evaluate(schedule_file, config, base_eval)
+            _, record, metrics, _ = evaluated[-1]
+            train_seconds = sum(r["train_seconds"] for _, r, _, _ in evaluated)
+            limits = " → ".join(str(r["token_limit"]) for _, r, _, _ in evaluated)
+            ablation_rows.append(row(f"{label} ({limits})", record["token_limit"], metrics, train_seconds))
+
+    summary = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {__import__('torch').get_num_threads()}",
+        "python": sys.version.split()[0],
+        "num_samples": config.num_samples,
+        "rows": rows,
+        "ablations": ablation_rows,
+        "total_seconds": round(time.time() - started, 1),
+    }
+    write_json_atomic(results_dir / "summary.json", summary)
+    report = ["# Toy ThinkPrune study", "", f"Measured on {summary['machine']}.", "", markdown_table(rows), ""]
+    if ablation_rows:
+        report += ["## Ablations (final round of each)", "", markdown_table(ablation_rows), ""]
+    report += ["![Pareto](pareto.png)", "", "![Training curves](training_curves.png)", ""]
+    tmp = results_dir / ".README.md.tmp"
+    tmp.write_text("\n".join(report))
+    os.replace(tmp, results_dir / "README.md")
+    print("\n".join(report))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

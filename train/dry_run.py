@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -229,11 +230,13 @@ def recipe_values(recipe: str) -> dict:
     }
 
 
-def round_argv(config: DryRunConfig, num_generations: int, checkpoint: Path, problems: Path, output_dir: Path):
+def round_argv(
+    recipe: str, config: DryRunConfig, num_generations: int, checkpoint: Path, problems: Path, output_dir: Path
+) -> list[str]:
     """train/round.py arguments: the recipe, made to run one small step on CPU with the stand-ins."""
     return [
         "--config",
-        config.config,
+        recipe,
         "--model_name_or_path",
         str(checkpoint),
         "--dataset_name",
@@ -283,15 +286,17 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError(f"prompts_per_step must be at least 1, got {config.prompts_per_step}")
     if not Path(config.config).is_file():
         raise UserError(f"recipe file {config.config} does not exist: pass --config recipes/<model>/<recipe>.yaml")
-    recipe = recipe_values(config.config)
     if config.threads:
         torch.set_num_threads(config.threads)
 
     with tempfile.TemporaryDirectory(prefix="thinkprune-dry-run-") as tmp:
         root = Path(tmp)
+        # Both parses read this copy: an edit of the recipe during the dry run cannot make them differ.
+        recipe_copy = shutil.copy(config.config, root / "recipe.yaml")
+        recipe = recipe_values(recipe_copy)
         checkpoint, problems = write_stand_ins(root, config.seed)
         output_dir = root / "round"
-        thinkprune_argv = round_argv(config, recipe["num_generations"], checkpoint, problems, output_dir)
+        thinkprune_argv = round_argv(recipe_copy, config, recipe["num_generations"], checkpoint, problems, output_dir)
         args, training_args = parse_args(thinkprune_argv + overrides)
         if config.rollouts_to_limit:
             # Sampling arguments go to vLLM's SamplingParams or to transformers' GenerationConfig: different names.
@@ -318,7 +323,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "format": REPORT_FORMAT,
         "command": " ".join(["python train/dry_run.py", *argv]),
-        "recipe_file": config.config,
+        "recipe_file": os.path.relpath(config.config),  # relative to where the command ran, like its arguments
         "recipe": recipe,
         "dry_run": {
             "device": "cpu" if training_args.use_cpu else "cuda",

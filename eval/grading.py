@@ -290,6 +290,19 @@ def _call_with_deadline(function, *args):
         finished.set()
 
 
+_warm = threading.Event()
+_warm_lock = threading.Lock()
+
+
+def _warm_up() -> None:
+    """The first parse of a process builds math-verify's LaTeX parser (seconds on a busy machine): do it once
+    outside the deadline, on benign input, so that a cold start cannot turn a right answer into a timeout."""
+    with _warm_lock:
+        if not _warm.is_set():
+            _math_verify("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)")
+            _warm.set()
+
+
 def _math_verify(gold: str, answer: str) -> bool:
     parsed_gold = parse(f"\\boxed{{{gold}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None)
     parsed_answer = parse(f"\\boxed{{{answer}}}", extraction_config=_LATEX_CONFIG, parsing_timeout=None)
@@ -344,6 +357,8 @@ def _grade(response: str, gold) -> bool:
     answer, gold_text = (_SCIENTIFIC.sub(r"\1 \\times 10^{\2}", text) for text in (answer, gold_text))
     if _too_costly(answer) or _too_costly(gold_text) or _log_of_huge_power(answer + " " + gold_text):
         return False
+    if not _warm.is_set():
+        _warm_up()
     try:
         return _call_with_deadline(_math_verify, gold_text, answer)
     except _Deadline:

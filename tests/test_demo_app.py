@@ -18,17 +18,7 @@ import pytest
 pytestmark = pytest.mark.slow
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from demo.screenshot import CHROMIUM  # noqa: E402  (the one set of browser flags)
 
 
 def toy_example():

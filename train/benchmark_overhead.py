@@ -36,7 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from train.errors import UserError, exit_on_user_error
-from train.round import DEFAULT_RECIPE, TRAINER_LOG, library_versions, parse_args, write_json_atomic
+from train.round import (
+    DEFAULT_RECIPE,
+    TRAINER_LOG,
+    library_versions,
+    parse_args,
+    prepare_dataset,
+    write_json_atomic,
+)
 from train.toy import resolve_model_name
 
 
@@ -98,28 +105,10 @@ def bare_trl_run(prompts_file: str, argv: list[str]) -> None:
 
 def write_prompts(argv: list[str], path: Path) -> int:
     """The round's prompt rows, built once by our data pipeline, as the bare side's .jsonl; returns their number."""
-    from train.data import build_round_dataset, load_problems
     from train.modeling import load_tokenizer
 
     args, training_args = parse_args(argv)
-    problems = load_problems(
-        args.dataset_name,
-        args.dataset_config,
-        args.dataset_split,
-        args.problem_column,
-        args.answer_column,
-        args.data_source,
-        args.num_train_problems,
-        training_args.seed,
-    )
-    limit_in_prompt = args.token_limit if args.limit_in_prompt else None
-    dataset, _ = build_round_dataset(
-        problems,
-        load_tokenizer(args.model_name_or_path),
-        args.prompt_template,
-        limit_in_prompt,
-        args.max_prompt_length,
-    )
+    dataset, _ = prepare_dataset(args, training_args.seed, load_tokenizer(args.model_name_or_path))
     dataset.to_json(str(path))
     return len(dataset)
 

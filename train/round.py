@@ -203,12 +203,31 @@ def final_train_metrics(log_history: list[dict]) -> dict:
     return metrics
 
 
+def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
+    """The round's prompts (with the limit sentence when asked) and how many were dropped as too long."""
+    from train.data import build_round_dataset, load_problems
+
+    problems = load_problems(
+        args.dataset_name,
+        args.dataset_config,
+        args.dataset_split,
+        args.problem_column,
+        args.answer_column,
+        args.data_source,
+        args.num_train_problems,
+        seed,
+    )
+    token_limit_in_prompt = args.token_limit if args.limit_in_prompt else None
+    return build_round_dataset(
+        problems, tokenizer, args.prompt_template, token_limit_in_prompt, args.max_prompt_length
+    )
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> Path:
     from transformers import set_seed
     from trl import GRPOTrainer
 
-    from train.data import build_round_dataset, load_problems
     from train.modeling import load_model, load_tokenizer
     from train.rewards import get_thinkprune_reward
 
@@ -236,20 +255,7 @@ def main(argv: list[str] | None = None) -> Path:
         )
 
     with training_args.main_process_first(desc="preparing the training prompts"):
-        problems = load_problems(
-            args.dataset_name,
-            args.dataset_config,
-            args.dataset_split,
-            args.problem_column,
-            args.answer_column,
-            args.data_source,
-            args.num_train_problems,
-            training_args.seed,
-        )
-        token_limit_in_prompt = args.token_limit if args.limit_in_prompt else None
-        train_dataset, num_dropped = build_round_dataset(
-            problems, tokenizer, args.prompt_template, token_limit_in_prompt, args.max_prompt_length
-        )
+        train_dataset, num_dropped = prepare_dataset(args, training_args.seed, tokenizer)
     logger.info(
         "Round %d: limit %d tokens, %d prompts (%d dropped as longer than %d tokens)",
         args.round_index,

@@ -7,7 +7,7 @@ model cards, demo) also runs on a toy built here from scratch in a few minutes o
 - traces in the R1 style: the useful column-by-column steps, then a random number (0-5) of redundant
   "Wait, let me double-check." passes repeating them, then `</think>` and `The answer is \\boxed{N}.`;
 - a byte-level BPE tokenizer (digits split) with an R1-Distill-like chat template that opens `<think>`;
-- a Qwen2-architecture model of about 2M parameters, SFT-trained with trl on those traces.
+- a Qwen2-architecture model of about 1M parameters, SFT-trained with trl on those traces.
 
 Most of each trace is waste, which is what ThinkPrune should learn to cut. Build it (once, then cached) with:
 
@@ -86,12 +86,16 @@ def make_problems(split: str, num_problems: int, seed: int) -> list[dict]:
 
 def solve_steps(a: int, b: int) -> str:
     """The useful part of a trace: column-by-column addition with carries."""
-    lines, carry = ["Add column by column."], 0
+    # Restating the operands puts their digits at a fixed distance from the column lines, whatever the prompt's
+    # wording: a tiny model learns the column lookups several times faster than from the prompt itself.
+    lines, carry = [f"Add {a}+{b} column by column."], 0
     da, db = str(a)[::-1], str(b)[::-1]
     for i in range(max(len(da), len(db))):
         x, y = int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0
         total = x + y + carry
-        lines.append(f"{x}+{y}+{carry}={total}")
+        # Two-digit sums keep every column line the same length, so each digit the model must look back at sits
+        # at a fixed distance: lookups a tiny model learns fast (with 1-2 digit sums it barely gets the answers).
+        lines.append(f"{x}+{y}+{carry}={total:02d}")
         carry = total // 10
     lines.append(f"So {a + b}.")
     return "\n".join(lines)
@@ -205,9 +209,10 @@ def build_model(tokenizer, config: ToyModelConfig | None = None, seed: int = 0):
 
 @dataclass
 class ToySFTConfig:
-    num_train_problems: int = 19200
-    max_steps: int = 600
-    batch_size: int = 32
+    # Many small steps beat fewer big ones here: at 2000 x 8 the toy reaches ~85% accuracy, at 600 x 32 ~2%.
+    num_train_problems: int = 16000
+    max_steps: int = 2000
+    batch_size: int = 8
     learning_rate: float = 3e-3
     warmup_steps: int = 30
     seed: int = 0

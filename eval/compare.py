@@ -103,7 +103,8 @@ def pareto_plot(labels: list[str], names: list[str], runs: list[dict[str, Point]
         ax.set_ylabel("pass@1 (%)")
         ax.grid(alpha=0.3)
         ax.margins(0.15)
-    fig.suptitle("Accuracy vs length (filled: Pareto-optimal; up and left is better)", fontsize=10)
+    # Two short lines: one panel is narrow, and a long title is cut at both edges.
+    fig.suptitle("Accuracy vs length\n(filled: Pareto-optimal; up-left is better)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")

@@ -289,12 +289,13 @@ def test_two_users_are_served_at_once(served):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 def test_browser_runs_an_example_and_shows_both_panes(served, tmp_path):
     from demo.screenshot import run_example_in_browser
+    from train.toy import parse_operands, solve_steps
 
     example = toy_example()
     shown = run_example_in_browser(served["url"], example, tmp_path / "demo.png")
     for role, ids in (("base", served["base_ids"]), ("pruned", served["pruned_ids"])):
         assert shown[role]["stats"].startswith(f"{len(ids)} tokens") and "finished" in shown[role]["stats"]
-        assert shown[role]["thinking"].startswith("Add column by column.")
+        assert shown[role]["thinking"].startswith(solve_steps(*parse_operands(example["problem"])).splitlines()[0])
         assert shown[role]["answer"].startswith("The answer is") and example["answer"] in shown[role]["answer"]
         assert "\\boxed" not in shown[role]["answer"]  # rendered as math, not shown as LaTeX source
         assert "✓ correct" in shown[role]["answer"]

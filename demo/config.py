@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from train.errors import UserError
+from train.round import ROUND_RECORD
 from train.toy import TOY_MODEL_NAME
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPACE_CONFIG = REPO_ROOT / "demo_config.yaml"
 TOY_ROUNDS_ROOT = REPO_ROOT / "outputs" / "toy"
-ROUND_RECORD = "round_record.json"
 ENV_PREFIX = "THINKPRUNE_DEMO_"
 
 

@@ -45,6 +45,7 @@ from eval.results import (
     write_text_atomic,
 )
 from train.errors import UserError, exit_on_user_error
+from train.round import ROUND_RECORD
 from train.toy import EVAL_SUFFIX, TOY_MODEL_NAME, resolve_model_name
 
 
@@ -139,7 +140,7 @@ def is_toy_model(name: str) -> bool:
     path = Path(name)
     if (path / "toy_record.json").exists():
         return True
-    record = path / "round_record.json"
+    record = path / ROUND_RECORD
     if record.exists():
         try:
             return json.loads(record.read_text()).get("base_model") == TOY_MODEL_NAME

@@ -19,14 +19,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eval.results import write_text_atomic
 from train.errors import UserError, exit_on_user_error
+from train.round import ROUND_RECORD, TRAINER_LOG
 
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 CARD_FILE = "README.md"
 CURVES_FILE = "training_curves.png"
-ROUND_RECORD = "round_record.json"
-TRAINER_LOG = "trainer_log.json"
 RECORD_FORMAT = "thinkprune-round/1"
 EVAL_RESULTS = Path("eval") / "results.json"
 TOY_MODEL_NAME = "toy"
@@ -489,17 +489,6 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         versions=sorted((record.get("versions") or {}).items()),
         citation=CITATION,
     )
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_model_card(

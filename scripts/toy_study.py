@@ -24,8 +24,9 @@ from pathlib import Path
 
 from eval.compare import compare
 from eval.evaluate import EvalConfig, evaluate
+from eval.results import write_json_atomic, write_text_atomic
 from train.errors import exit_on_user_error
-from train.round import TRAINER_LOG, read_round_record, write_json_atomic
+from train.round import TRAINER_LOG, read_round_record
 from train.schedule import parse_args as parse_schedule_args
 from train.schedule import run_schedule
 from train.toy import ensure_toy_base
@@ -185,9 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     if ablation_rows:
         report += ["## Ablations (final round of each)", "", markdown_table(ablation_rows), ""]
     report += ["![Pareto](pareto.png)", "", "![Training curves](training_curves.png)", ""]
-    tmp = results_dir / ".README.md.tmp"
-    tmp.write_text("\n".join(report))
-    os.replace(tmp, results_dir / "README.md")
+    write_text_atomic(results_dir / "README.md", "\n".join(report))
     print("\n".join(report))
     return summary
 

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eval.results import write_json_atomic, write_text_atomic
 from train.errors import UserError, exit_on_user_error
 from train.round import (
     DEFAULT_RECIPE,
@@ -42,7 +43,6 @@ from train.round import (
     library_versions,
     parse_args,
     prepare_dataset,
-    write_json_atomic,
 )
 from train.toy import resolve_model_name
 
@@ -201,12 +201,6 @@ Machine: {report["machine"]["cpu_count"]} CPUs ({report["machine"]["platform"]})
 {load["max"]:.2f} (median {load["median"]:.2f}) during the runs, so wall-clock times are noisy; the sides were \
 interleaved and medians are reported. CPU time is the steadier of the two measures.
 """
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def run_sides(config: OverheadConfig, overrides: list[str], work: Path) -> tuple[list[str], int, list[dict]]:

@@ -32,8 +32,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eval.results import write_json_atomic
 from train.errors import UserError, exit_on_user_error
-from train.round import ROUND_RECORD, TRAINER_LOG, library_versions, parse_args, write_json_atomic
+from train.round import ROUND_RECORD, TRAINER_LOG, library_versions, parse_args
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

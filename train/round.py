@@ -22,7 +22,6 @@ history) and, written last, `round_record.json`: a round without it is not finis
 
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -30,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from eval.results import write_json_atomic
 from train.errors import UserError, exit_on_user_error
 
 
@@ -39,7 +39,6 @@ DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "toy" / "roun
 ROUND_RECORD = "round_record.json"
 TRAINER_LOG = "trainer_log.json"
 RECORD_FORMAT = "thinkprune-round/1"
-TRUNCATION_MODES = ("zero", "grade")
 
 
 @dataclass
@@ -120,6 +119,8 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
     """Refuse, before anything is loaded or written, what cannot work."""
     import torch
 
+    from train.rewards import TRUNCATION_MODES
+
     if args.token_limit <= 0:
         raise UserError(f"token_limit must be a positive number of tokens, got {args.token_limit}")
     if args.truncation not in TRUNCATION_MODES:
@@ -187,12 +188,6 @@ def library_versions() -> dict:
         "python": sys.version.split()[0],
         **{module.__name__: module.__version__ for module in (torch, transformers, trl, accelerate, datasets)},
     }
-
-
-def write_json_atomic(path: Path, payload) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def final_train_metrics(log_history: list[dict]) -> dict:

@@ -11,14 +11,16 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from train.errors import UserError
-from train.round import ROUND_RECORD
-from train.toy import TOY_MODEL_NAME
+import yaml
+from transformers import HfArgumentParser
+
+from thinkprune.errors import UserError
+from thinkprune.paths import REPO_ROOT, TOY_OUTPUTS
+from thinkprune.records import ROUND_RECORD
+from thinkprune.toy import TOY_MODEL_NAME, TOY_RECORD
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SPACE_CONFIG = REPO_ROOT / "demo_config.yaml"
-TOY_ROUNDS_ROOT = REPO_ROOT / "outputs" / "toy"
 ENV_PREFIX = "THINKPRUNE_DEMO_"
 
 
@@ -64,7 +66,7 @@ class DemoConfig:
     @property
     def is_toy(self) -> bool:
         """The embedded toy base, by name or as a copied checkpoint (a deployed Space bundles it)."""
-        return self.base == TOY_MODEL_NAME or (Path(self.base) / "toy_record.json").is_file()
+        return self.base == TOY_MODEL_NAME or (Path(self.base) / TOY_RECORD).is_file()
 
     @property
     def initial_max_new_tokens(self) -> int:
@@ -76,7 +78,7 @@ class DemoConfig:
         return self.max_new_tokens_limit or (1024 if self.is_toy else 32768)
 
 
-def toy_rounds(root: Path = TOY_ROUNDS_ROOT) -> list[str]:
+def toy_rounds(root: Path = TOY_OUTPUTS) -> list[str]:
     """Finished toy rounds (`round<i>/` with a round record), in round order: round10 comes after round2."""
     rounds = [path for path in root.glob("round*") if re.fullmatch(r"round\d+", path.name)]
     finished = [path for path in rounds if (path / ROUND_RECORD).is_file()]
@@ -93,8 +95,6 @@ def _env_values(environ) -> dict:
 
 
 def _yaml_values(path: Path) -> dict:
-    import yaml
-
     if not path.is_file():
         raise UserError(f"demo config file {path} does not exist: fix --config or THINKPRUNE_DEMO_CONFIG")
     values = yaml.safe_load(path.read_text()) or {}
@@ -118,8 +118,6 @@ def _beside(config_file: Path, name: str) -> str:
 
 def parse_config(argv: list[str] | None = None, environ=None) -> DemoConfig:
     """Defaults < YAML file < environment < command line."""
-    from transformers import HfArgumentParser
-
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
     parser = HfArgumentParser(DemoConfig)

@@ -6,13 +6,14 @@
         --pruned Shiyu-Lab/DeepSeek-R1-Distill-Qwen-1.5B-thinkprune-iter2k
     python demo/deploy.py --space_id <user>/thinkprune-demo --output_dir space/  # write the files, upload nothing
 
-The Space gets app.py, the demo/ code and the few train/ and eval/ modules it imports, a requirements.txt without
-training-only packages (no vLLM, no trl), a README with the Space front matter, and demo_config.yaml naming the pair.
+The Space gets app.py and every module of this repository that it imports (found by walking the imports, so the
+list cannot drift from the code), a requirements.txt without training-only packages (no vLLM, no trl), a README with
+the Space front matter, and demo_config.yaml naming the pair.
 Hub ids stay Hub ids (listed under `models:`); local checkpoints (the toy base, pruned rounds) are copied into
 models/ so the Space runs offline. Log in first (`hf auth login`) or set HF_TOKEN.
 """
 
-import re
+import ast
 import shutil
 import sys
 import tempfile
@@ -20,36 +21,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python demo/deploy.py` from anywhere
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demo.config import REPO_ROOT, ROUND_RECORD, TOY_ROUNDS_ROOT, toy_rounds  # noqa: E402
-from train.errors import UserError, exit_on_user_error  # noqa: E402
-from train.toy import TOY_MODEL_NAME, resolve_model_name  # noqa: E402
+import gradio
+import yaml
+from huggingface_hub import HfApi, SpaceCardData
+from transformers import HfArgumentParser
+
+from demo.config import toy_rounds
+from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.hub import HUB_ID, reported_as_user_errors, require_token
+from thinkprune.paths import REPO_ROOT, TOY_OUTPUTS
+from thinkprune.records import ROUND_RECORD
+from thinkprune.toy import TOY_MODEL_NAME, resolve_model_name
 
 
-# Everything the Space imports, relative to the repository root (a test imports the staged app to keep it complete).
-SPACE_FILES = [
-    "app.py",
-    "demo/__init__.py",
-    "demo/config.py",
-    "demo/generation.py",
-    "demo/models.py",
-    "demo/summary.py",
-    "demo/ui.py",
-    "demo/examples.jsonl",
-    "train/__init__.py",
-    "train/errors.py",
-    "train/modeling.py",
-    "train/toy.py",
-    "eval/__init__.py",
-    "eval/generation.py",
-    "eval/grading.py",
-]
+SPACE_ENTRY_POINT = "app.py"
+# Files the Space reads that no import names.
+SPACE_DATA_FILES = ["demo/examples.jsonl"]
 SPACE_REQUIREMENTS = Path(__file__).with_name("space_requirements.txt")
 SPACE_README_BODY = Path(__file__).with_name("space_readme.md")
 # A checkpoint's top-level files are the model; training state is not.
 SKIPPED_CHECKPOINT_FILES = {"optimizer.pt", "scheduler.pt", "training_args.bin", "trainer_state.json"}
-HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 @dataclass
@@ -72,6 +66,46 @@ class DeployConfig:
     commit_message: str = field(default="Deploy the ThinkPrune demo", metadata={"help": "Commit message."})
 
 
+def imported_modules(source: Path) -> set[str]:
+    """Every module name an `import` or `from ... import` of `source` names, at any depth of the file."""
+    names = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), filename=str(source))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
+    return names
+
+
+def local_module_file(name: str, root: Path) -> list[Path]:
+    """The files of `root` that importing `name` runs: each package's __init__.py on the way, then the module."""
+    parts, files = name.split("."), []
+    for depth in range(1, len(parts) + 1):
+        path = root.joinpath(*parts[:depth])
+        if (path / "__init__.py").is_file():
+            files.append(path / "__init__.py")
+        elif path.with_suffix(".py").is_file():
+            files.append(path.with_suffix(".py"))
+            break
+        else:
+            break
+    return files
+
+
+def space_files(entry_point: str = SPACE_ENTRY_POINT, root: Path = REPO_ROOT) -> list[str]:
+    """The entry point and every file of this repository it imports, directly or not (relative paths, sorted)."""
+    found, pending = set(), [root / entry_point]
+    while pending:
+        path = pending.pop()
+        if path in found:
+            continue
+        found.add(path)
+        for name in imported_modules(path):
+            pending.extend(local_module_file(name, root))
+    return sorted(path.relative_to(root).as_posix() for path in found)
+
+
 def checkpoint_files(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_file() and p.name not in SKIPPED_CHECKPOINT_FILES)
 
@@ -80,7 +114,7 @@ def place_model(name: str, slot: str, staging: Path, max_bundle_mb: int) -> str:
     """The name the Space uses for `name`: a Hub id as is, or `models/<slot>` after copying a local checkpoint."""
     local = Path(resolve_model_name(name))
     if not local.is_dir():
-        if HUB_ID.fullmatch(name) and not name.startswith((".", "/")):
+        if HUB_ID.fullmatch(name):
             return name
         raise UserError(f"{name!r} is neither a local checkpoint directory nor a Hub model id (owner/name)")
     files = checkpoint_files(local)
@@ -98,9 +132,6 @@ def place_model(name: str, slot: str, staging: Path, max_bundle_mb: int) -> str:
 
 def readme(space_models: list[str]) -> str:
     """The Space README: the front matter the Hub reads (sdk, app file, models) and a short description."""
-    import gradio
-    from huggingface_hub import SpaceCardData
-
     card = SpaceCardData(
         title="ThinkPrune: original vs pruned reasoning",
         emoji="🧠",
@@ -108,7 +139,7 @@ def readme(space_models: list[str]) -> str:
         colorTo="pink",
         sdk="gradio",
         sdk_version=gradio.__version__,
-        app_file="app.py",
+        app_file=SPACE_ENTRY_POINT,
         pinned=False,
         license="apache-2.0",
         short_description="A long-thinker and its ThinkPrune version, side by side",
@@ -120,17 +151,15 @@ def readme(space_models: list[str]) -> str:
 
 def stage_space(config: DeployConfig, staging: Path) -> dict:
     """Write every file of the Space into `staging`; return the demo settings it will run with."""
-    import yaml
-
     pruned = config.pruned or (toy_rounds() if config.base == TOY_MODEL_NAME else [])
     if not pruned:
         hint = (
-            f"build the toy rounds first (python train/schedule.py, into {TOY_ROUNDS_ROOT})"
+            f"build the toy rounds first (python train/schedule.py, into {TOY_OUTPUTS})"
             if config.base == TOY_MODEL_NAME
             else "pass --pruned"
         )
         raise UserError(f"no pruned checkpoint to deploy: {hint}")
-    for relative in SPACE_FILES:
+    for relative in space_files() + SPACE_DATA_FILES:
         (staging / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / relative, staging / relative)
     shutil.copy2(SPACE_REQUIREMENTS, staging / "requirements.txt")
@@ -163,39 +192,26 @@ def deploy(config: DeployConfig) -> str:
         stage_space(config, output_dir)
         return str(output_dir)
 
-    from huggingface_hub import HfApi, get_token
-
-    from train.push_to_hub import reported_as_user_errors
-
-    token = get_token()
-    if not token:
-        raise UserError(
-            "no Hugging Face token found: run `hf auth login` or set HF_TOKEN to a token with write access"
-        )
+    token = require_token()
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="thinkprune-space-") as staging:
         stage_space(config, Path(staging))
-        try:
-            with reported_as_user_errors(config.space_id, token):
-                api.create_repo(
-                    config.space_id, repo_type="space", space_sdk="gradio", private=config.private, exist_ok=True
-                )
-                api.upload_folder(
-                    repo_id=config.space_id,
-                    repo_type="space",
-                    folder_path=staging,
-                    commit_message=config.commit_message,
-                    delete_patterns=["models/**"],  # checkpoints of an earlier deploy that this one no longer uses
-                )
-        except UserError as error:  # the shared Hub messages name the push script's flag
-            raise UserError(str(error).replace("--repo_id", "--space_id")) from error
+        with reported_as_user_errors(config.space_id, token, repo_flag="--space_id"):
+            api.create_repo(
+                config.space_id, repo_type="space", space_sdk="gradio", private=config.private, exist_ok=True
+            )
+            api.upload_folder(
+                repo_id=config.space_id,
+                repo_type="space",
+                folder_path=staging,
+                commit_message=config.commit_message,
+                delete_patterns=["models/**"],  # checkpoints of an earlier deploy that this one no longer uses
+            )
     return f"{api.endpoint.rstrip('/')}/spaces/{config.space_id}"
 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> str:
-    from transformers import HfArgumentParser
-
     (config,) = HfArgumentParser(DeployConfig).parse_args_into_dataclasses(argv)
     where = deploy(config)
     print(f"The Space files are in {where}" if config.output_dir else f"Deployed: {where}")

@@ -11,13 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from eval.generation import build_prompt_ids as eval_prompt_ids
-from eval.generation import eos_token_ids
-from train.errors import UserError
-from train.toy import EVAL_SUFFIX
+import torch
+from transformers import StoppingCriteriaList
 
-
-THINK_END = "</think>"
+from thinkprune.errors import UserError
+from thinkprune.modeling import eos_token_ids
+from thinkprune.prompts import eval_prompt_ids, split_thinking
 
 
 @dataclass
@@ -25,20 +24,6 @@ class SamplingSettings:
     max_new_tokens: int
     temperature: float
     top_p: float
-
-
-def build_prompt_ids(tokenizer, problem: str) -> list[int]:
-    """The evaluation prompt, built by the evaluation harness itself: no system message, the problem plus the
-    boxed-answer instruction, the model's chat template with its generation prompt."""
-    return eval_prompt_ids(tokenizer, problem, EVAL_SUFFIX, system_prompt=None)
-
-
-def split_response(text: str) -> tuple[str, str | None]:
-    """(thinking, final answer or None while thinking). R1-style templates pre-fill "<think>\\n", so usually only
-    the closing tag is generated; a model whose template does not pre-fill may write the opening tag itself."""
-    text = text.removeprefix("<think>").lstrip("\n")
-    thinking, tag, answer = text.partition(THINK_END)
-    return thinking.strip("\n"), answer.strip() if tag else None
 
 
 class IdStreamer:
@@ -65,8 +50,6 @@ class StopOnEvent:
         self.event = event
 
     def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
@@ -98,7 +81,7 @@ class Pane:
         status = self.status
         ids = list(self.ids)  # the worker appends concurrently: read once
         text = self.decode(ids) if self.decode and ids else ""
-        thinking, answer = split_response(text)
+        thinking, answer = split_thinking(text)
         elapsed = ((self.ended_at or now) - self.started_at) if self.started_at else 0.0
         return {
             "role": self.role,
@@ -127,15 +110,12 @@ def run_pane(
 ) -> None:
     """Worker thread body: load, generate with streaming ids, and record how it ended. Never raises: a failure
     becomes the pane's error message so that the other pane and the app keep going."""
-    import torch
-    from transformers import StoppingCriteriaList
-
     try:
         pane.status = "loading"
         changed.set()
         loaded = load(pane.model_name)
         tokenizer, model = loaded.tokenizer, loaded.model
-        prompt_ids = build_prompt_ids(tokenizer, problem)
+        prompt_ids = eval_prompt_ids(tokenizer, problem)  # the evaluation protocol's prompt
         if len(prompt_ids) > max_prompt_tokens:
             raise ValueError(f"the prompt is {len(prompt_ids)} tokens long, over this demo's {max_prompt_tokens}")
         pane.decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)

@@ -1,12 +1,12 @@
 """Loading the compared checkpoints once, sharing them between users, and describing them for the page."""
 
-import json
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
-from demo.config import ROUND_RECORD
-from train.modeling import load_model, load_tokenizer
+import torch
+
+from thinkprune.modeling import load_model, load_tokenizer
+from thinkprune.records import RoundRecord
 
 
 @dataclass
@@ -18,16 +18,13 @@ class LoadedModel:
 
 def describe(name: str) -> str:
     """One Markdown line naming a checkpoint; a pruned round also says which token limit it was trained under."""
-    record_path = Path(name) / ROUND_RECORD
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
-        return f"round {record['round']} · trained under a {record['token_limit']}-token limit · `{name}`"
+    record = RoundRecord.find(name)
+    if record is not None:
+        return f"round {record.round} · trained under a {record.token_limit}-token limit · `{name}`"
     return f"`{name}`"
 
 
 def resolve_device(device: str, dtype: str) -> tuple[str, object]:
-    import torch
-
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if dtype == "auto":

@@ -1,6 +1,6 @@
 """What the page says about a pane or a finished comparison: pure functions of the panes' snapshots."""
 
-from eval.grading import grade
+from thinkprune.grading import grade
 
 
 STATUS_TEXT = {

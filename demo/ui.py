@@ -14,12 +14,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from demo.config import TOY_ROUNDS_ROOT, DemoConfig, parse_config
+from demo.config import TOY_OUTPUTS, DemoConfig, parse_config
 from demo.generation import Pane, SamplingSettings, stream_pair
 from demo.models import ModelRegistry, describe
 from demo.summary import answer_markdown, comparison_markdown, is_correct, stats_markdown, token_ratio
-from train.errors import exit_on_user_error
-from train.toy import make_problems
+from thinkprune.errors import exit_on_user_error
+from thinkprune.toy import make_problems
 
 
 try:  # On a ZeroGPU Space a GPU is attached only inside functions decorated with spaces.GPU.
@@ -54,7 +54,7 @@ def toy_examples() -> list[dict]:
 def no_pruned_message(config: DemoConfig) -> str:
     if config.is_toy:
         return (
-            f"No pruned toy round found in `{TOY_ROUNDS_ROOT}`: build them with `python train/schedule.py` "
+            f"No pruned toy round found in `{TOY_OUTPUTS}`: build them with `python train/schedule.py` "
             "(a few minutes on a laptop CPU), then restart this app."
         )
     return "No pruned checkpoint configured: pass `--pruned <checkpoint or Hub id>` (or set THINKPRUNE_DEMO_PRUNED)."

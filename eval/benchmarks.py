@@ -6,19 +6,21 @@ or `data_files` ("aime24=/path/to/aime.parquet,amc23=..."). Copies of one benchm
 differently, so each benchmark lists the columns it accepts, in order of preference:
 
     from eval.benchmarks import load_benchmark
-    rows = load_benchmark("amc23", data_dir="../shared/data/benchmarks")  # [{"id", "problem", "answer"}, ...]
+    rows = load_benchmark("amc23", data_dir="data/benchmarks")  # [{"id", "problem", "answer"}, ...]
 
 Gold answers are stored many ways (AMC23: the float 27.0; OlympiadBench: a list, or a list as a string;
-MinervaMath: only inside the solution's `\\boxed{}`); `eval.grading.normalize_gold` is the one place that undoes
+MinervaMath: only inside the solution's `\\boxed{}`); `thinkprune.grading.normalize_gold` is the one place that undoes
 such quirks.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.grading import extract_answer, normalize_gold
-from train.errors import UserError
-from train.toy import make_problems
+from datasets import DatasetDict, load_dataset
+
+from thinkprune.errors import UserError
+from thinkprune.grading import extract_answer, normalize_gold
+from thinkprune.toy import make_problems
 
 
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -38,7 +40,7 @@ class Benchmark:
     solution_column: str | None
     # File stems (any of LOCAL_FORMATS) that hold this benchmark inside a `data_dir`.
     local_names: tuple[str, ...]
-    # Samples per problem in the evaluation protocol (DESIGN.md): 64 for the small sets, 16 for the large ones.
+    # Samples per problem in the evaluation protocol (docs/evaluation.md): 64 for the small sets, 16 for the large ones.
     default_num_samples: int
 
 
@@ -98,7 +100,7 @@ BENCHMARKS = {
         ("minerva", "minerva_math", "minervamath"),
         16,
     ),
-    # Held-out additions of the embedded toy model (train/toy.py): generated, never downloaded.
+    # Held-out additions of the embedded toy model (thinkprune/toy.py): generated, never downloaded.
     "toy": Benchmark("toy", None, None, "test", ("problem",), ("answer",), None, (), 4),
 }
 
@@ -137,8 +139,6 @@ def find_local_file(benchmark: Benchmark, data_dir: str) -> Path:
 
 def _load_rows(benchmark: Benchmark, path: Path | None) -> tuple[list[dict], str]:
     """The raw rows and a description of their source, for error messages and results.json."""
-    from datasets import DatasetDict, load_dataset
-
     try:
         if path is None:
             source = f"{benchmark.hub_id}" + (f" ({benchmark.hub_config})" if benchmark.hub_config else "")

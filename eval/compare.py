@@ -10,12 +10,21 @@ AIME24, AMC23 and MATH500.
 """
 
 import statistics
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from matplotlib.figure import Figure
+from transformers import HfArgumentParser
+
 from eval.metrics import aes
-from eval.results import load_results, write_text_atomic
-from train.errors import UserError, exit_on_user_error
+from eval.results import load_results
+from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.files import save_figure_atomic, write_text_atomic
 
 
 AVERAGE = "average"
@@ -85,12 +94,8 @@ def pareto_optimal(points: list[Point]) -> list[bool]:
 
 
 def pareto_plot(labels: list[str], names: list[str], runs: list[dict[str, Point]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(names), 3.8), dpi=120)
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
         points = [run[name] for run in runs]
         xs, ys = [p.mean_tokens for p in points], [100 * p.accuracy for p in points]
@@ -106,11 +111,7 @@ def pareto_plot(labels: list[str], names: list[str], runs: list[dict[str, Point]
     # Two short lines: one panel is narrow, and a long title is cut at both edges.
     fig.suptitle("Accuracy vs length\n(filled: Pareto-optimal; up-left is better)", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure_atomic(fig, path)
 
 
 def compare(result_dirs: list[str], labels: list[str] | None, output: str) -> str:
@@ -136,8 +137,6 @@ def compare(result_dirs: list[str], labels: list[str] | None, output: str) -> st
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> str:
-    from transformers import HfArgumentParser
-
     parser = HfArgumentParser(CompareConfig)
     parser.add_argument("result_dirs", nargs="+", help="Evaluation output directories; the first is the reference.")
     config, extra = parser.parse_args_into_dataclasses(argv)

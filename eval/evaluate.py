@@ -7,10 +7,10 @@
     python eval/evaluate.py --config recipes/eval/r1_distill_protocol.yaml --model PATH --output_dir DIR
     python eval/evaluate.py --output_dir eval_results/base --rescore      # re-grade samples.jsonl, no generation
 
-Protocol (DESIGN.md): no system prompt, user message = problem + " Please reason step by step, and put your final
+Protocol (docs/evaluation.md): no system prompt, user message = problem + " Please reason step by step, and put your final
 answer within \\boxed{}.", the model's chat template (R1-style templates pre-fill "<think>\\n"), temperature 0.6,
 top_p 0.95, 32k new tokens, 64 samples per problem for AIME24/AMC23 and 16 for the others. Every response is graded
-by `eval.grading.grade` (the last `\\boxed{}`), truncated or not; truncated responses are also counted apart.
+by `thinkprune.grading.grade` (the last `\\boxed{}`), truncated or not; truncated responses are also counted apart.
 
 The output directory gets `samples.jsonl` (appended as batches finish: a killed run, started again with the same
 command, resumes where it stopped), `results.json`, `results.md` and `run.json` (what was run, to refuse mixing two
@@ -26,9 +26,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tqdm.auto import tqdm
+from transformers import AutoConfig, set_seed
+from trl import TrlParser
+
 from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
-from eval.generation import Sampling, build_prompt_ids, decode, make_backend, vllm_available
-from eval.grading import extract_answer, grade
+from eval.generation import Sampling, decode, make_backend, vllm_available
 from eval.metrics import aes, benchmark_metrics
 from eval.results import (
     RESULTS_FILE,
@@ -40,13 +47,14 @@ from eval.results import (
     read_samples,
     results_markdown,
     results_table,
-    write_json_atomic,
     write_samples,
-    write_text_atomic,
 )
-from train.errors import UserError, exit_on_user_error
-from train.round import ROUND_RECORD
-from train.toy import EVAL_SUFFIX, TOY_MODEL_NAME, resolve_model_name
+from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.files import write_json_atomic, write_text_atomic
+from thinkprune.grading import extract_answer, grade
+from thinkprune.modeling import load_tokenizer
+from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
+from thinkprune.toy import TOY_MODEL_NAME, is_toy_model, resolve_model_name
 
 
 PAPER_BENCHMARKS = "aime24,amc23,math500"
@@ -133,22 +141,6 @@ def split_names(value) -> list[str]:
     return [item.strip() for item in items if str(item).strip()]
 
 
-def is_toy_model(name: str) -> bool:
-    """The toy itself, or a checkpoint trained from it (its round_record.json names the toy as base model)."""
-    if name == TOY_MODEL_NAME:
-        return True
-    path = Path(name)
-    if (path / "toy_record.json").exists():
-        return True
-    record = path / ROUND_RECORD
-    if record.exists():
-        try:
-            return json.loads(record.read_text()).get("base_model") == TOY_MODEL_NAME
-        except json.JSONDecodeError:
-            return False
-    return False
-
-
 def model_key(name: str) -> str:
     """How run.json names the model: local paths absolute, so `./x` and `x` are the same model."""
     return str(Path(name).resolve()) if name != TOY_MODEL_NAME and Path(name).exists() else name
@@ -190,8 +182,6 @@ def check_config(config: EvalConfig) -> None:
 
 
 def model_max_positions(model_path: str) -> int | None:
-    from transformers import AutoConfig
-
     try:
         return getattr(AutoConfig.from_pretrained(model_path), "max_position_embeddings", None)
     except (OSError, ValueError) as error:
@@ -262,9 +252,6 @@ def score(sample: dict) -> dict:
 
 def generate_benchmark(name, rows, prompts, pending, backend, tokenizer, sampling, batch_size, samples_path):
     """Generate every pending (problem, sample), appending graded samples to samples.jsonl batch by batch."""
-    from tqdm.auto import tqdm
-    from transformers import set_seed
-
     set_seed(sampling.seed)
     start, tokens, generated = time.perf_counter(), 0, []
     with tqdm(total=len(pending), desc=name, unit="sample", dynamic_ncols=True) as progress:
@@ -316,8 +303,6 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
         return rescore(config)
     config = with_defaults(config)
     check_config(config)
-    from train.modeling import load_tokenizer
-
     reference = load_results(config.reference) if config.reference else None
     model_path = resolve_model_name(config.model)
     tokenizer = load_tokenizer(model_path)
@@ -340,7 +325,7 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
             config.limit,
         )
         prompts = [
-            build_prompt_ids(tokenizer, row["problem"], config.prompt_suffix, config.system_prompt) for row in rows
+            eval_prompt_ids(tokenizer, row["problem"], config.prompt_suffix, config.system_prompt) for row in rows
         ]
         benchmarks[name] = (rows, prompts, config.num_samples or get_benchmark(name).default_num_samples)
 
@@ -442,8 +427,6 @@ def rescore(config: EvalConfig) -> dict:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
-    from trl import TrlParser
-
     parser = TrlParser(EvalConfig)
     try:
         (config,) = parser.parse_args_and_config(argv)

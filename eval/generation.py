@@ -1,12 +1,18 @@
 """Generation backends: vLLM when installed (GPU), batched transformers `generate` otherwise.
 
-Both take prompts as token ids (rendered once, by `build_prompt_ids`, with the model's chat template exactly as
+Both take prompts as token ids (rendered once, by `thinkprune.prompts.eval_prompt_ids`, with the model's chat template exactly as
 training does) and return, for every prompt, the generated ids and whether generation ended with EOS. Text is
 decoded here, by the same tokenizer, for both backends; token counts are the number of generated ids, EOS included
 (as trl counts completion lengths).
 """
 
+import importlib.util
 from dataclasses import dataclass
+
+import torch
+from transformers import GenerationConfig
+
+from thinkprune.modeling import eos_token_ids, load_model
 
 
 @dataclass(frozen=True)
@@ -23,27 +29,6 @@ class Generation:
     finished: bool
 
 
-def build_messages(problem: str, suffix: str, system_prompt: str | None) -> list[dict]:
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return messages + [{"role": "user", "content": problem + suffix}]
-
-
-def build_prompt_ids(tokenizer, problem: str, suffix: str, system_prompt: str | None) -> list[int]:
-    """The prompt ids GRPOTrainer would feed for this chat (R1-style templates pre-fill "<think>\\n")."""
-    encoded = tokenizer.apply_chat_template(
-        build_messages(problem, suffix, system_prompt), add_generation_prompt=True, tokenize=True, return_dict=True
-    )
-    return list(encoded["input_ids"])
-
-
-def eos_token_ids(tokenizer, generation_config) -> set[int]:
-    """EOS of the tokenizer plus those of the generation config (R1-Distill and others declare several)."""
-    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    configured = getattr(generation_config, "eos_token_id", None)
-    ids.update([configured] if isinstance(configured, int) else configured or [])
-    return ids
-
-
 def split_at_eos(ids: list[int], eos_ids: set[int]) -> Generation:
     """Generated ids up to and including the first EOS; padding after it is dropped."""
     for position, token in enumerate(ids):
@@ -57,8 +42,6 @@ def decode(tokenizer, generation: Generation) -> str:
 
 
 def vllm_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("vllm") is not None
 
 
@@ -68,10 +51,6 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_path: str, tokenizer, dtype: str = "auto"):
-        import torch
-
-        from train.modeling import load_model
-
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         # Half precision is slow (or unsupported) on CPU; on GPU keep the checkpoint's own dtype.
         torch_dtype = torch.float32 if self.device == "cpu" and dtype == "auto" else dtype
@@ -83,8 +62,6 @@ class TransformersBackend:
         self.eos_ids = eos_token_ids(tokenizer, self.model.generation_config)
 
     def pad_left(self, prompts: list[list[int]]):
-        import torch
-
         width = max(len(ids) for ids in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -108,8 +85,6 @@ class TransformersBackend:
         }
 
     def generate(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
-        import torch
-
         input_ids, attention_mask = self.pad_left(prompts)
         with torch.inference_mode():
             output = self.model.generate(
@@ -134,7 +109,6 @@ class VLLMBackend:
         gpu_memory_utilization: float = 0.9,
         dtype: str = "auto",
     ):
-        from transformers import GenerationConfig
         from vllm import LLM
 
         self.tokenizer = tokenizer
@@ -198,8 +172,6 @@ def make_backend(
     dtype: str,
 ):
     """vLLM for `vllm`, and for `auto` when it is installed and a GPU is there; transformers otherwise."""
-    import torch
-
     if backend == "vllm" or (backend == "auto" and vllm_available() and torch.cuda.is_available()):
         return VLLMBackend(
             model_path, tokenizer, seed, max_model_len, tensor_parallel_size, gpu_memory_utilization, dtype

@@ -13,33 +13,16 @@ answer (gold), response, num_tokens, finished, extracted_answer, correct.
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
-from train.errors import UserError
+from thinkprune.errors import UserError
+from thinkprune.files import write_text_atomic
 
 
 RESULTS_FILE = "results.json"
 RESULTS_MD_FILE = "results.md"
 SAMPLES_FILE = "samples.jsonl"
 RUN_FILE = "run.json"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write beside the target, then rename: a reader (or a crash) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def read_samples(path: Path) -> list[dict]:

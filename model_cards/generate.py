@@ -13,23 +13,31 @@ card records it under `thinkprune.repo_id`.
 
 import json
 import math
-import os
-import re
-import tempfile
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.results import write_text_atomic
-from train.errors import UserError, exit_on_user_error
-from train.round import ROUND_RECORD, TRAINER_LOG
+
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx2
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+from matplotlib.figure import Figure
+from transformers import HfArgumentParser
+
+from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.files import save_figure_atomic, write_text_atomic
+from thinkprune.hub import HUB_ID, limit_label, looks_like_hub_id
+from thinkprune.prompts import EVAL_SUFFIX
+from thinkprune.records import RoundRecord, read_trainer_log
+from thinkprune.toy import TOY_MODEL_NAME, make_problems, toy_base_path
 
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 CARD_FILE = "README.md"
 CURVES_FILE = "training_curves.png"
-RECORD_FORMAT = "thinkprune-round/1"
 EVAL_RESULTS = Path("eval") / "results.json"
-TOY_MODEL_NAME = "toy"
 TOY_LICENSE = "apache-2.0"
 TAGS = ["thinkprune", "grpo", "trl", "reasoning"]
 PAPER_URL = "https://arxiv.org/abs/2504.01296"
@@ -73,50 +81,11 @@ CURVES = [
     ("completions/mean_length", "mean completion length (tokens)"),
     ("completions/clipped_ratio", "clipped ratio (cut at the limit)"),
 ]
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Reading a round directory
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def read_round(checkpoint_dir: str | Path) -> dict:
-    """The round record of a finished round; a UserError for anything else."""
-    path = Path(checkpoint_dir) / ROUND_RECORD
-    if not Path(checkpoint_dir).is_dir():
-        raise UserError(f"{checkpoint_dir} is not a directory: pass the output directory of a finished round")
-    if not path.is_file():
-        raise UserError(
-            f"{checkpoint_dir} has no {ROUND_RECORD}, so it is not a finished ThinkPrune round: let train/round.py "
-            "finish (it writes the record last), or pass the directory of a finished round"
-        )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path} is not valid JSON ({error}): rerun the round or restore the file") from error
-    missing = [
-        key
-        for key in ("round", "token_limit", "parent", "base_model", "lineage", "finished_at")
-        if not isinstance(record, dict) or record.get(key) in (None, "")
-    ]
-    if missing or record.get("format") != RECORD_FORMAT:
-        what = f"lacks {', '.join(missing)}" if missing else f"has format {record.get('format')!r}"
-        raise UserError(f"{path} {what}: it is not a finished {RECORD_FORMAT} round record; rerun the round")
-    return record
-
-
-def read_trainer_log(checkpoint_dir: str | Path) -> list[dict]:
-    path = Path(checkpoint_dir) / TRAINER_LOG
-    if not path.is_file():
-        return []
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(
-            f"{path} is not valid JSON ({error}): restore it, or delete it to write a card without curves"
-        ) from error
-    return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
 
 
 def read_eval(path: str | Path) -> dict:
@@ -137,15 +106,9 @@ def read_eval(path: str | Path) -> dict:
 def local_dir(name_or_path: str) -> Path | None:
     """The local checkpoint directory a lineage entry names, if it is one (`toy` is the cached toy base)."""
     if name_or_path == TOY_MODEL_NAME:
-        from train.toy import toy_base_path
-
         return toy_base_path()
     path = Path(name_or_path).expanduser()
     return path if path.is_dir() else None
-
-
-def is_hub_id(name_or_path: str) -> bool:
-    return bool(HUB_ID.match(name_or_path)) and local_dir(name_or_path) is None and ".." not in name_or_path
 
 
 def card_metadata(checkpoint_dir: Path) -> dict:
@@ -153,8 +116,6 @@ def card_metadata(checkpoint_dir: Path) -> dict:
     path = checkpoint_dir / CARD_FILE
     if not path.is_file():
         return {}
-    from huggingface_hub import ModelCard
-
     try:
         return ModelCard.load(path, ignore_metadata_errors=True).data.to_dict()
     except (ValueError, UnicodeDecodeError):
@@ -163,7 +124,7 @@ def card_metadata(checkpoint_dir: Path) -> dict:
 
 def hub_id_of(name_or_path: str) -> str | None:
     """The Hub id of a lineage entry: itself when it is one, the id its card records once it has been pushed."""
-    if is_hub_id(name_or_path):
+    if looks_like_hub_id(name_or_path):
         return name_or_path
     path = local_dir(name_or_path)
     repo_id = (card_metadata(path).get("thinkprune") or {}).get("repo_id") if path else None
@@ -184,14 +145,9 @@ def markdown_name(name_or_path: str) -> str:
     return f"[`{name}`](https://huggingface.co/{name})" if hub_id_of(name_or_path) else f"`{name}`"
 
 
-def lineage_names(record: dict) -> list[str]:
+def lineage_names(lineage: list[str]) -> list[str]:
     """The ancestors of a round as its card shows them; two records with equal names descend from the same chain."""
-    return [display_name(entry) for entry in record["lineage"]]
-
-
-def limit_label(token_limit: int) -> str:
-    """4000 -> "4k" as in the released names; a limit that is not a multiple of 1000 keeps its number."""
-    return f"{token_limit // 1000}k" if token_limit % 1000 == 0 else str(token_limit)
+    return [display_name(entry) for entry in lineage]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -199,20 +155,17 @@ def limit_label(token_limit: int) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def inherited_license(record: dict) -> str | None:
+def inherited_license(record: RoundRecord) -> str | None:
     """The base model's license, as the parent's card, the base's card or the base's Hub page states it."""
-    base = record["base_model"]
+    base = record.base_model
     if base == TOY_MODEL_NAME:
         return TOY_LICENSE
-    for entry in (record["parent"], base):
+    for entry in (record.parent, base):
         path = local_dir(entry)
         if path and (license_ := card_metadata(path).get("license")):
             return license_
-    if not is_hub_id(base):
+    if not looks_like_hub_id(base):
         return None
-    import httpx2
-    from huggingface_hub import HfApi
-
     try:
         card_data = HfApi().model_info(base, timeout=10).card_data
     except (OSError, ValueError, httpx2.HTTPError):  # offline, or a private base: the card just has no license
@@ -225,17 +178,17 @@ def ancestor_eval(name_or_path: str) -> dict | None:
     return read_eval(path / EVAL_RESULTS) if path and (path / EVAL_RESULTS).is_file() else None
 
 
-def nearest_hub_ancestor(record: dict) -> str | None:
+def nearest_hub_ancestor(record: RoundRecord) -> str | None:
     """The parent's Hub id, else the closest ancestor's: the Hub's model tree links this model under it."""
-    for entry in reversed(record["lineage"]):
+    for entry in reversed(record.lineage):
         if hub_id := hub_id_of(entry):
             return hub_id
     return None
 
 
-def dataset_ids(record: dict) -> list[str]:
-    name = (record.get("dataset") or {}).get("name") or record.get("recipe", {}).get("dataset_name")
-    return [name] if isinstance(name, str) and is_hub_id(name) else []
+def dataset_ids(record: RoundRecord) -> list[str]:
+    name = record.dataset.get("name") or record.recipe.get("dataset_name")
+    return [name] if isinstance(name, str) and looks_like_hub_id(name) else []
 
 
 def format_percent(value) -> str:
@@ -285,8 +238,6 @@ def eval_rows(results: dict | None, parent: dict | None, base: dict | None) -> l
 
 def eval_results_metadata(results: dict | None):
     """model-index entries: pass@1 (%) and mean generated tokens per benchmark."""
-    from huggingface_hub import EvalResult
-
     metrics = [("pass@1", "pass@1 (%)", 100), ("mean_tokens", "mean generated tokens", 1)]
     entries = []
     for name, bench in (results or {}).get("benchmarks", {}).items():
@@ -310,9 +261,9 @@ def format_value(value) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def public_recipe(record: dict) -> dict:
+def public_recipe(record: RoundRecord) -> dict:
     """The recipe without secrets or their placeholders (transformers writes `<HUB_TOKEN>` for *_token fields)."""
-    return {key: value for key, value in (record.get("recipe") or {}).items() if not key.endswith("token")}
+    return {key: value for key, value in record.recipe.items() if not key.endswith("token")}
 
 
 def generation_settings(results: dict | None, checkpoint_dir: Path) -> dict:
@@ -342,12 +293,8 @@ def plot_training_curves(log_history: list[dict], token_limit: int, path: Path) 
     }
     if not any(series.values()):
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2), dpi=100)
+    figure = Figure(figsize=(4 * len(CURVES), 3.2), dpi=100)
+    axes = figure.subplots(1, len(CURVES))
     for axis, (key, label) in zip(axes, CURVES):
         if series[key]:
             steps, values = zip(*series[key])
@@ -358,14 +305,7 @@ def plot_training_curves(log_history: list[dict], token_limit: int, path: Path) 
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        figure.savefig(tmp)
-        os.replace(tmp, path)
-    finally:
-        plt.close(figure)
-        Path(tmp).unlink(missing_ok=True)
+    save_figure_atomic(figure, path)
     return True
 
 
@@ -374,7 +314,7 @@ class CardInputs:
     """Everything a card is written from; `write_model_card` fills it from a round directory."""
 
     checkpoint_dir: Path
-    record: dict
+    record: RoundRecord
     log_history: list[dict] = field(default_factory=list)
     results: dict | None = None
     parent_results: dict | None = None
@@ -385,21 +325,17 @@ class CardInputs:
 
 def build_card(inputs: CardInputs, curves_file: str | None):
     """The ModelCard (metadata + body rendered from template.md)."""
-    from huggingface_hub import ModelCard, ModelCardData
-
-    from train.toy import EVAL_SUFFIX, make_problems
-
     record = inputs.record
-    limit = record["token_limit"]
-    title = inputs.repo_id or f"{display_name(record['base_model'])}-thinkprune-{limit_label(limit)}"
-    parent_is_base = len(record["lineage"]) <= 1
+    limit = record.token_limit
+    title = inputs.repo_id or f"{display_name(record.base_model)}-thinkprune-{limit_label(limit)}"
+    parent_is_base = len(record.lineage) <= 1
     base_results = inputs.base_results or (inputs.parent_results if parent_is_base else None)
     thinkprune = {
-        "round": record["round"],
+        "round": record.round,
         "token_limit": limit,
-        "truncation": record.get("truncation", "zero"),
-        "parent": display_name(record["parent"]),
-        "lineage": lineage_names(record),
+        "truncation": record.truncation,
+        "parent": display_name(record.parent),
+        "lineage": lineage_names(record.lineage),
     }
     if inputs.repo_id:
         thinkprune |= {"repo_id": inputs.repo_id} | ({"revision": inputs.revision} if inputs.revision else {})
@@ -417,29 +353,30 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         thinkprune=thinkprune,
     )
     limits = {}
-    for entry in record["lineage"]:
+    for entry in record.lineage:
         path = local_dir(entry)
-        if path and (path / ROUND_RECORD).is_file():
-            limits[entry] = json.loads((path / ROUND_RECORD).read_text(encoding="utf-8")).get("token_limit")
+        ancestor = RoundRecord.find(path) if path else None
+        if ancestor is not None:
+            limits[entry] = ancestor.token_limit
     chain = [
         markdown_name(entry) + (f" ({limit_label(limits[entry])})" if limits.get(entry) else "")
-        for entry in record["lineage"]
+        for entry in record.lineage
     ]
     chain.append(f"**this model ({limit_label(limit)})**")
     recipe = public_recipe(record)
     if isinstance(recipe.get("model_name_or_path"), str):
         recipe["model_name_or_path"] = display_name(recipe["model_name_or_path"])
-    dataset = record.get("dataset") or {}
+    dataset = record.dataset
     dataset_text = (
         f"`{dataset.get('name')}`, {dataset.get('num_prompts')} prompts"
         + (f" ({dataset['num_dropped_too_long']} dropped as too long)" if dataset.get("num_dropped_too_long") else "")
-        + (f", {record['global_step']} optimizer steps" if record.get("global_step") is not None else "")
-        + (f" in {record['train_seconds']:.0f} s" if isinstance(record.get("train_seconds"), int | float) else "")
+        + (f", {record.global_step} optimizer steps" if record.global_step is not None else "")
+        + (f" in {record.train_seconds:.0f} s" if isinstance(record.train_seconds, int | float) else "")
         + "."
         if dataset.get("name")
         else None
     )
-    metrics = record.get("train_metrics") or {}
+    metrics = record.train_metrics
     final_metrics = [
         (key, f"{value:.4g}" if isinstance(value, float) else value)
         for key, value in metrics.items()
@@ -450,12 +387,12 @@ def build_card(inputs: CardInputs, curves_file: str | None):
     eval_setup = f", {config['num_samples']} samples per problem" if config.get("num_samples") else ""
     truncation_text = (
         "A response cut at the limit was graded on the text it had reached (the official code's behaviour)."
-        if record.get("truncation") == "grade"
+        if record.truncation == "grade"
         else "A response cut at the limit earned zero reward (the paper's rule)."
     )
     example = (
         make_problems("test", 1, seed=0)[0]["problem"]
-        if record["base_model"] == TOY_MODEL_NAME
+        if record.base_model == TOY_MODEL_NAME
         else "What is the remainder when 2^100 is divided by 7?"
     )
     model_ref = inputs.repo_id or str(inputs.checkpoint_dir)
@@ -464,9 +401,9 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         template_path=str(TEMPLATE_PATH),
         title=title,
         paper_url=PAPER_URL,
-        round=record["round"],
+        round=record.round,
         token_limit=limit,
-        parent_display=markdown_name(record["parent"]),
+        parent_display=markdown_name(record.parent),
         truncation_text=truncation_text,
         chain=chain,
         recipe_rows=[(key, format_value(recipe[key])) for key in KEY_RECIPE_VALUES if key in recipe],
@@ -486,7 +423,7 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         repo_id=inputs.repo_id,
         repo_name=(inputs.repo_id or "").split("/")[-1],
         revision=inputs.revision,
-        versions=sorted((record.get("versions") or {}).items()),
+        versions=sorted(record.versions.items()),
         citation=CITATION,
     )
 
@@ -506,19 +443,19 @@ def write_model_card(
     local directories. `output_dir` (default: the round directory) is where the files go.
     """
     checkpoint_dir = Path(checkpoint_dir)
-    record = read_round(checkpoint_dir)
+    record = RoundRecord.read(checkpoint_dir)
     output_dir = Path(output_dir) if output_dir is not None else checkpoint_dir
     inputs = CardInputs(
         checkpoint_dir=checkpoint_dir,
         record=record,
         log_history=read_trainer_log(checkpoint_dir),
         results=read_eval(eval_results) if eval_results else ancestor_eval(str(checkpoint_dir)),
-        parent_results=read_eval(parent_eval) if parent_eval else ancestor_eval(record["parent"]),
-        base_results=read_eval(base_eval) if base_eval else ancestor_eval(record["base_model"]),
+        parent_results=read_eval(parent_eval) if parent_eval else ancestor_eval(record.parent),
+        base_results=read_eval(base_eval) if base_eval else ancestor_eval(record.base_model),
         repo_id=repo_id,
         revision=revision,
     )
-    has_curves = plot_training_curves(inputs.log_history, record["token_limit"], output_dir / CURVES_FILE)
+    has_curves = plot_training_curves(inputs.log_history, record.token_limit, output_dir / CURVES_FILE)
     card = build_card(inputs, CURVES_FILE if has_curves else None)
     card_path = output_dir / CARD_FILE
     write_text_atomic(card_path, str(card))
@@ -535,8 +472,6 @@ class CardArguments:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from transformers import HfArgumentParser
-
     parser = HfArgumentParser(CardArguments)
     parser.add_argument("checkpoint_dir", help="a finished round directory (holding round_record.json)")
     args, extra = parser.parse_args_into_dataclasses(args=argv)

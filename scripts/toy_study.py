@@ -17,19 +17,26 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+from matplotlib.figure import Figure
+from transformers import HfArgumentParser
+
 from eval.compare import compare
 from eval.evaluate import EvalConfig, evaluate
-from eval.results import write_json_atomic, write_text_atomic
-from train.errors import exit_on_user_error
-from train.round import TRAINER_LOG, read_round_record
+from thinkprune.errors import exit_on_user_error
+from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
+from thinkprune.records import RoundRecord, read_trainer_log
+from thinkprune.toy import TOY_RECORD, ensure_toy_base
 from train.schedule import parse_args as parse_schedule_args
 from train.schedule import run_schedule
-from train.toy import ensure_toy_base
 
 
 ABLATIONS = {
@@ -99,16 +106,12 @@ def markdown_table(rows: list[dict]) -> str:
 
 def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
     """Reward and mean completion length per step, rounds one after the other, each limit drawn dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (reward_axis, length_axis) = plt.subplots(1, 2, figsize=(10, 3.4), dpi=100)
+    figure = Figure(figsize=(10, 3.4), dpi=100)
+    reward_axis, length_axis = figure.subplots(1, 2)
     offset = 0
     for index, round_dir in enumerate(round_dirs, start=1):
-        log = json.loads((round_dir / TRAINER_LOG).read_text())
-        limit = read_round_record(round_dir)["token_limit"]
+        log = read_trainer_log(round_dir)
+        limit = RoundRecord.read(round_dir).token_limit
         points = [entry for entry in log if "reward" in entry]
         steps = [offset + entry["step"] for entry in points]
         reward_axis.plot(
@@ -125,11 +128,7 @@ def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
         axis.grid(alpha=0.3)
     reward_axis.legend(fontsize=8)
     figure.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    figure.savefig(tmp)
-    plt.close(figure)
-    os.replace(tmp, path)
+    save_figure_atomic(figure, path)
 
 
 def run_and_evaluate(schedule_file: str, config: ToyStudyConfig, base_eval: Path) -> list[tuple]:
@@ -140,27 +139,25 @@ def run_and_evaluate(schedule_file: str, config: ToyStudyConfig, base_eval: Path
     for round_dir in rounds:
         eval_dir = Path(config.eval_root) / f"{Path(schedule.output_root).name}-{round_dir.name}"
         metrics = evaluate_model(str(round_dir), eval_dir, config, base_eval)
-        evaluated.append((round_dir, read_round_record(round_dir), metrics, eval_dir))
+        evaluated.append((round_dir, RoundRecord.read(round_dir), metrics, eval_dir))
     return evaluated
 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
-    from transformers import HfArgumentParser
-
     (config,) = HfArgumentParser(ToyStudyConfig).parse_args_into_dataclasses(args=argv)
     results_dir, eval_root = Path(config.results_dir), Path(config.eval_root)
     results_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
     base = ensure_toy_base()
-    sft_seconds = json.loads((base / "toy_record.json").read_text())["train_seconds"]
+    sft_seconds = json.loads((base / TOY_RECORD).read_text())["train_seconds"]
     base_eval = eval_root / "base"
     rows = [row("toy base (SFT)", None, evaluate_model("toy", base_eval, config, None), sft_seconds)]
     main_rounds = run_and_evaluate(config.schedule, config, base_eval)
     for _, record, metrics, _ in main_rounds:
-        rows.append(row(f"round {record['round']}", record["token_limit"], metrics, record["train_seconds"]))
-    labels = ["base"] + [f"round {record['round']}" for _, record, _, _ in main_rounds]
+        rows.append(row(f"round {record.round}", record.token_limit, metrics, record.train_seconds))
+    labels = ["base"] + [f"round {record.round}" for _, record, _, _ in main_rounds]
     compare([str(base_eval)] + [str(eval_dir) for *_, eval_dir in main_rounds], labels, str(results_dir))
     plot_chained_curves([round_dir for round_dir, *_ in main_rounds], results_dir / "training_curves.png")
 
@@ -169,12 +166,12 @@ def main(argv: list[str] | None = None) -> dict:
         for label, schedule_file in ABLATIONS.items():
             evaluated = run_and_evaluate(schedule_file, config, base_eval)
             _, record, metrics, _ = evaluated[-1]
-            train_seconds = sum(r["train_seconds"] for _, r, _, _ in evaluated)
-            limits = " → ".join(str(r["token_limit"]) for _, r, _, _ in evaluated)
-            ablation_rows.append(row(f"{label} ({limits})", record["token_limit"], metrics, train_seconds))
+            train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
+            limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated)
+            ablation_rows.append(row(f"{label} ({limits})", record.token_limit, metrics, train_seconds))
 
     summary = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {__import__('torch').get_num_threads()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
         "python": sys.version.split()[0],
         "num_samples": config.num_samples,
         "rows": rows,

@@ -16,7 +16,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 def build_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
     """The toy tokenizer and chat template on a randomly initialised, very small Qwen2: seconds to build."""
-    from train.toy import ToyModelConfig, build_model, build_tokenizer
+    from thinkprune.toy import ToyModelConfig, build_model, build_tokenizer
 
     tokenizer = build_tokenizer(seed=seed)
     config = ToyModelConfig(
@@ -43,8 +43,8 @@ def build_coin_flip_checkpoint(path: Path, problems_file: Path, num_problems: in
 
     import torch
 
-    from train.data import build_prompt
-    from train.modeling import load_model, load_tokenizer
+    from thinkprune.modeling import load_model, load_tokenizer
+    from thinkprune.prompts import training_messages
 
     build_tiny_checkpoint(path)
     tokenizer, model = load_tokenizer(str(path)), load_model(str(path))
@@ -52,7 +52,7 @@ def build_coin_flip_checkpoint(path: Path, problems_file: Path, num_problems: in
     problems_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
     texts = [
         tokenizer.apply_chat_template(
-            build_prompt(row["problem"], "plain", None), tokenize=False, add_generation_prompt=True
+            training_messages(row["problem"], "plain", None), tokenize=False, add_generation_prompt=True
         )
         + f"So {answer}.\n</think>\n\nThe answer is \\boxed{{{answer}}}."
         + tokenizer.eos_token

@@ -8,19 +8,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.errors import UserError
-from train.toy import TOY_MODEL_NAME, TRAIN_SUFFIX, make_problems
+from datasets import Dataset, load_dataset
 
+from thinkprune.errors import UserError
+from thinkprune.prompts import training_messages
+from thinkprune.toy import TOY_MODEL_NAME, make_problems
 
-# The official ThinkPrune training prompt for the DeepSeek-R1-Distill family (see DESIGN.md).
-R1_SYSTEM_PROMPT = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
-    "assistant first thinks about the reasoning process in the mind and then provides the user with the answer. "
-    "The reasoning process and answer are enclosed within <think></think> and <answer></answer> tags, "
-    "respectively, i.e., <think> reasoning process here</think><answer> answer here</answer>."
-)
-LIMIT_SENTENCE = " The output of the assistant should be within {token_limit} tokens."
-PROMPT_TEMPLATES = ("r1_distill", "plain")
 
 # Eurus-2-RL-Data stores verl-style rows: chat messages whose user turn ends in its own answer-format instruction.
 EURUS_INSTRUCTION = "\n\nPresent the answer in LaTex format: \\boxed{Your answer}"
@@ -45,17 +38,6 @@ DATASET_PRESETS = {
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-def build_prompt(problem: str, template: str, token_limit: int | None) -> list[dict]:
-    """The round's chat prompt. `r1_distill` is the paper's; `plain` has no system message (the toy's)."""
-    user = {"role": "user", "content": problem + TRAIN_SUFFIX}
-    if template == "plain":
-        return [user]
-    if template == "r1_distill":
-        system = R1_SYSTEM_PROMPT + (LIMIT_SENTENCE.format(token_limit=token_limit) if token_limit else "")
-        return [{"role": "system", "content": system}, user]
-    raise UserError(f"unknown prompt_template {template!r}: use one of {', '.join(PROMPT_TEMPLATES)}")
-
-
 def _column_value(row: dict, column: str):
     """A column, or a field inside a struct column written as `column.field`."""
     value = row
@@ -75,8 +57,6 @@ def _problem_text(value, strip_suffix: str | None) -> str:
 
 
 def _load_raw(dataset_name: str, dataset_config: str | None, split: str):
-    from datasets import load_dataset
-
     path = Path(dataset_name)
     try:
         if path.is_dir():
@@ -106,8 +86,6 @@ def load_problems(
     seed: int = 0,
 ):
     """A `datasets.Dataset` of {"problem", "answer"} rows from the toy, a Hub dataset or a local file."""
-    from datasets import Dataset
-
     if dataset_name == TOY_MODEL_NAME:
         return Dataset.from_list(make_problems("train", num_problems or 2000, seed))
 
@@ -149,7 +127,7 @@ def build_round_dataset(problems, tokenizer, template: str, token_limit: int | N
     """
 
     def add_prompt(row):
-        prompt = build_prompt(row["problem"], template, token_limit)
+        prompt = training_messages(row["problem"], template, token_limit)
         ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
         return {"prompt": prompt, "prompt_length": len(ids)}
 

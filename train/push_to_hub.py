@@ -15,25 +15,26 @@ token comes from `token=`, HF_TOKEN or `hf auth login`, and never appears in mes
 that already holds a round of another lineage is not overwritten unless `overwrite=True` (`--overwrite`).
 """
 
-import contextlib
 import json
-import os
-import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model_cards.generate import (
-    CARD_FILE,
-    CURVES_FILE,
-    ROUND_RECORD,
-    display_name,
-    limit_label,
-    lineage_names,
-    read_round,
-    write_model_card,
-)
-from train.errors import UserError, exit_on_user_error
+
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard, constants
+from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+from transformers import HfArgumentParser
+
+from model_cards.generate import CARD_FILE, CURVES_FILE, display_name, lineage_names, write_model_card
+from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.files import copy_atomic
+from thinkprune.hub import reported_as_user_errors, require_token, round_repo_name
+from thinkprune.records import ROUND_RECORD, RoundRecord
 
 
 # Resumable-training state and local logs: not part of a published model (training_args.bin is a pickle that may
@@ -63,17 +64,12 @@ def files_to_upload(checkpoint_dir: Path) -> list[str]:
     return paths
 
 
-def default_repo_name(record: dict) -> str:
+def default_repo_name(record: RoundRecord) -> str:
     """`<base>-thinkprune-4k`, or `-iter<limit>` when the lineage already holds a pruning round."""
-    base = Path(display_name(record["base_model"]).rstrip("/")).name
-    base = "".join(char if char.isalnum() or char in "-_." else "-" for char in base).strip("-.") or "model"
-    chained = "iter" if len(record["lineage"]) > 1 else ""
-    return f"{base}-thinkprune-{chained}{limit_label(record['token_limit'])}"
+    return round_repo_name(display_name(record.base_model), record.token_limit, chained=len(record.lineage) > 1)
 
 
-def resolve_repo_id(repo_id: str | None, record: dict, username: str) -> str:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
+def resolve_repo_id(repo_id: str | None, record: RoundRecord, username: str) -> str:
     repo_id = repo_id or default_repo_name(record)
     repo_id = repo_id if "/" in repo_id else f"{username}/{repo_id}"
     try:
@@ -99,10 +95,8 @@ def remote_lineage(api, repo_id: str, commit: str, files: list[str], cache_dir: 
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None
         if isinstance(remote, dict) and isinstance(remote.get("lineage"), list):
-            return lineage_names(remote), remote.get("token_limit")
+            return lineage_names(remote["lineage"]), remote.get("token_limit")
     if CARD_FILE in files:
-        from huggingface_hub import ModelCard
-
         path = api.hf_hub_download(repo_id, CARD_FILE, revision=commit, cache_dir=cache_dir)
         block = ModelCard.load(path, ignore_metadata_errors=True).data.to_dict().get("thinkprune") or {}
         if isinstance(block, dict) and isinstance(block.get("lineage"), list):
@@ -110,12 +104,14 @@ def remote_lineage(api, repo_id: str, commit: str, files: list[str], cache_dir: 
     return None
 
 
-def check_lineage(api, repo_id: str, revision: str, commit: str, files: list[str], record: dict, cache_dir: str):
+def check_lineage(
+    api, repo_id: str, revision: str, commit: str, files: list[str], record: RoundRecord, cache_dir: str
+):
     """Refuse to replace a round of another lineage, or a repo that holds something else (overwrite=True does)."""
     if not set(files) - KEPT_REMOTE_FILES:
         return
     remote = remote_lineage(api, repo_id, commit, files, cache_dir)
-    ours = (lineage_names(record), record["token_limit"])
+    ours = (lineage_names(record.lineage), record.token_limit)
     if remote is not None and (list(remote[0]), remote[1]) == ours:
         return
     held = describe(*remote) if remote else "files that are not a ThinkPrune round"
@@ -134,70 +130,6 @@ def check_no_token(uploads: dict[str, Path], token: str) -> None:
                 f"{repo_path} would publish your Hugging Face token: remove it from that file (the card is written "
                 f"from {ROUND_RECORD}), then push again"
             )
-
-
-def hub_failure(error: BaseException):
-    """The HTTP or connection error behind a huggingface_hub failure (it wraps some in RuntimeError), or None."""
-    import httpx2
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, httpx2.HTTPError | OfflineModeIsEnabled):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def explain(failure, repo_id: str, token: str) -> str:
-    """One line saying what went wrong and what to do; nothing was committed when this is called."""
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
-
-    response = failure.response if isinstance(failure, HfHubHTTPError) else None
-    status = response.status_code if response is not None else None
-    unchanged = f"nothing was committed, {repo_id} is unchanged"
-    if isinstance(failure, OfflineModeIsEnabled):
-        message = f"HF_HUB_OFFLINE is set, so nothing can be pushed: unset it and run again ({unchanged})"
-    elif status == 401:
-        message = (
-            "the Hugging Face token was rejected (401 Unauthorized): run `hf auth login --force` or set HF_TOKEN to "
-            "a valid token with write access"
-        )
-    elif status == 403:
-        message = (
-            f"your token may not write to {repo_id} (403 Forbidden): push to your own namespace or an organization "
-            f"you belong to (--repo_id <you>/<name>), or use a token with write access to it ({unchanged})"
-        )
-    elif status == 409:
-        message = (
-            f"{repo_id} exists but your token cannot see it (a private repo of someone else): choose another --repo_id"
-        )
-    elif status == 412:
-        message = f"{repo_id} received another commit while pushing ({unchanged}): run the same command again"
-    elif status is None or status == 429 or status >= 500:
-        reason = f"HTTP {status}" if status else type(failure).__name__
-        message = (
-            f"network error while pushing to {repo_id} ({reason}): {unchanged}; check your connection and run the "
-            "same command again"
-        )
-    else:
-        detail = (getattr(failure, "server_message", None) or "").strip().splitlines()
-        message = (
-            f"the Hub refused the push to {repo_id} (HTTP {status}{': ' + detail[0] if detail else ''}): {unchanged}"
-        )
-    return message.replace(token, "<token>")
-
-
-def install(staged: Path, target: Path) -> None:
-    """Copy a staged file into the round directory atomically (a reader never sees half a card)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(staged, tmp)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def push_round(
@@ -219,15 +151,9 @@ def push_round(
     `<dir>/eval/results.json` (and those of a local parent and base). After a successful push the round directory
     holds the same README.md and training_curves.png as the Hub; a failed push changes no local file.
     """
-    from huggingface_hub import HfApi, get_token
-
     checkpoint_dir = Path(checkpoint_dir)
-    record = read_round(checkpoint_dir)
-    token = token or get_token()
-    if not token:
-        raise UserError(
-            "no Hugging Face token found: run `hf auth login` or set HF_TOKEN to a token with write access"
-        )
+    record = RoundRecord.read(checkpoint_dir)
+    token = require_token(token)
     api = HfApi(token=token)
     with reported_as_user_errors("the Hub", token):
         username = api.whoami()["name"]
@@ -239,15 +165,14 @@ def push_round(
         uploads |= {path.name: path for path in (staging / CARD_FILE, staging / CURVES_FILE) if path.exists()}
         check_no_token(uploads, token)
         message = commit_message or (
-            f"ThinkPrune round {record['round']} ({record['token_limit']}-token limit) from "
-            f"{display_name(record['parent'])}"
+            f"ThinkPrune round {record.round} ({record.token_limit}-token limit) from {display_name(record.parent)}"
         )
         commit = commit_round(
             api, repo_id, revision or "main", private, uploads, record, overwrite, message, str(staging / "hub_cache")
         )
         for name in (CARD_FILE, CURVES_FILE):
             if (staging / name).exists():
-                install(staging / name, checkpoint_dir / name)
+                copy_atomic(staging / name, checkpoint_dir / name)
     return commit
 
 
@@ -257,9 +182,6 @@ def commit_round(api, repo_id, revision, private, uploads, record, overwrite, me
     The commit names the head it was checked against (parent_commit), so a concurrent push fails instead of being
     overwritten; a repo or branch created here is deleted again when the commit fails.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
     try:
         api.repo_info(repo_id)
         repo_exists = True
@@ -307,20 +229,6 @@ def undo(api, repo_id: str, branch: str, created_repo: bool, created_branch: boo
         pass
 
 
-@contextlib.contextmanager
-def reported_as_user_errors(repo_id: str, token: str):
-    """Turn Hub and connection failures into one-line UserErrors; anything else (a bug) propagates as is."""
-    try:
-        yield
-    except UserError:
-        raise
-    except Exception as error:
-        failure = hub_failure(error)
-        if failure is None:
-            raise
-        raise UserError(explain(failure, repo_id, token)) from error
-
-
 @dataclass
 class PushArguments:
     repo_id: str | None = field(
@@ -337,9 +245,6 @@ class PushArguments:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None):
-    from huggingface_hub import constants
-    from transformers import HfArgumentParser
-
     parser = HfArgumentParser(PushArguments)
     parser.add_argument("checkpoint_dir", help="a finished round directory (holding round_record.json)")
     args, extra = parser.parse_args_into_dataclasses(args=argv)

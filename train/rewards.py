@@ -13,7 +13,7 @@ Truncation modes:
 - `grade` (what the official code does): an unfinished completion is graded too, so a `\\boxed{}` reached before
   the cut still earns 1.
 
-Correctness is `eval.grading.grade` on the whole completion text (R1-style templates prefill "<think>\\n", so the
+Correctness is `thinkprune.grading.grade` on the whole completion text (R1-style templates prefill "<think>\\n", so the
 completion holds the closing "</think>" and the answer after it) against the dataset column `answer`.
 
 Every call logs, through trl's `log_metric` hook, the batch means of:
@@ -22,7 +22,7 @@ Every call logs, through trl's `log_metric` hook, the batch means of:
 
 from collections.abc import Callable, Iterable
 
-from eval.grading import grade
+from thinkprune.grading import grade
 
 
 TRUNCATION_MODES = ("zero", "grade")

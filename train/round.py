@@ -14,13 +14,13 @@ Usage:
 
     # The faithful DeepSeek-R1-Distill-Qwen-1.5B round 1 (4k limit) on 8 GPUs
     accelerate launch --config_file recipes/accelerate_configs/zero2.yaml \\
-        train/round.py --config recipes/DeepSeek-R1-Distill-Qwen-1.5B/thinkprune_4k.yaml
+        train/round.py --config recipes/DeepSeek-R1-Distill-Qwen-1.5B/thinkprune.yaml
 
 The output directory holds the checkpoint (model, tokenizer, generation config), `trainer_log.json` (trl's log
 history) and, written last, `round_record.json`: a round without it is not finished.
 """
 
-import json
+import importlib.util
 import logging
 import shutil
 import sys
@@ -29,16 +29,32 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from eval.results import write_json_atomic
-from train.errors import UserError, exit_on_user_error
+
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import accelerate
+import datasets
+import torch
+import transformers
+import trl
+from transformers import set_seed
+from trl import GRPOConfig, GRPOTrainer, TrlParser
+
+from model_cards.generate import write_model_card
+from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.files import write_json_atomic
+from thinkprune.modeling import load_model, load_tokenizer
+from thinkprune.paths import RECIPES_DIR
+from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord, model_reference
+from train.data import build_round_dataset, load_problems
+from train.push_to_hub import push_round
+from train.rewards import TRUNCATION_MODES, get_thinkprune_reward
 
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "toy" / "round.yaml"
-ROUND_RECORD = "round_record.json"
-TRAINER_LOG = "trainer_log.json"
-RECORD_FORMAT = "thinkprune-round/1"
+DEFAULT_RECIPE = RECIPES_DIR / "toy" / "round.yaml"
 
 
 @dataclass
@@ -91,8 +107,6 @@ def recipe_path(argv: list[str]) -> Path | None:
 
 def parse_args(argv: list[str] | None = None):
     """(ThinkPruneConfig, GRPOConfig) from a YAML recipe plus CLI overrides; the toy recipe without --config."""
-    from trl import GRPOConfig, TrlParser
-
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path = recipe_path(argv)
     if config_path is None:
@@ -105,8 +119,6 @@ def parse_args(argv: list[str] | None = None):
     except SystemExit as exit_:
         raise UserError(f"invalid arguments or recipe {config_path}: see the message above") from exit_
     except ValueError as error:
-        import torch
-
         if "gpu" in str(error).lower() and not torch.cuda.is_available():
             raise UserError(
                 f"recipe {config_path} needs a GPU (bf16/fp16) and none is visible: run it on a GPU machine, or "
@@ -117,10 +129,6 @@ def parse_args(argv: list[str] | None = None):
 
 def validate(args: ThinkPruneConfig, training_args) -> None:
     """Refuse, before anything is loaded or written, what cannot work."""
-    import torch
-
-    from train.rewards import TRUNCATION_MODES
-
     if args.token_limit <= 0:
         raise UserError(f"token_limit must be a positive number of tokens, got {args.token_limit}")
     if args.truncation not in TRUNCATION_MODES:
@@ -131,11 +139,8 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
             "this recipe needs a GPU (bf16/fp16 or vLLM) and none is visible: run it on a GPU machine, or use "
             "recipes/toy/round.yaml on CPU"
         )
-    if training_args.use_vllm:
-        import importlib.util
-
-        if importlib.util.find_spec("vllm") is None:
-            raise UserError("use_vllm is set but vLLM is not installed: pip install -r requirements-vllm.txt")
+    if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise UserError("use_vllm is set but vLLM is not installed: pip install -r requirements-vllm.txt")
 
 
 def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args) -> None:
@@ -157,33 +162,16 @@ def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args) ->
         )
 
 
-def read_round_record(path: str | Path) -> dict | None:
-    """The round record of a finished round directory, or None (a base model, a Hub id, an unfinished round)."""
-    record = Path(path) / ROUND_RECORD
-    return json.loads(record.read_text()) if record.is_file() else None
-
-
-def model_reference(name_or_path: str) -> str:
-    """How a record names a model: local directories as absolute paths (a relative one could pass for a Hub id)."""
-    return str(Path(name_or_path).resolve()) if Path(name_or_path).is_dir() else name_or_path
-
-
 def lineage_of(parent: str) -> tuple[str, list[str]]:
     """(base model, ancestors oldest first) of a round started from `parent`."""
     parent = model_reference(parent)
-    record = read_round_record(parent)
+    record = RoundRecord.find(parent)
     if record is None:
         return parent, [parent]
-    return record["base_model"], [*record["lineage"], parent]
+    return record.base_model, [*record.lineage, parent]
 
 
 def library_versions() -> dict:
-    import accelerate
-    import datasets
-    import torch
-    import transformers
-    import trl
-
     return {
         "python": sys.version.split()[0],
         **{module.__name__: module.__version__ for module in (torch, transformers, trl, accelerate, datasets)},
@@ -200,8 +188,6 @@ def final_train_metrics(log_history: list[dict]) -> dict:
 
 def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
     """The round's prompts (with the limit sentence when asked) and how many were dropped as too long."""
-    from train.data import build_round_dataset, load_problems
-
     problems = load_problems(
         args.dataset_name,
         args.dataset_config,
@@ -220,12 +206,6 @@ def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> Path:
-    from transformers import set_seed
-    from trl import GRPOTrainer
-
-    from train.modeling import load_model, load_tokenizer
-    from train.rewards import get_thinkprune_reward
-
     args, training_args = parse_args(argv)
     validate(args, training_args)
     output_dir = Path(training_args.output_dir)
@@ -283,37 +263,33 @@ def main(argv: list[str] | None = None) -> Path:
     if trainer.accelerator.is_main_process:
         base_model, lineage = lineage_of(args.model_name_or_path)
         write_json_atomic(output_dir / TRAINER_LOG, trainer.state.log_history)
-        record = {
-            "format": RECORD_FORMAT,
-            "round": args.round_index,
-            "token_limit": args.token_limit,
-            "truncation": args.truncation,
-            "parent": model_reference(args.model_name_or_path),
-            "base_model": base_model,
-            "lineage": lineage,
-            "recipe": {**asdict(args), **training_args.to_dict()},
-            "dataset": {
+        recipe = {**asdict(args), **training_args.to_dict()}
+        recipe.pop("hub_token", None)
+        record = RoundRecord(
+            round=args.round_index,
+            token_limit=args.token_limit,
+            truncation=args.truncation,
+            parent=model_reference(args.model_name_or_path),
+            base_model=base_model,
+            lineage=lineage,
+            recipe=recipe,
+            dataset={
                 "name": args.dataset_name,
                 "num_prompts": len(train_dataset),
                 "num_dropped_too_long": num_dropped,
             },
-            "global_step": trainer.state.global_step,
-            "train_metrics": final_train_metrics(trainer.state.log_history),
-            "versions": library_versions(),
-            "train_seconds": round(time.time() - start, 1),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        record["recipe"].pop("hub_token", None)
-        write_json_atomic(output_dir / ROUND_RECORD, record)
+            global_step=trainer.state.global_step,
+            train_metrics=final_train_metrics(trainer.state.log_history),
+            versions=library_versions(),
+            train_seconds=round(time.time() - start, 1),
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        record.write(output_dir)
         logger.info("Round %d finished: %s", args.round_index, output_dir)
 
         # trl wrote its own README.md when saving: replace it with the ThinkPrune card, then publish.
-        from model_cards.generate import write_model_card
-
         write_model_card(output_dir)
         if push_to_hub:
-            from train.push_to_hub import push_round
-
             commit = push_round(
                 output_dir,
                 repo_id=training_args.hub_model_id,

@@ -21,12 +21,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from train.errors import UserError, exit_on_user_error
-from train.round import model_reference, read_round_record
+
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trl import TrlParser
+
+from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.paths import RECIPES_DIR, REPO_ROOT
+from thinkprune.records import RoundRecord, model_reference
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SCHEDULE = REPO_ROOT / "recipes" / "toy" / "schedule.yaml"
+DEFAULT_SCHEDULE = RECIPES_DIR / "toy" / "schedule.yaml"
 
 
 @dataclass
@@ -77,18 +83,18 @@ def run_schedule(config: ScheduleConfig, extra_args: list[str] = ()) -> list[Pat
     parent = config.model_name_or_path
     for index, limit in enumerate(config.token_limits, start=1):
         output_dir = round_dir(config, index)
-        record = read_round_record(output_dir)
+        record = RoundRecord.find(output_dir)
         if record is not None:
-            if record["token_limit"] != limit or record["parent"] != model_reference(parent):
+            if record.token_limit != limit or record.parent != model_reference(parent):
                 raise UserError(
-                    f"{output_dir} holds a round of another schedule (limit {record['token_limit']}, parent "
-                    f"{record['parent']}): choose another output_root or remove that directory"
+                    f"{output_dir} holds a round of another schedule (limit {record.token_limit}, parent "
+                    f"{record.parent}): choose another output_root or remove that directory"
                 )
             print(f"Round {index} (limit {limit}) already finished in {output_dir}: skipped", flush=True)
         else:
             print(f"Round {index}: limit {limit} tokens, from {parent} -> {output_dir}", flush=True)
             completed = subprocess.run(round_command(config, index, parent, list(extra_args)))
-            if completed.returncode != 0 or read_round_record(output_dir) is None:
+            if completed.returncode != 0 or RoundRecord.find(output_dir) is None:
                 finished = ", ".join(str(round_dir(config, i)) for i in range(1, index)) or "none"
                 raise UserError(
                     f"round {index} failed (exit status {completed.returncode}); finished rounds are intact "
@@ -99,8 +105,6 @@ def run_schedule(config: ScheduleConfig, extra_args: list[str] = ()) -> list[Pat
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ScheduleConfig, list[str]]:
-    from trl import TrlParser
-
     argv = list(sys.argv[1:] if argv is None else argv)
     argv, extra_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     if not any(arg == "--config" or arg.startswith("--config=") for arg in argv):

@@ -1,0 +1,162 @@
+"""Model cards written from round directories: metadata for the Hub's model tree and evals, and the card body."""
+
+import json
+import shutil
+
+import pytest
+from hub_server import FIXTURES, make_round_dir
+from huggingface_hub import ModelCard
+
+from model_cards.generate import CURVES_FILE, main, write_model_card
+from thinkprune.errors import UserError
+
+
+def load_card(path):
+    card = ModelCard.load(path)
+    return card.data.to_dict(), card.text
+
+
+def test_first_round_card_metadata_and_body(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    shutil.copy(FIXTURES / "base_eval_results.json", tmp_path / "base.json")
+
+    card_path = write_model_card(round_dir, parent_eval=tmp_path / "base.json")
+
+    assert card_path == round_dir / "README.md"
+    metadata, body = load_card(card_path)
+    assert metadata["library_name"] == "transformers"
+    assert metadata["pipeline_tag"] == "text-generation"
+    assert {"thinkprune", "grpo", "trl", "reasoning"} <= set(metadata["tags"])
+    assert metadata["license"] == "apache-2.0"  # the toy's license
+    assert "base_model" not in metadata  # the toy base is not on the Hub
+    assert metadata["thinkprune"] == {
+        "round": 1,
+        "token_limit": 90,
+        "truncation": "zero",
+        "parent": "toy",
+        "lineage": ["toy"],
+    }
+    results = {
+        (r["dataset"]["name"], m["type"]): m["value"]
+        for r in metadata["model-index"][0]["results"]
+        for m in r["metrics"]
+    }
+    assert results == {("toy", "pass@1"): 92.0, ("toy", "mean_tokens"): 61.5}
+
+    assert "round 1" in body and "**90 tokens**" in body
+    assert "| `learning_rate` | 5e-05 |" in body and "| `num_generations` | 8 |" in body
+    assert f"![Training curves: reward, mean completion length and clipped ratio per step]({CURVES_FILE})" in body
+    assert (round_dir / CURVES_FILE).read_bytes().startswith(b"\x89PNG")
+    # This model 92% / 61.5 tokens against the base (= parent in round 1) 89% / 119 tokens: 48% shorter.
+    assert "| toy | 92.0% · 62 tokens | 89.0% · 119 tokens | −48% tokens (pass@1 +3.0) |" in body
+    assert "temperature=0.6" in body and "max_new_tokens=256" in body  # the evaluation's own settings
+    assert "from_pretrained" in body and "hf download" not in body  # no Hub id yet
+    assert "arXiv:2504.01296" in body and "Bairu" in body and "Shiyu" in body
+    assert "HUB_TOKEN" not in card_path.read_text()
+    assert not [p for p in round_dir.iterdir() if p.name.startswith(".")]  # no temp files left behind
+
+
+def test_chained_round_links_to_pushed_parent(tmp_path, tiny_checkpoint):
+    r1 = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    write_model_card(r1, repo_id="alice/toy-thinkprune-90")  # what a push leaves in the parent directory
+    recipe = json.loads((FIXTURES / "round_record.json").read_text())["recipe"] | {"model_name_or_path": str(r1)}
+    r2 = make_round_dir(
+        tmp_path / "r2",
+        tiny_checkpoint,
+        round=2,
+        token_limit=60,
+        parent=str(r1),
+        lineage=["toy", str(r1)],
+        recipe=recipe,
+    )
+    shutil.copy(FIXTURES / "base_eval_results.json", tmp_path / "base.json")
+
+    metadata, body = load_card(
+        write_model_card(r2, base_eval=tmp_path / "base.json", repo_id="alice/toy-iter60", revision="round-2")
+    )
+
+    assert metadata["base_model"] == "alice/toy-thinkprune-90"
+    assert metadata["base_model_relation"] == "finetune"
+    assert metadata["license"] == "apache-2.0"
+    assert metadata["thinkprune"]["lineage"] == ["toy", "alice/toy-thinkprune-90"]
+    assert metadata["thinkprune"]["repo_id"] == "alice/toy-iter60"
+    parent_link = "[`alice/toy-thinkprune-90`](https://huggingface.co/alice/toy-thinkprune-90)"
+    assert f"**Chain:** `toy` → {parent_link} (90) → **this model (60)**" in body
+    assert f"starting from {parent_link}" in body
+    # The parent's evaluation is found in its directory; both comparisons are shown.
+    assert "| Benchmark | This model | Parent | Base | Length vs parent | Length vs base |" in body
+    assert "hf download alice/toy-iter60 --revision round-2" in body
+    assert 'from_pretrained(model_id, revision="round-2"' in body
+    assert "| `model_name_or_path` | alice/toy-thinkprune-90 |" in body
+    assert str(tmp_path) not in body.split("<details>")[0]  # local paths stay out of the card's prose
+
+
+def test_hub_base_model_is_linked_and_dataset_listed(tmp_path, tiny_checkpoint, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the base's license cannot be looked up
+    base = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    round_dir = make_round_dir(
+        tmp_path / "r1",
+        tiny_checkpoint,
+        with_eval=False,
+        token_limit=4000,
+        parent=base,
+        base_model=base,
+        lineage=[base],
+        dataset={"name": "PRIME-RL/Eurus-2-RL-Data", "num_prompts": 2456},
+    )
+
+    metadata, body = load_card(write_model_card(round_dir))
+
+    assert metadata["base_model"] == base
+    assert metadata["datasets"] == ["PRIME-RL/Eurus-2-RL-Data"]
+    assert "model-index" not in metadata
+    assert "license" not in metadata  # unknown rather than guessed
+    assert "No evaluation results" in body
+    assert "-thinkprune-4k" in body
+
+
+def test_card_without_trainer_log_has_no_curves(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    (round_dir / "trainer_log.json").unlink()
+
+    _, body = load_card(write_model_card(round_dir))
+
+    assert not (round_dir / CURVES_FILE).exists()
+    assert CURVES_FILE not in body
+
+
+def test_unfinished_or_broken_rounds_are_refused(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    (round_dir / "round_record.json").unlink()
+    with pytest.raises(UserError, match="not a finished ThinkPrune round"):
+        write_model_card(round_dir)
+    (round_dir / "round_record.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        write_model_card(round_dir)
+    (round_dir / "round_record.json").write_text(json.dumps({"format": "thinkprune-round/1", "round": 1}))
+    with pytest.raises(UserError, match="lacks token_limit"):
+        write_model_card(round_dir)
+    assert not (round_dir / "README.md").exists()
+
+
+def test_broken_trainer_log_is_a_user_error(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    (round_dir / "trainer_log.json").write_text('[{"step": 1, "reward"')
+    with pytest.raises(UserError, match="trainer_log.json is not valid JSON"):
+        write_model_card(round_dir)
+    assert not (round_dir / "README.md").exists()
+
+
+def test_missing_eval_path_is_a_user_error(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    with pytest.raises(UserError, match="no evaluation results"):
+        write_model_card(round_dir, parent_eval=tmp_path / "nowhere")
+
+
+def test_cli_writes_the_card(tmp_path, tiny_checkpoint, capsys):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    path = main([str(round_dir), "--repo_id", "alice/toy-thinkprune-90"])
+    assert "Wrote" in capsys.readouterr().out
+    assert "hf download alice/toy-thinkprune-90" in path.read_text()

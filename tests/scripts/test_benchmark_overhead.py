@@ -1,0 +1,71 @@
+"""scripts/benchmark_overhead.py: one repeat of one step on each side, and the report's shape."""
+
+import json
+
+import pytest
+
+from scripts.benchmark_overhead import SIDES, finished_reward, main
+
+
+def test_bare_reward_checks_only_the_end_of_sequence():
+    reward = finished_reward({0, 7})
+    assert reward(completions=["a", "b", "c"], completion_ids=[[5, 7], [7, 5], []], answer=["1"] * 3) == [1.0, 0, 0]
+
+
+def test_missing_recipe_is_a_one_line_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", "recipes/nope.yaml", "--output_dir", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "error: recipe file recipes/nope.yaml does not exist" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_one_repeat_reports_both_sides_and_their_ratio(coin_flip_checkpoint, tmp_path):
+    model, problems = coin_flip_checkpoint
+    output_dir = tmp_path / "overhead"
+    report = main(
+        [
+            "--repeats",
+            "1",
+            "--threads",
+            "1",
+            "--output_dir",
+            str(output_dir),
+            "--model_name_or_path",
+            str(model),
+            "--dataset_name",
+            str(problems),
+            "--max_prompt_length",
+            "64",
+            "--token_limit",
+            "24",
+            "--num_generations",
+            "4",
+            "--per_device_train_batch_size",
+            "8",
+            "--max_steps",
+            "1",
+        ]
+    )
+    assert json.loads((output_dir / "overhead.json").read_text()) == json.loads(json.dumps(report))
+    assert [run["side"] for run in report["runs"]] == list(SIDES)
+    setup, summary = report["setup"], report["summary"]
+    assert (setup["max_steps"], setup["token_limit"], setup["rollouts_per_step"], setup["num_prompts"]) == (
+        1,
+        24,
+        8,
+        8,
+    )
+
+    wall, cpu = summary["median_wall_seconds"], summary["median_cpu_seconds"]
+    assert all(wall[side] > 0 and cpu[side] > 0 for side in SIDES)
+    assert summary["ratio_wall"] == round(wall["thinkprune"] / wall["bare_trl"], 3)
+    assert summary["ratio_cpu"] == round(cpu["thinkprune"] / cpu["bare_trl"], 3)
+    assert summary["within_goal"] == (wall["thinkprune"] / wall["bare_trl"] <= 1.10)
+    # Same model, data, config and seed: the first (and here only) step generated the same rollouts on both sides.
+    assert summary["first_step_lengths_match"]
+    assert summary["load_average_1min"]["min"] <= summary["load_average_1min"]["max"]
+
+    text = (output_dir / "overhead.md").read_text()
+    assert f"**{summary['ratio_wall']:.3f}x**" in text and "load average" in text

@@ -1,0 +1,94 @@
+"""scripts/dry_run.py: the R1-style stand-in checkpoint, and one step of the faithful recipe at a short limit."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts.dry_run import (
+    ASSISTANT_TOKEN,
+    BOS_TOKEN,
+    EOS_TOKEN,
+    PROBLEMS,
+    USER_TOKEN,
+    main,
+    write_stand_ins,
+)
+from thinkprune.modeling import load_model, load_tokenizer
+from thinkprune.prompts import training_messages
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_stand_in_has_r1_distill_tokens_template_and_architecture(tmp_path):
+    checkpoint, problems = write_stand_ins(tmp_path, seed=0)
+    tokenizer, model = load_tokenizer(str(checkpoint)), load_model(str(checkpoint))
+    for token in (BOS_TOKEN, EOS_TOKEN, USER_TOKEN, ASSISTANT_TOKEN, "<think>", "</think>"):
+        assert len(tokenizer(token, add_special_tokens=False)["input_ids"]) == 1, token
+    assert (tokenizer.eos_token, tokenizer.bos_token, tokenizer.pad_token) == (EOS_TOKEN, BOS_TOKEN, EOS_TOKEN)
+
+    conversation = training_messages("What is $2+3$?", "r1_distill", 4000)
+    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    assert text.startswith(BOS_TOKEN + "A conversation between User and Assistant.")
+    assert "within 4000 tokens." + USER_TOKEN + "What is $2+3$?" in text
+    assert text.endswith(ASSISTANT_TOKEN + "<think>\n")
+    # A past assistant turn keeps only its answer, as R1-Distill's own template does.
+    history = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<think>\nhmm\n</think> 5"}]
+    assert tokenizer.apply_chat_template(history, tokenize=False).endswith(ASSISTANT_TOKEN + " 5" + EOS_TOKEN)
+
+    assert type(model).__name__ == "Qwen2ForCausalLM" and model.config.max_position_embeddings >= 768 + 4000
+    assert not model.config.tie_word_embeddings
+    assert model.generation_config.eos_token_id == tokenizer.eos_token_id
+    rows = [json.loads(line) for line in problems.read_text().splitlines()]
+    assert rows == [{"problem": problem, "answer": answer} for problem, answer in PROBLEMS]
+
+
+def test_missing_recipe_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", "recipes/nope.yaml"])
+    assert exit_.value.code == 2
+    assert "error: recipe file recipes/nope.yaml does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_one_step_of_the_faithful_recipe_is_reported(tmp_path):
+    output = tmp_path / "dry_run" / "cpu.json"
+    result = subprocess.run(
+        [sys.executable, "scripts/dry_run.py", "--token_limit", "64", "--threads", "1", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(output.read_text())
+    assert '"format": "thinkprune-dry-run/1"' in result.stdout
+
+    recipe = report["recipe"]
+    assert (recipe["token_limit"], recipe["max_prompt_length"], recipe["num_generations"]) == (4000, 768, 16)
+    assert (recipe["rollouts_per_step_on_8_gpus"], recipe["prompts_per_step_on_8_gpus"]) == (2048, 128)
+    assert (recipe["prompt_template"], recipe["truncation"], recipe["use_vllm"]) == ("r1_distill", "zero", True)
+
+    dry_run = report["dry_run"]
+    assert (dry_run["token_limit"], dry_run["max_prompt_length"], dry_run["num_generations"]) == (64, 768, 16)
+    assert (dry_run["prompts_per_step"], dry_run["rollouts_per_step"], dry_run["global_step"]) == (1, 16, 1)
+    assert dry_run["first_prompt"].startswith(BOS_TOKEN + "A conversation between User and Assistant.")
+    assert (
+        "The output of the assistant should be within 64 tokens." + USER_TOKEN + PROBLEMS[0][0]
+        in dry_run["first_prompt"]
+    )
+    assert dry_run["first_prompt"].endswith(ASSISTANT_TOKEN + "<think>\n")
+    assert 0 < dry_run["first_prompt_tokens"] <= 768
+    assert dry_run["dataset"]["num_prompts"] == len(PROBLEMS) and dry_run["dataset"]["num_dropped_too_long"] == 0
+    assert dry_run["model_card_written"]
+
+    measured = report["measured"]
+    # Every rollout ran to the limit: 16 x 64 tokens, all cut, so the paper's `zero` rule gave no reward.
+    assert (measured["tokens_generated"], measured["clipped_ratio"], measured["reward"]) == (16 * 64, 1.0, 0.0)
+    assert measured["peak_rss_mb"] >= measured["peak_rss_before_round_mb"] > 0
+    assert 0 < measured["step_seconds"] <= measured["train_seconds"] <= measured["round_seconds"]
+    assert report["machine"]["torch_threads"] == 1

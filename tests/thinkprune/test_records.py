@@ -1,0 +1,56 @@
+"""The round record: the one reader and writer of round_record.json, and the lineage it carries."""
+
+import json
+
+import pytest
+
+from thinkprune.errors import UserError
+from thinkprune.records import ROUND_RECORD, RoundRecord, model_reference
+
+
+def make_record(**changes) -> RoundRecord:
+    values = dict(round=1, token_limit=4000, parent="base/model", base_model="base/model", lineage=["base/model"])
+    return RoundRecord(**{**values, "finished_at": "2026-01-01T00:00:00+00:00", **changes})
+
+
+def test_write_then_read_round_trips(tmp_path):
+    record = make_record(recipe={"learning_rate": 1e-6}, batch={"world_size": 8})
+    path = record.write(tmp_path)
+    assert path == tmp_path / ROUND_RECORD
+    assert RoundRecord.read(tmp_path) == record
+    assert json.loads(path.read_text())["format"] == "thinkprune-round/1"
+
+
+def test_missing_and_unfinished_directories(tmp_path):
+    assert RoundRecord.find(tmp_path) is None
+    with pytest.raises(UserError, match="not a finished ThinkPrune round"):
+        RoundRecord.read(tmp_path)
+    with pytest.raises(UserError, match="is not a directory"):
+        RoundRecord.read(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is not valid JSON"),
+        (json.dumps({"format": "thinkprune-round/1", "round": 1}), "lacks token_limit"),
+        (json.dumps({**make_record().to_dict(), "format": "other/2"}), "has format 'other/2'"),
+        (json.dumps([1, 2]), "lacks round"),
+    ],
+)
+def test_invalid_records_are_one_line_errors(tmp_path, content, message):
+    (tmp_path / ROUND_RECORD).write_text(content)
+    with pytest.raises(UserError, match=message):
+        RoundRecord.find(tmp_path)
+
+
+def test_unknown_keys_of_a_newer_version_are_ignored(tmp_path):
+    (tmp_path / ROUND_RECORD).write_text(json.dumps({**make_record().to_dict(), "added_later": 1}))
+    assert RoundRecord.read(tmp_path) == make_record()
+
+
+def test_local_models_are_named_by_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "round1").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert model_reference("round1") == str(tmp_path / "round1")
+    assert model_reference("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"

@@ -1,0 +1,64 @@
+"""The embedded toy (traces, tokenizer, chat template) and the one checkpoint loader."""
+
+import re
+
+import pytest
+
+from thinkprune.errors import UserError
+from thinkprune.grading import grade
+from thinkprune.modeling import TOKENIZER_PROBE, load_model, load_tokenizer
+from thinkprune.toy import EVAL_SUFFIX, MAX_RECHECKS, RECHECK_HEADER, make_completion, make_problems, solve_steps
+
+
+def test_trace_holds_the_steps_then_redundant_rechecks_then_the_boxed_answer():
+    completion = make_completion(478, 596, num_rechecks=2)
+    assert completion.startswith(solve_steps(478, 596))
+    assert completion.count(RECHECK_HEADER) == 2
+    assert "8+6+0=14\n7+9+1=17\n4+5+1=10\nSo 1074." in completion
+    assert completion.endswith("</think>\n\nThe answer is \\boxed{1074}.")
+    assert grade(completion, "1074") and not grade(completion, "1075")
+
+
+def test_waste_grows_with_rechecks():
+    lengths = [len(make_completion(123, 456, k)) for k in range(MAX_RECHECKS + 1)]
+    assert lengths == sorted(lengths) and lengths[-1] > 3 * lengths[0]
+
+
+def test_chat_template_prefills_think_like_r1_distill(tiny_checkpoint):
+    tokenizer = load_tokenizer(str(tiny_checkpoint))
+    problem = make_problems("test", 1, 0)[0]["problem"]
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": problem + EVAL_SUFFIX}], tokenize=False, add_generation_prompt=True
+    )
+    assert text == f"<|begin_of_text|><|User|>{problem}{EVAL_SUFFIX}<|Assistant|><think>\n"
+
+
+def test_saved_toy_tokenizer_round_trips_through_load_tokenizer(tiny_checkpoint):
+    tokenizer = load_tokenizer(str(tiny_checkpoint))
+    ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == TOKENIZER_PROBE
+    digits = tokenizer.convert_ids_to_tokens(tokenizer("1234", add_special_tokens=False)["input_ids"])
+    assert digits == ["1", "2", "3", "4"]
+    assert tokenizer.convert_tokens_to_ids("</think>") != tokenizer.unk_token_id
+
+
+def test_a_tokenizer_that_disagrees_with_its_tokenizer_json_is_replaced(tiny_checkpoint, monkeypatch):
+    """transformers may rebuild a declared class's own pre-tokenizer (transformers#45488): never train with it."""
+    import transformers
+    from tokenizers import pre_tokenizers
+
+    rebuild = transformers.PreTrainedTokenizerFast.from_pretrained(str(tiny_checkpoint))
+    rebuild.backend_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()  # what the Llama rebuild installs
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *args, **kwargs: rebuild)
+    assert rebuild.decode(rebuild(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]) != TOKENIZER_PROBE
+
+    tokenizer = load_tokenizer(str(tiny_checkpoint))
+    assert tokenizer is not rebuild
+    assert tokenizer.decode(tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]) == TOKENIZER_PROBE
+
+
+def test_unknown_model_is_a_one_line_error(tmp_path):
+    for load in (load_tokenizer, load_model):
+        with pytest.raises(UserError, match=re.escape(str(tmp_path / "missing"))) as error:
+            load(str(tmp_path / "missing"))
+        assert "\n" not in str(error.value) and "'toy'" in str(error.value)

@@ -1,0 +1,292 @@
+"""Publishing rounds to a Hub and downloading them back, against the in-process Hub of tests/hub_server.py."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from hub_server import FIXTURES, make_round_dir
+from huggingface_hub import HfApi, ModelCard, constants, snapshot_download
+
+from thinkprune.errors import UserError
+from thinkprune.modeling import load_model, load_tokenizer
+from train.push_to_hub import files_to_upload, push_round
+
+
+pytest_plugins = ["hub_server"]
+
+REPO_ROOT = FIXTURES.parents[2]
+
+
+@pytest.fixture
+def round_dir(tmp_path, tiny_checkpoint):
+    return make_round_dir(tmp_path / "r1", tiny_checkpoint)
+
+
+def snapshot(path):
+    """Every file under a directory, as bytes: to show that a failed push left it alone."""
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_round_trip_is_byte_identical_with_our_card(local_hub, round_dir, tmp_path):
+    commit = push_round(round_dir)
+
+    repo_id = "alice/toy-thinkprune-90"
+    assert commit.repo_url.repo_id == repo_id
+    assert local_hub.count("commit") == 1  # everything in one commit
+    pushed = local_hub.files(repo_id)
+    assert set(pushed) == set(files_to_upload(round_dir)) | {".gitattributes", "README.md", "training_curves.png"}
+    assert "eval/results.json" in pushed and "round_record.json" in pushed and "trainer_log.json" in pushed
+
+    downloaded = snapshot_download(repo_id, cache_dir=tmp_path / "downloads")
+    for name in files_to_upload(round_dir) + ["README.md", "training_curves.png"]:
+        assert (round_dir / name).read_bytes() == (tmp_path / downloaded / name).read_bytes(), name
+
+    local, remote = load_model(str(round_dir)), load_model(repo_id)
+    for (name, tensor), (remote_name, remote_tensor) in zip(local.state_dict().items(), remote.state_dict().items()):
+        assert name == remote_name and torch.equal(tensor, remote_tensor)
+    prompt = "What is 123 + 456?"
+    assert load_tokenizer(repo_id)(prompt)["input_ids"] == load_tokenizer(str(round_dir))(prompt)["input_ids"]
+
+    card = ModelCard.load(repo_id)
+    assert card.data.thinkprune["repo_id"] == repo_id
+    assert card.data.license == "apache-2.0" and "thinkprune" in card.data.tags
+    assert {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results} == {
+        ("toy", "pass@1"): 92.0,
+        ("toy", "mean_tokens"): 61.5,
+    }
+    assert "hf download alice/toy-thinkprune-90" in card.text
+    assert HfApi().model_info(repo_id).card_data.thinkprune["token_limit"] == 90
+
+
+@pytest.mark.slow
+def test_refresh_after_evaluation_updates_only_what_changed(local_hub, round_dir):
+    push_round(round_dir)
+    head = local_hub.head("alice/toy-thinkprune-90")
+    push_round(round_dir)
+    assert local_hub.head("alice/toy-thinkprune-90") == head  # nothing changed, no empty commit
+
+    results = json.loads((round_dir / "eval" / "results.json").read_text())
+    results["benchmarks"]["toy"]["pass@1"] = 0.95
+    (round_dir / "eval" / "results.json").write_text(json.dumps(results))
+    push_round(round_dir)
+
+    card = ModelCard.load("alice/toy-thinkprune-90")
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results}["pass@1"] == 95.0
+    assert local_hub.repos["alice/toy-thinkprune-90"].resolve("main").parent == head
+
+
+@pytest.mark.slow
+def test_chain_shows_in_the_model_tree(local_hub, round_dir, tmp_path, tiny_checkpoint):
+    push_round(round_dir)
+    r2 = make_round_dir(
+        tmp_path / "r2",
+        tiny_checkpoint,
+        round=2,
+        token_limit=60,
+        parent=str(round_dir),
+        lineage=["toy", str(round_dir)],
+    )
+    push_round(r2)
+
+    info = HfApi().model_info("alice/toy-thinkprune-iter60")
+    assert info.card_data.base_model == "alice/toy-thinkprune-90"
+    assert info.card_data.base_model_relation == "finetune"
+    assert info.card_data.thinkprune["lineage"] == ["toy", "alice/toy-thinkprune-90"]
+
+
+def test_license_and_base_model_come_from_a_hub_base(local_hub, tmp_path, tiny_checkpoint):
+    base = "thinkprune-org/long-thinker"
+    local_hub.create_repo(base, {"README.md": b"---\nlicense: mit\n---\n# A long thinker\n"})
+    round_dir = make_round_dir(
+        tmp_path / "r1", tiny_checkpoint, parent=base, base_model=base, lineage=[base], token_limit=4000
+    )
+
+    push_round(round_dir, repo_id="thinkprune-org/long-thinker-4k")
+
+    card = ModelCard.load("thinkprune-org/long-thinker-4k")
+    assert card.data.license == "mit"
+    assert card.data.base_model == base
+
+
+@pytest.mark.slow
+def test_revision_and_private_repo(local_hub, round_dir, tmp_path):
+    push_round(round_dir, repo_id="toy-rounds", private=True, revision="round-1")
+
+    repo = local_hub.repos["alice/toy-rounds"]
+    assert repo.private
+    assert set(local_hub.files("alice/toy-rounds")) == {".gitattributes"}  # main untouched
+    assert "model.safetensors" in local_hub.files("alice/toy-rounds", "round-1")
+    downloaded = snapshot_download("alice/toy-rounds", revision="round-1", cache_dir=tmp_path / "dl")
+    assert (tmp_path / downloaded / "model.safetensors").read_bytes() == (round_dir / "model.safetensors").read_bytes()
+
+    other_user = HfApi(token="hf_local_bob")
+    with pytest.raises(Exception, match="Repository Not Found"):
+        other_user.model_info("alice/toy-rounds")
+
+
+def test_cached_login_is_used(local_hub, round_dir, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")
+    os.makedirs(os.path.dirname(constants.HF_TOKEN_PATH), exist_ok=True)
+    with open(constants.HF_TOKEN_PATH, "w") as handle:
+        handle.write(local_hub.token)
+    assert push_round(round_dir).repo_url.repo_id == "alice/toy-thinkprune-90"
+
+
+# -- faults: one-line UserErrors, nothing half-uploaded, local files untouched -------------------------------------
+
+
+def test_unfinished_round_is_refused_before_any_request(local_hub, round_dir):
+    (round_dir / "round_record.json").unlink()
+    with pytest.raises(UserError, match="not a finished ThinkPrune round"):
+        push_round(round_dir)
+    assert local_hub.requests == []
+
+
+def test_no_token(local_hub, round_dir, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")
+    before = snapshot(round_dir)
+    with pytest.raises(UserError, match="no Hugging Face token found: run `hf auth login` or set HF_TOKEN"):
+        push_round(round_dir)
+    assert local_hub.requests == [] and snapshot(round_dir) == before
+
+
+def test_rejected_token_is_not_echoed(local_hub, round_dir, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_valid_token")
+    with pytest.raises(UserError) as error:
+        push_round(round_dir)
+    assert "401" in str(error.value) and "hf_not_a_valid_token" not in str(error.value)
+    assert "\n" not in str(error.value)
+    assert local_hub.repos == {}
+
+
+def test_repo_owned_by_someone_else(local_hub, round_dir):
+    local_hub.create_repo("bob/toy-thinkprune-90")
+    before = local_hub.head("bob/toy-thinkprune-90")
+
+    with pytest.raises(UserError, match="may not write to bob/toy-thinkprune-90 \\(403 Forbidden\\)"):
+        push_round(round_dir, repo_id="bob/toy-thinkprune-90")
+    with pytest.raises(UserError, match="may not write to bob/new-repo"):
+        push_round(round_dir, repo_id="bob/new-repo")
+
+    assert local_hub.head("bob/toy-thinkprune-90") == before
+    assert set(local_hub.repos) == {"bob/toy-thinkprune-90"}
+
+
+def test_network_error_mid_upload_leaves_repo_and_files_intact(local_hub, round_dir):
+    push_round(round_dir)
+    head, files = local_hub.head("alice/toy-thinkprune-90"), local_hub.files("alice/toy-thinkprune-90")
+    (round_dir / "eval" / "results.json").write_text((FIXTURES / "base_eval_results.json").read_text())
+    (round_dir / "model.safetensors").write_bytes(b"changed weights" + (round_dir / "model.safetensors").read_bytes())
+    before = snapshot(round_dir)
+
+    local_hub.fail_next("commit")  # the LFS upload of the new weights succeeds, the commit never lands
+    with pytest.raises(
+        UserError, match="network error .* nothing was committed, alice/toy-thinkprune-90 is unchanged"
+    ):
+        push_round(round_dir)
+
+    assert local_hub.count("lfs_upload") == 3  # first push: weights + curves; then the new weights
+    assert local_hub.head("alice/toy-thinkprune-90") == head
+    assert local_hub.files("alice/toy-thinkprune-90") == files
+    assert snapshot(round_dir) == before  # the local card was not rewritten either
+
+
+def test_failed_first_push_removes_the_repo_it_created(local_hub, round_dir):
+    local_hub.fail_next("commit")
+    with pytest.raises(UserError, match="network error"):
+        push_round(round_dir, revision="round-1")
+    assert local_hub.repos == {}
+
+
+def test_failed_push_to_new_branch_removes_the_branch(local_hub, round_dir):
+    push_round(round_dir)
+    local_hub.fail_next("commit")
+    with pytest.raises(UserError, match="network error"):
+        push_round(round_dir, revision="round-1")
+    assert set(local_hub.repos["alice/toy-thinkprune-90"].refs) == {"main"}
+
+
+@pytest.mark.slow
+def test_different_lineage_is_refused_unless_overwrite(local_hub, round_dir, tmp_path, tiny_checkpoint):
+    push_round(round_dir, repo_id="alice/toy-pruned")
+    head = local_hub.head("alice/toy-pruned")
+    other = make_round_dir(
+        tmp_path / "other",
+        tiny_checkpoint,
+        round=2,
+        token_limit=60,
+        parent="alice/elsewhere",
+        lineage=["toy", "alice/elsewhere"],
+        with_eval=False,
+    )
+
+    with pytest.raises(
+        UserError,
+        match="already holds a 90-token round of toy, not a 60-token round of toy -> "
+        "alice/elsewhere: pass --overwrite",
+    ):
+        push_round(other, repo_id="alice/toy-pruned")
+    assert local_hub.head("alice/toy-pruned") == head
+
+    push_round(other, repo_id="alice/toy-pruned", overwrite=True)
+    files = local_hub.files("alice/toy-pruned")
+    assert json.loads(files["round_record.json"])["token_limit"] == 60
+    assert "eval/results.json" not in files  # the replaced round's files do not linger
+
+
+def test_repo_with_other_content_is_refused(local_hub, round_dir):
+    local_hub.create_repo("alice/my-model", {"README.md": b"---\nlicense: mit\n---\n# Something else\n"})
+    with pytest.raises(UserError, match="already holds files that are not a ThinkPrune round"):
+        push_round(round_dir, repo_id="alice/my-model")
+
+
+def test_token_inside_a_file_is_never_published(local_hub, round_dir):
+    record = json.loads((round_dir / "round_record.json").read_text())
+    record["recipe"]["hub_token"] = local_hub.token
+    (round_dir / "round_record.json").write_text(json.dumps(record))
+    with pytest.raises(UserError) as error:
+        push_round(round_dir)
+    assert "round_record.json would publish your Hugging Face token" in str(error.value)
+    assert local_hub.token not in str(error.value)
+    assert local_hub.repos == {}
+
+
+@pytest.mark.slow
+def test_cli_push_then_hf_download(local_hub, round_dir, tmp_path):
+    """The documented commands, as subprocesses talking to the local Hub through HF_ENDPOINT."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "0"}
+    push = subprocess.run(
+        [sys.executable, "train/push_to_hub.py", str(round_dir), "--revision", "round-1"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert push.returncode == 0, push.stderr
+    assert f"{local_hub.endpoint}/alice/toy-thinkprune-90/tree/round-1" in push.stdout
+    assert local_hub.token not in push.stdout + push.stderr
+
+    download = subprocess.run(
+        ["hf", "download", "alice/toy-thinkprune-90", "--revision", "round-1", "--local-dir", str(tmp_path / "dl")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert download.returncode == 0, download.stderr
+    assert (tmp_path / "dl" / "model.safetensors").read_bytes() == (round_dir / "model.safetensors").read_bytes()
+
+    refused = subprocess.run(
+        [sys.executable, "train/push_to_hub.py", str(tmp_path / "missing")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2 and refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1

@@ -1,0 +1,219 @@
+"""train/round.py and train/schedule.py: argument errors, a real CPU round in a subprocess, schedule resume."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from thinkprune.errors import UserError
+from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
+from train.round import check_output_dir, lineage_of, parse_args, validate
+from train.schedule import ScheduleConfig, round_command, run_schedule
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOY_RECIPE = str(REPO_ROOT / "recipes" / "toy" / "round.yaml")
+
+
+def training_options(problems):
+    """A 2-step round on the coin-flip problems: small enough for CI, big enough to learn something."""
+    return [
+        "--dataset_name",
+        str(problems),
+        "--max_prompt_length",
+        "64",
+        "--max_steps",
+        "2",
+        "--num_generations",
+        "4",
+        "--per_device_train_batch_size",
+        "8",
+        "--learning_rate",
+        "1e-3",
+        "--weight_decay",
+        "0.0",  # without decay, weights move only if the rewards gave a gradient
+        "--logging_steps",
+        "1",
+    ]
+
+
+def round_args(model, problems, output_dir):
+    return [
+        "--config",
+        TOY_RECIPE,
+        "--model_name_or_path",
+        str(model),
+        "--token_limit",
+        "24",
+        *training_options(problems),
+        "--output_dir",
+        str(output_dir),
+    ]
+
+
+def launch_round(args, timeout=600):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            "1",
+            "--cpu",
+            str(REPO_ROOT / "train" / "round.py"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
+
+
+def test_without_arguments_the_toy_recipe_is_used():
+    args, training_args = parse_args([])
+    assert (args.model_name_or_path, args.dataset_name, args.prompt_template) == ("toy", "toy", "plain")
+    assert training_args.use_cpu and not training_args.bf16
+
+
+def test_cli_overrides_the_recipe():
+    args, training_args = parse_args(["--config", TOY_RECIPE, "--token_limit", "77", "--learning_rate", "1e-4"])
+    assert args.token_limit == 77 and training_args.learning_rate == 1e-4
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--config", "recipes/nope.yaml"], "does not exist"),
+        (["--token_limit", "0"], "token_limit must be a positive"),
+        (["--truncation", "half"], "unknown truncation"),
+        (["--config", TOY_RECIPE, "--use_cpu", "false", "--bf16", "true"], "needs a GPU"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(argv, message):
+    if "needs a GPU" in message and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(UserError, match=message):
+        validate(*parse_args(argv))
+
+
+def test_output_dir_holding_a_finished_or_other_run_is_refused(tmp_path):
+    args, training_args = parse_args(["--output_dir", str(tmp_path)])
+    (tmp_path / "model.safetensors").write_text("weights of another run")
+    with pytest.raises(UserError, match="--resume_from_checkpoint true"):
+        check_output_dir(tmp_path, args, training_args)
+    (tmp_path / ROUND_RECORD).write_text("{}")
+    with pytest.raises(UserError, match="finished round"):
+        check_output_dir(tmp_path, args, training_args)
+    assert (tmp_path / "model.safetensors").read_text() == "weights of another run"
+
+
+def test_lineage_follows_round_records(tmp_path):
+    assert lineage_of("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") == (
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        ["deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"],
+    )
+    RoundRecord(1, 4000, "base", "base", ["base"], finished_at="2026-01-01T00:00:00+00:00").write(tmp_path)
+    assert lineage_of(str(tmp_path)) == ("base", ["base", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_a_round_trains_and_writes_checkpoint_and_record(coin_flip_checkpoint, tmp_path):
+    model, problems = coin_flip_checkpoint
+    output_dir = tmp_path / "round1"
+    result = launch_round(round_args(model, problems, output_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    record = json.loads((output_dir / ROUND_RECORD).read_text())
+    assert record["format"] == "thinkprune-round/1"
+    assert (record["round"], record["token_limit"], record["truncation"]) == (1, 24, "zero")
+    assert (record["parent"], record["base_model"], record["lineage"]) == (str(model), str(model), [str(model)])
+    assert record["global_step"] == 2
+    assert record["recipe"]["max_completion_length"] == 24
+    assert record["recipe"]["mask_truncated_completions"] is False
+    assert record["dataset"] == {"name": str(problems), "num_prompts": 8, "num_dropped_too_long": 0}
+    assert set(record["versions"]) >= {"torch", "transformers", "trl"}
+
+    log = json.loads((output_dir / TRAINER_LOG).read_text())
+    rewards = [entry["reward"] for entry in log if "reward" in entry]
+    assert rewards and all(0.0 < reward < 1.0 for reward in rewards)  # the coin flip gives real variance
+
+    for name in ("config.json", "generation_config.json", "tokenizer.json", "model.safetensors"):
+        assert (output_dir / name).exists(), name
+    before, after = load_file(model / "model.safetensors"), load_file(output_dir / "model.safetensors")
+    assert any(not torch.equal(before[key], after[key]) for key in before), "GRPO did not change the weights"
+
+    again = launch_round(round_args(model, problems, output_dir))
+    assert again.returncode != 0 and "error: " in again.stderr and "already holds a finished round" in again.stderr
+    assert json.loads((output_dir / ROUND_RECORD).read_text()) == record
+
+
+def test_unknown_model_id_is_a_one_line_error(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "train" / "round.py"),
+            "--model_name_or_path",
+            str(tmp_path / "no-such-model"),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot load a tokenizer from")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_schedule_chains_parents_and_limits(tmp_path):
+    config = ScheduleConfig(
+        recipe=TOY_RECIPE, model_name_or_path="toy", token_limits=[90, 70], output_root=str(tmp_path)
+    )
+    command = round_command(config, 2, str(tmp_path / "round1"), ["--max_steps", "3"])
+    assert command[command.index("--model_name_or_path") + 1] == str(tmp_path / "round1")
+    assert command[command.index("--token_limit") + 1] == "70"
+    assert command[command.index("--output_dir") + 1] == str(tmp_path / "round2")
+    assert command[-2:] == ["--max_steps", "3"]
+
+
+@pytest.mark.slow
+def test_schedule_resumes_and_keeps_finished_rounds_when_a_later_one_fails(coin_flip_checkpoint, tmp_path):
+    model, problems = coin_flip_checkpoint
+    config = ScheduleConfig(
+        recipe=TOY_RECIPE, model_name_or_path=str(model), token_limits=[24, 600], output_root=str(tmp_path)
+    )
+    # Round 2 cannot start: its limit plus the prompt cap exceeds the tiny model's 512-token context.
+    with pytest.raises(UserError, match="round 2 failed.*finished rounds are intact"):
+        run_schedule(config, training_options(problems))
+    record = json.loads((tmp_path / "round1" / ROUND_RECORD).read_text())
+    assert not (tmp_path / "round2" / ROUND_RECORD).exists()
+
+    # Fixed and re-run: round 1 is skipped (its record untouched), round 2 trains from round 1.
+    config.token_limits = [24, 20]
+    rounds = run_schedule(config, training_options(problems))
+    assert json.loads((rounds[0] / ROUND_RECORD).read_text()) == record
+    second = json.loads((rounds[1] / ROUND_RECORD).read_text())
+    assert (second["round"], second["token_limit"], second["parent"]) == (2, 20, str(tmp_path / "round1"))
+    assert second["lineage"] == [str(model), str(tmp_path / "round1")]
+
+
+@pytest.mark.parametrize("recipe", ["thinkprune.yaml", "thinkprune_beyond_paper.yaml"])
+def test_faithful_recipes_parse_with_the_papers_numbers(recipe):
+    path = str(REPO_ROOT / "recipes" / "DeepSeek-R1-Distill-Qwen-1.5B" / recipe)
+    args, training_args = parse_args(["--config", path, "--use_cpu", "true", "--bf16", "false"])
+    assert (args.token_limit, args.max_prompt_length, args.truncation) == (4000, 768, "zero")
+    assert training_args.num_generations == 16 and training_args.learning_rate == 1e-6
+    rollouts_per_step_on_8_gpus = (
+        training_args.per_device_train_batch_size * 8 * training_args.gradient_accumulation_steps
+    )
+    assert rollouts_per_step_on_8_gpus == 128 * 16
+    assert (training_args.weight_decay, training_args.max_grad_norm, training_args.max_steps) == (0.01, 1.0, 180)
+    assert (training_args.temperature, training_args.top_p, training_args.beta) == (1.0, 1.0, 0.0)

@@ -1,0 +1,51 @@
+"""Atomic file writes: a reader, or a crash, never sees half a file. The one place the project writes files."""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path`; renamed onto `path` when the block ends without error, removed otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: str | Path, data) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def copy_atomic(source: str | Path, target: str | Path) -> None:
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def save_figure_atomic(figure, path: str | Path) -> None:
+    """`figure.savefig` through a temporary file (matplotlib picks the format from the suffix, kept here)."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp)
+
+
+def replace_dir(staging: str | Path, target: str | Path) -> None:
+    """Move a fully written `staging` directory to `target` (same filesystem), replacing what was there."""
+    target = Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staging, target)

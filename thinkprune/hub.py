@@ -1,0 +1,108 @@
+"""The Hugging Face Hub as the project names and reaches it: repo names, tokens and one-line errors.
+
+Pruned rounds follow the released checkpoints' names (`<base>-thinkprune-4k`, `-iter2k` for a chained round), and
+every Hub failure a user can cause (no token, a rejected token, someone else's repo, the network) becomes one
+`UserError` line that says what to do; nothing is committed when one is raised.
+"""
+
+import contextlib
+import re
+from pathlib import Path
+
+import httpx2
+from huggingface_hub import get_token
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+from thinkprune.errors import UserError
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """`owner/name`, and not a local directory of that name."""
+    return bool(HUB_ID.match(name)) and ".." not in name and not Path(name).expanduser().is_dir()
+
+
+def limit_label(token_limit: int) -> str:
+    """4000 -> "4k" as in the released names; a limit that is not a multiple of 1000 keeps its number."""
+    return f"{token_limit // 1000}k" if token_limit % 1000 == 0 else str(token_limit)
+
+
+def round_repo_name(base_name: str, token_limit: int, chained: bool) -> str:
+    """`<base>-thinkprune-4k`, or `-iter2k` for a round whose lineage already holds a pruning round."""
+    base = Path(base_name.rstrip("/")).name
+    base = "".join(char if char.isalnum() or char in "-_." else "-" for char in base).strip("-.") or "model"
+    return f"{base}-thinkprune-{'iter' if chained else ''}{limit_label(token_limit)}"
+
+
+def require_token(token: str | None = None) -> str:
+    token = token or get_token()
+    if not token:
+        raise UserError(
+            "no Hugging Face token found: run `hf auth login` or set HF_TOKEN to a token with write access"
+        )
+    return token
+
+
+def hub_failure(error: BaseException):
+    """The HTTP or connection error behind a huggingface_hub failure (it wraps some in RuntimeError), or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, httpx2.HTTPError | OfflineModeIsEnabled):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def explain(failure, repo_id: str, token: str, repo_flag: str = "--repo_id") -> str:
+    """One line saying what went wrong and what to do; nothing was committed when this is called."""
+    response = failure.response if isinstance(failure, HfHubHTTPError) else None
+    status = response.status_code if response is not None else None
+    unchanged = f"nothing was committed, {repo_id} is unchanged"
+    if isinstance(failure, OfflineModeIsEnabled):
+        message = f"HF_HUB_OFFLINE is set, so nothing can be pushed: unset it and run again ({unchanged})"
+    elif status == 401:
+        message = (
+            "the Hugging Face token was rejected (401 Unauthorized): run `hf auth login --force` or set HF_TOKEN to "
+            "a valid token with write access"
+        )
+    elif status == 403:
+        message = (
+            f"your token may not write to {repo_id} (403 Forbidden): push to your own namespace or an organization "
+            f"you belong to ({repo_flag} <you>/<name>), or use a token with write access to it ({unchanged})"
+        )
+    elif status == 409:
+        message = (
+            f"{repo_id} exists but your token cannot see it (a private repo of someone else): choose another "
+            f"{repo_flag}"
+        )
+    elif status == 412:
+        message = f"{repo_id} received another commit while pushing ({unchanged}): run the same command again"
+    elif status is None or status == 429 or status >= 500:
+        reason = f"HTTP {status}" if status else type(failure).__name__
+        message = (
+            f"network error while pushing to {repo_id} ({reason}): {unchanged}; check your connection and run the "
+            "same command again"
+        )
+    else:
+        detail = (getattr(failure, "server_message", None) or "").strip().splitlines()
+        message = (
+            f"the Hub refused the push to {repo_id} (HTTP {status}{': ' + detail[0] if detail else ''}): {unchanged}"
+        )
+    return message.replace(token, "<token>") if token else message
+
+
+@contextlib.contextmanager
+def reported_as_user_errors(repo_id: str, token: str, repo_flag: str = "--repo_id"):
+    """Turn Hub and connection failures into one-line UserErrors; anything else (a bug) propagates as is."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as error:
+        failure = hub_failure(error)
+        if failure is None:
+            raise
+        raise UserError(explain(failure, repo_id, token, repo_flag)) from error

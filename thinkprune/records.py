@@ -1,0 +1,107 @@
+"""The round record: what makes a round directory a finished ThinkPrune round, and the one way to read it.
+
+A round directory holds the checkpoint, `trainer_log.json` (trl's log history), the model card and, written last,
+`round_record.json`: a directory without a valid record is not a finished round.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from thinkprune.errors import UserError
+from thinkprune.files import write_json_atomic
+
+
+ROUND_RECORD = "round_record.json"
+TRAINER_LOG = "trainer_log.json"
+RECORD_FORMAT = "thinkprune-round/1"
+
+
+@dataclass
+class RoundRecord:
+    """What a finished round was: its place in the chain, its limit, its recipe and how training went."""
+
+    round: int
+    token_limit: int
+    parent: str
+    base_model: str
+    lineage: list[str]
+    finished_at: str
+    truncation: str = "zero"
+    recipe: dict = field(default_factory=dict)
+    dataset: dict = field(default_factory=dict)
+    batch: dict = field(default_factory=dict)
+    global_step: int | None = None
+    train_metrics: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    train_seconds: float | None = None
+    format: str = RECORD_FORMAT
+
+    @classmethod
+    def from_dict(cls, data, source: str = "the round record") -> "RoundRecord":
+        """Validate and build; unknown keys (from a newer version) are ignored."""
+        required = [f.name for f in fields(cls) if f.name in ("round", "token_limit", "parent", "base_model")]
+        required += ["lineage", "finished_at"]
+        missing = [key for key in required if not isinstance(data, dict) or data.get(key) in (None, "")]
+        if missing or data.get("format") != RECORD_FORMAT:
+            what = f"lacks {', '.join(missing)}" if missing else f"has format {data.get('format')!r}"
+            raise UserError(f"{source} {what}: it is not a finished {RECORD_FORMAT} round record; rerun the round")
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    @classmethod
+    def read(cls, directory: str | Path) -> "RoundRecord":
+        """The record of a finished round directory; a one-line UserError for anything else."""
+        record = cls.find(directory)
+        if record is None:
+            if not Path(directory).is_dir():
+                raise UserError(f"{directory} is not a directory: pass the output directory of a finished round")
+            raise UserError(
+                f"{directory} has no {ROUND_RECORD}, so it is not a finished ThinkPrune round: let train/round.py "
+                "finish (it writes the record last), or pass the directory of a finished round"
+            )
+        return record
+
+    @classmethod
+    def find(cls, directory: str | Path) -> "RoundRecord | None":
+        """The record of `directory`, or None where there is none (a base model, a Hub id, an unfinished round)."""
+        path = Path(directory) / ROUND_RECORD
+        if not path.is_file():
+            return None
+        return cls.from_file(path)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "RoundRecord":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise UserError(f"{path} is not valid JSON ({error}): rerun the round or restore the file") from error
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def write(self, directory: str | Path) -> Path:
+        path = Path(directory) / ROUND_RECORD
+        write_json_atomic(path, self.to_dict())
+        return path
+
+
+def model_reference(name_or_path: str) -> str:
+    """How a record names a model: local directories as absolute paths (a relative one could pass for a Hub id)."""
+    return str(Path(name_or_path).resolve()) if Path(name_or_path).is_dir() else name_or_path
+
+
+def read_trainer_log(directory: str | Path) -> list[dict]:
+    """trl's log history of a round ([] when it has none)."""
+    path = Path(directory) / TRAINER_LOG
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(
+            f"{path} is not valid JSON ({error}): restore it, or delete it to write a card without curves"
+        ) from error
+    return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []

@@ -35,7 +35,7 @@ from transformers import AutoConfig, set_seed
 from trl import TrlParser
 
 from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
-from eval.generation import Sampling, decode, make_backend, vllm_available
+from eval.generation import Sampling, decode, make_backend, resolve_backend, vllm_available
 from eval.metrics import aes, benchmark_metrics
 from eval.results import (
     RESULTS_FILE,
@@ -50,7 +50,7 @@ from eval.results import (
     write_samples,
 )
 from thinkprune.errors import UserError, exit_on_user_error
-from thinkprune.files import write_json_atomic, write_text_atomic
+from thinkprune.files import exclusive_lock, write_json_atomic, write_text_atomic
 from thinkprune.grading import extract_answer, grade
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
@@ -61,8 +61,10 @@ PAPER_BENCHMARKS = "aime24,amc23,math500"
 PAPER_MAX_NEW_TOKENS = 32768
 TOY_MAX_NEW_TOKENS = 512
 DEFAULT_BATCH_SIZE = {"transformers": 64, "vllm": 2048}
-# What makes two runs the same run: samples of runs that differ in any of these never share a directory.
-RUN_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "system_prompt", "prompt_suffix", "num_samples", "limit")
+# What makes two runs the same run: samples of runs that differ in any of these never share a directory. The
+# backend as resolved (vLLM and transformers sample differently), and the samples per problem per benchmark.
+RUN_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "system_prompt", "prompt_suffix", "limit", "dtype")
+LOCK_FILE = ".lock"
 
 
 @dataclass
@@ -206,8 +208,28 @@ def package_versions(backend: str | None) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def run_identity(config: EvalConfig) -> dict:
-    return {"model": model_key(config.model), **{key: getattr(config, key) for key in RUN_KEYS}}
+def run_identity(config: EvalConfig, expected_samples: dict[str, tuple[int, int]]) -> dict:
+    """What run.json records: the identity of the run and, per benchmark, (problems, samples per problem)."""
+    return {
+        "model": model_key(config.model),
+        "backend": resolve_backend(config.backend),
+        **{key: getattr(config, key) for key in RUN_KEYS},
+        "num_samples": {name: samples for name, (_, samples) in expected_samples.items()},
+        "num_problems": {name: problems for name, (problems, _) in expected_samples.items()},
+    }
+
+
+def identity_conflicts(previous: dict, identity: dict) -> dict:
+    """The keys on which two runs differ; per-benchmark counts only count for benchmarks both have."""
+    different = {}
+    for key, value in identity.items():
+        before = previous.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            if any(before[name] != value[name] for name in set(before) & set(value)):
+                different[key] = before
+        elif before != value:
+            different[key] = before
+    return different
 
 
 def prepare_output_dir(output_dir: Path, identity: dict, overwrite: bool) -> None:
@@ -218,13 +240,25 @@ def prepare_output_dir(output_dir: Path, identity: dict, overwrite: bool) -> Non
             (output_dir / name).unlink(missing_ok=True)
     elif run_file.exists():
         previous = json.loads(run_file.read_text())
-        different = {key: previous.get(key) for key, value in identity.items() if previous.get(key) != value}
+        different = identity_conflicts(previous, identity)
         if different:
             summary = ", ".join(f"{key}={value!r}" for key, value in different.items())
             raise UserError(
                 f"{output_dir} holds another run ({summary}): pass another --output_dir, or --overwrite to delete it"
             )
+        # Benchmarks evaluated earlier into this directory stay part of the run.
+        for key in ("num_samples", "num_problems"):
+            identity[key] = {**previous.get(key, {}), **identity[key]}
     write_json_atomic(run_file, identity)
+
+
+def completeness(results: dict, run: dict) -> None:
+    """Mark every benchmark, and the run, complete or partial against the counts run.json expects."""
+    for name, metrics in results["benchmarks"].items():
+        expected = run.get("num_problems", {}).get(name, 0) * run.get("num_samples", {}).get(name, 0)
+        metrics["expected_samples"] = expected or None
+        metrics["complete"] = bool(expected) and metrics["num_generated"] == expected
+    results["complete"] = all(metrics["complete"] for metrics in results["benchmarks"].values())
 
 
 def check_resumed_samples(name: str, done: dict, rows: list[dict], output_dir: Path) -> None:
@@ -346,7 +380,16 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
 
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    prepare_output_dir(output_dir, run_identity(config), config.overwrite)
+    with exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"):
+        return run_benchmarks(config, benchmarks, backend, model_path, tokenizer, longest_prompt, reference)
+
+
+def run_benchmarks(config, benchmarks, backend, model_path, tokenizer, longest_prompt, reference) -> dict:
+    """Generate what `output_dir` lacks, grade it and write the results after every benchmark."""
+    output_dir = Path(config.output_dir)
+    expected = {name: (len(rows), num_samples) for name, (rows, _, num_samples) in benchmarks.items()}
+    run = run_identity(config, expected)
+    prepare_output_dir(output_dir, run, config.overwrite)
     samples_path = output_dir / SAMPLES_FILE
     existing = read_samples(samples_path)
     if samples_path.exists() and not samples_path.read_bytes().endswith(b"\n"):
@@ -356,9 +399,10 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
     previous = load_results(output_dir) if (output_dir / RESULTS_FILE).exists() else {}
     results = {
         "model": config.model,
-        "config": {**dataclasses.asdict(config), "backend": previous.get("config", {}).get("backend", config.backend)},
-        "versions": package_versions(None),
+        "config": {**dataclasses.asdict(config), "backend": run["backend"]},
+        "versions": package_versions(run["backend"]),
         "reference": config.reference,
+        "complete": False,
         "benchmarks": dict(previous.get("benchmarks", {})),
     }
     for name, (rows, prompts, num_samples) in benchmarks.items():
@@ -381,8 +425,6 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
                     config.gpu_memory_utilization,
                     config.dtype,
                 )
-            results["config"]["backend"] = backend.name
-            results["versions"] = package_versions(backend.name)
             batch_size = config.batch_size or DEFAULT_BATCH_SIZE[backend.name]
             generated = generate_benchmark(
                 name, rows, prompts, pending, backend, tokenizer, sampling, batch_size, samples_path
@@ -390,7 +432,8 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
             done.update(((s["problem_index"], s["sample_index"]), s) for s in generated)
         results["benchmarks"][name] = benchmark_metrics(
             [done[(p, s)] for p in range(len(rows)) for s in range(num_samples)]
-        )
+        ) | {"dataset_id": get_benchmark(name).hub_id}
+        completeness(results, run)
         add_aes(results, reference)
         write_results(output_dir, results)  # after every benchmark: a later failure keeps these
     return results
@@ -399,6 +442,11 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
 def rescore(config: EvalConfig) -> dict:
     """Re-grade every response of an existing samples.jsonl (e.g. after a grader fix) and rewrite the results."""
     output_dir = Path(config.output_dir or default_output_dir(config.model))
+    with exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"):
+        return rescore_samples(output_dir, config.reference)
+
+
+def rescore_samples(output_dir: Path, reference: str | None) -> dict:
     samples_path = output_dir / SAMPLES_FILE
     samples = read_samples(samples_path)
     if not samples:
@@ -408,21 +456,40 @@ def rescore(config: EvalConfig) -> dict:
 
     previous = load_results(output_dir) if (output_dir / RESULTS_FILE).exists() else {}
     run = json.loads((output_dir / RUN_FILE).read_text()) if (output_dir / RUN_FILE).exists() else {}
-    reference_dir = config.reference or previous.get("reference")
+    reference_dir = reference or previous.get("reference")
     results = {
         "model": previous.get("model", run.get("model")),
         "config": previous.get("config", run),
         "versions": {**previous.get("versions", {}), **package_versions(None)},
         "reference": reference_dir,
+        "complete": False,
         "benchmarks": {},
     }
     names = list(dict.fromkeys(sample["benchmark"] for sample in samples))
     for name in names:
         benchmark_samples = [sample for sample in samples if sample["benchmark"] == name]
-        results["benchmarks"][name] = benchmark_metrics(benchmark_samples)
+        results["benchmarks"][name] = benchmark_metrics(benchmark_samples) | {"dataset_id": registry_id(name)}
+    completeness(results, run)
+    if not results["complete"]:
+        partial = ", ".join(
+            f"{name} {metrics['num_generated']}/{metrics['expected_samples'] or '?'}"
+            for name, metrics in results["benchmarks"].items()
+            if not metrics["complete"]
+        )
+        print(
+            f"warning: {output_dir} holds a partial run ({partial} samples): its metrics are partial", file=sys.stderr
+        )
     add_aes(results, load_results(reference_dir) if reference_dir else None)
     write_results(output_dir, results)
     return results
+
+
+def registry_id(name: str) -> str | None:
+    """The benchmark's Hub dataset id, for a name the registry knows (an old samples file may hold others)."""
+    try:
+        return get_benchmark(name).hub_id
+    except UserError:
+        return None
 
 
 @exit_on_user_error

@@ -161,6 +161,13 @@ class VLLMBackend:
         ]
 
 
+def resolve_backend(backend: str) -> str:
+    """vLLM for `vllm`, and for `auto` when it is installed and a GPU is there; transformers otherwise."""
+    if backend == "vllm" or (backend == "auto" and vllm_available() and torch.cuda.is_available()):
+        return "vllm"
+    return "transformers"
+
+
 def make_backend(
     backend: str,
     model_path: str,
@@ -171,8 +178,7 @@ def make_backend(
     gpu_memory_utilization: float,
     dtype: str,
 ):
-    """vLLM for `vllm`, and for `auto` when it is installed and a GPU is there; transformers otherwise."""
-    if backend == "vllm" or (backend == "auto" and vllm_available() and torch.cuda.is_available()):
+    if resolve_backend(backend) == "vllm":
         return VLLMBackend(
             model_path, tokenizer, seed, max_model_len, tensor_parallel_size, gpu_memory_utilization, dtype
         )

@@ -69,6 +69,7 @@ def benchmark_metrics(samples: list[dict], ks: list[int] | None = None) -> dict:
         "truncation_rate": sum(not s["finished"] for s in samples) / len(samples),
         "num_problems": len(groups),
         "num_samples": n,
+        "num_generated": len(samples),
         "aes": None,
     }
 

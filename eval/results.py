@@ -2,10 +2,13 @@
 
 `results.json`:
 
-    {"model": "<path or id>", "config": {...}, "versions": {...}, "reference": "<dir or null>",
+    {"model": "<path or id>", "config": {...}, "versions": {...}, "reference": "<dir or null>", "complete": true,
      "benchmarks": {"aime24": {"pass@1": 0.283, "pass@k": {"1": 0.283, "4": 0.41}, "mean_tokens": 8123.4,
         "median_tokens": 7000, "mean_tokens_correct": 6000.1, "truncation_rate": 0.05,
-        "num_problems": 30, "num_samples": 16, "aes": null}}}
+        "num_problems": 30, "num_samples": 16, "num_generated": 480, "expected_samples": 480, "complete": true,
+        "dataset_id": "HuggingFaceH4/aime_2024", "aes": null}}}
+
+`complete` is false while a run (or a `--rescore` of one) lacks samples that run.json expects.
 
 Each line of `samples.jsonl` is one generation: benchmark, problem_index, sample_index, problem_id, problem,
 answer (gold), response, num_tokens, finished, extracted_answer, correct.
@@ -101,4 +104,6 @@ def results_markdown(results: dict) -> str:
         f"seed {config['seed']}, backend {config['backend']}"
     )
     reference = f"\nAES against `{results['reference']}`.\n" if results.get("reference") else ""
+    if results.get("complete") is False:
+        reference += "\n**Partial run**: some benchmarks lack samples (see `complete` in results.json); re-run the same command.\n"
     return f"# Evaluation of `{results['model']}`\n\nSampling: {sampling}.\n{reference}\n{results_table(results)}"

@@ -1,12 +1,15 @@
 """Atomic file writes: a reader, or a crash, never sees half a file. The one place the project writes files."""
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from thinkprune.errors import UserError
 
 
 @contextlib.contextmanager
@@ -49,3 +52,23 @@ def replace_dir(staging: str | Path, target: str | Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     os.replace(staging, target)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path, held_by_other: str | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block; the OS releases it if the process dies.
+
+    With `held_by_other`, a lock another process holds is refused at once with that message (a second writer of
+    the same files); without it, the block waits for the other process (e.g. another rank building the same cache).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (fcntl.LOCK_NB if held_by_other else 0))
+        except BlockingIOError as error:
+            raise UserError(f"{held_by_other}: wait for it to finish, or choose another output directory") from error
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -12,6 +12,7 @@ from eval.evaluate import EvalConfig, evaluate, main, with_defaults
 from eval.generation import Generation, Sampling, TransformersBackend, split_at_eos, vllm_available
 from eval.metrics import aes
 from thinkprune.errors import UserError
+from thinkprune.files import exclusive_lock
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
 from thinkprune.records import RoundRecord
@@ -369,3 +370,55 @@ def test_throughput_script_times_both_sides_on_the_same_tokens(tiny_checkpoint, 
     assert report["ratio_wall"] > 0 and report["ratio_cpu"] > 0
     captured = capsys.readouterr()
     assert "harness/bare" in captured.out and "different numbers of tokens" not in captured.err
+
+
+# -- bookkeeping: what a run is, whether it is complete, one writer at a time -----------------------------------------
+
+
+def test_partial_run_is_marked_and_rescored_as_partial(tiny_checkpoint, tokenizer, tmp_path, capsys):
+    config = toy_config(tiny_checkpoint, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(config, backend=ScriptedBackend(tokenizer, fail_on_call=2))
+    results = evaluate(dataclasses.replace(config, rescore=True))
+    assert results["complete"] is False
+    assert results["benchmarks"]["toy"]["num_generated"] == 3
+    assert results["benchmarks"]["toy"]["expected_samples"] == 8 and not results["benchmarks"]["toy"]["complete"]
+    assert "partial run (toy 3/8 samples)" in capsys.readouterr().err
+    assert "Partial run" in (tmp_path / "results.md").read_text()
+
+    finished = evaluate(config, backend=ScriptedBackend(tokenizer))
+    assert finished["complete"] is True and finished["benchmarks"]["toy"]["complete"]
+    assert finished["benchmarks"]["toy"]["dataset_id"] is None  # the toy has no Hub dataset
+
+
+def test_the_same_explicit_sample_count_resumes_and_another_backend_is_refused(tiny_checkpoint, tokenizer, tmp_path):
+    evaluate(toy_config(tiny_checkpoint, tmp_path, num_samples=None, limit=2), backend=ScriptedBackend(tokenizer))
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["num_samples"] == {"toy": 4} and run["num_problems"] == {"toy": 2}
+    assert (run["backend"], run["dtype"]) == ("transformers", "auto")
+    backend = ScriptedBackend(tokenizer)
+    evaluate(toy_config(tiny_checkpoint, tmp_path, num_samples=4, limit=2), backend=backend)  # the same n, resolved
+    assert backend.calls == 0
+    with pytest.raises(UserError, match="num_samples"):
+        evaluate(toy_config(tiny_checkpoint, tmp_path, num_samples=8, limit=2), backend=ScriptedBackend(tokenizer))
+
+    (tmp_path / "run.json").write_text(json.dumps({**run, "backend": "vllm"}))
+    with pytest.raises(UserError, match="backend='vllm'"):
+        evaluate(toy_config(tiny_checkpoint, tmp_path, num_samples=4, limit=2), backend=ScriptedBackend(tokenizer))
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    with pytest.raises(UserError, match="dtype='auto'"):
+        evaluate(
+            toy_config(tiny_checkpoint, tmp_path, num_samples=4, limit=2, dtype="float32"),
+            backend=ScriptedBackend(tokenizer),
+        )
+
+
+def test_a_second_writer_is_refused(tiny_checkpoint, tokenizer, tmp_path):
+    samples = tmp_path / "samples.jsonl"
+    with exclusive_lock(tmp_path / ".lock", "held"):  # what another running evaluation holds
+        with pytest.raises(UserError, match="another evaluation is writing to"):
+            evaluate(toy_config(tiny_checkpoint, tmp_path), backend=ScriptedBackend(tokenizer))
+        with pytest.raises(UserError, match="another evaluation is writing to"):
+            evaluate(toy_config(tiny_checkpoint, tmp_path, rescore=True))
+    assert not samples.exists()
+    assert evaluate(toy_config(tiny_checkpoint, tmp_path), backend=ScriptedBackend(tokenizer))["complete"]

@@ -432,7 +432,7 @@ def run_benchmarks(config, benchmarks, backend, model_path, tokenizer, longest_p
             done.update(((s["problem_index"], s["sample_index"]), s) for s in generated)
         results["benchmarks"][name] = benchmark_metrics(
             [done[(p, s)] for p in range(len(rows)) for s in range(num_samples)]
-        ) | {"dataset_id": get_benchmark(name).hub_id}
+        ) | dataset_of(name)
         completeness(results, run)
         add_aes(results, reference)
         write_results(output_dir, results)  # after every benchmark: a later failure keeps these
@@ -468,7 +468,7 @@ def rescore_samples(output_dir: Path, reference: str | None) -> dict:
     names = list(dict.fromkeys(sample["benchmark"] for sample in samples))
     for name in names:
         benchmark_samples = [sample for sample in samples if sample["benchmark"] == name]
-        results["benchmarks"][name] = benchmark_metrics(benchmark_samples) | {"dataset_id": registry_id(name)}
+        results["benchmarks"][name] = benchmark_metrics(benchmark_samples) | dataset_of(name)
     completeness(results, run)
     if not results["complete"]:
         partial = ", ".join(
@@ -484,12 +484,13 @@ def rescore_samples(output_dir: Path, reference: str | None) -> dict:
     return results
 
 
-def registry_id(name: str) -> str | None:
-    """The benchmark's Hub dataset id, for a name the registry knows (an old samples file may hold others)."""
+def dataset_of(name: str) -> dict:
+    """The benchmark's Hub dataset (id and config) from the registry, whatever copy was read: cards cite it."""
     try:
-        return get_benchmark(name).hub_id
-    except UserError:
-        return None
+        benchmark = get_benchmark(name)
+    except UserError:  # an old samples file may hold a benchmark the registry no longer has
+        return {"dataset_id": None, "dataset_config": None}
+    return {"dataset_id": benchmark.hub_id, "dataset_config": benchmark.hub_config}
 
 
 @exit_on_user_error

@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx2
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+import yaml
+from huggingface_hub import EvalResult, EvalResultEntry, HfApi, ModelCard, ModelCardData, eval_result_entries_to_yaml
 from matplotlib.figure import Figure
 from transformers import HfArgumentParser
 
@@ -37,6 +38,8 @@ from thinkprune.toy import TOY_MODEL_NAME, make_problems, toy_base_path
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 CARD_FILE = "README.md"
 CURVES_FILE = "training_curves.png"
+# Where model pages and leaderboards read evaluation results today (model-index in the card is the legacy place).
+EVAL_RESULTS_DIR = ".eval_results"
 EVAL_RESULTS = Path("eval") / "results.json"
 TOY_LICENSE = "apache-2.0"
 TAGS = ["thinkprune", "grpo", "trl", "reasoning"]
@@ -246,7 +249,7 @@ def eval_results_metadata(results: dict | None):
             if isinstance(value, int | float) and math.isfinite(value):
                 entry = EvalResult(
                     task_type="text-generation",
-                    dataset_type=bench.get("dataset", name),
+                    dataset_type=bench.get("dataset_id") or name,
                     dataset_name=name,
                     metric_type=metric_type,
                     metric_name=metric_name,
@@ -254,6 +257,46 @@ def eval_results_metadata(results: dict | None):
                 )
                 entries.append(entry)
     return entries or None
+
+
+def eval_result_entries(results: dict | None) -> dict[str, EvalResultEntry]:
+    """One `.eval_results` entry per benchmark that has a Hub dataset id: pass@1 in percent, the setup in the notes."""
+    config = (results or {}).get("config") or {}
+    entries = {}
+    for name, bench in (results or {}).get("benchmarks", {}).items():
+        value = bench.get("pass@1")
+        if not bench.get("dataset_id") or not isinstance(value, int | float) or not math.isfinite(value):
+            continue
+        setup = ", ".join(
+            f"{key} {config[key]}" for key in ("temperature", "top_p", "max_new_tokens") if config.get(key) is not None
+        )
+        entries[name] = EvalResultEntry(
+            dataset_id=bench["dataset_id"],
+            task_id=bench.get("dataset_config") or "default",
+            value=round(100 * value, 2),
+            dataset_revision=bench.get("dataset_revision"),
+            notes=(
+                f"pass@1 (%) over {bench.get('num_samples')} samples per problem ({setup}); "
+                f"{format_tokens(bench.get('mean_tokens'))} generated tokens on average; "
+                f"{'complete' if bench.get('complete', True) else 'PARTIAL'} run"
+            ),
+        )
+    return entries
+
+
+def write_eval_results(results: dict | None, output_dir: Path) -> list[Path]:
+    """`.eval_results/<benchmark>.yaml` for every entry; files of benchmarks no longer evaluated are removed."""
+    folder = output_dir / EVAL_RESULTS_DIR
+    entries = eval_result_entries(results)
+    written = []
+    for name, entry in entries.items():
+        path = folder / f"{name}.yaml"
+        write_text_atomic(path, yaml.safe_dump(eval_result_entries_to_yaml([entry]), sort_keys=False))
+        written.append(path)
+    for stale in folder.glob("*.yaml") if folder.is_dir() else []:
+        if stale not in written:
+            stale.unlink()
+    return written
 
 
 def format_value(value) -> str:
@@ -437,7 +480,7 @@ def write_model_card(
     revision: str | None = None,
     output_dir: str | Path | None = None,
 ) -> Path:
-    """Write README.md (and training_curves.png) for a finished round; returns the card's path.
+    """Write README.md (and training_curves.png, .eval_results/*.yaml) for a finished round; returns the card's path.
 
     Evaluation results default to `<dir>/eval/results.json` of the round, its parent and its base when those are
     local directories. `output_dir` (default: the round directory) is where the files go.
@@ -457,6 +500,7 @@ def write_model_card(
     )
     has_curves = plot_training_curves(inputs.log_history, record.token_limit, output_dir / CURVES_FILE)
     card = build_card(inputs, CURVES_FILE if has_curves else None)
+    write_eval_results(inputs.results, output_dir)
     card_path = output_dir / CARD_FILE
     write_text_atomic(card_path, str(card))
     return card_path

@@ -30,7 +30,14 @@ from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundErro
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers import HfArgumentParser
 
-from model_cards.generate import CARD_FILE, CURVES_FILE, display_name, lineage_names, write_model_card
+from model_cards.generate import (
+    CARD_FILE,
+    CURVES_FILE,
+    EVAL_RESULTS_DIR,
+    display_name,
+    lineage_names,
+    write_model_card,
+)
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import copy_atomic
 from thinkprune.hub import reported_as_user_errors, require_token, round_repo_name
@@ -149,7 +156,7 @@ def push_round(
     `repo_id` defaults to `<user>/<base>-thinkprune-<limit>` (a bare name goes under your user). `private` applies
     when the repo is created. `revision` is a branch, created from main when missing. Evaluation results default to
     `<dir>/eval/results.json` (and those of a local parent and base). After a successful push the round directory
-    holds the same README.md and training_curves.png as the Hub; a failed push changes no local file.
+    holds the same README.md, training_curves.png and .eval_results/ as the Hub; a failed push changes no local file.
     """
     checkpoint_dir = Path(checkpoint_dir)
     record = RoundRecord.read(checkpoint_dir)
@@ -163,6 +170,7 @@ def push_round(
         write_model_card(checkpoint_dir, eval_results, parent_eval, base_eval, repo_id, revision, staging)
         uploads = {path: checkpoint_dir / path for path in files_to_upload(checkpoint_dir)}
         uploads |= {path.name: path for path in (staging / CARD_FILE, staging / CURVES_FILE) if path.exists()}
+        uploads |= {f"{EVAL_RESULTS_DIR}/{path.name}": path for path in (staging / EVAL_RESULTS_DIR).glob("*.yaml")}
         check_no_token(uploads, token)
         message = commit_message or (
             f"ThinkPrune round {record.round} ({record.token_limit}-token limit) from {display_name(record.parent)}"
@@ -173,6 +181,12 @@ def push_round(
         for name in (CARD_FILE, CURVES_FILE):
             if (staging / name).exists():
                 copy_atomic(staging / name, checkpoint_dir / name)
+        published = {path.name for path in (staging / EVAL_RESULTS_DIR).glob("*.yaml")}
+        for stale in (checkpoint_dir / EVAL_RESULTS_DIR).glob("*.yaml"):
+            if stale.name not in published:
+                stale.unlink()
+        for name in published:
+            copy_atomic(staging / EVAL_RESULTS_DIR / name, checkpoint_dir / EVAL_RESULTS_DIR / name)
     return commit
 
 

@@ -4,8 +4,9 @@ import json
 import shutil
 
 import pytest
+import yaml
 from hub_server import FIXTURES, make_round_dir
-from huggingface_hub import ModelCard
+from huggingface_hub import ModelCard, parse_eval_result_entries
 
 from model_cards.generate import CURVES_FILE, main, write_model_card
 from thinkprune.errors import UserError
@@ -160,3 +161,36 @@ def test_cli_writes_the_card(tmp_path, tiny_checkpoint, capsys):
     path = main([str(round_dir), "--repo_id", "alice/toy-thinkprune-90"])
     assert "Wrote" in capsys.readouterr().out
     assert "hf download alice/toy-thinkprune-90" in path.read_text()
+
+
+def test_eval_results_files_cite_the_benchmarks_hub_datasets(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    write_model_card(round_dir, eval_results=FIXTURES / "r1_eval_results.json")
+    folder = round_dir / ".eval_results"
+    assert sorted(path.name for path in folder.iterdir()) == ["aime24.yaml", "olympiadbench.yaml"]
+    (aime,) = parse_eval_result_entries(yaml.safe_load((folder / "aime24.yaml").read_text()))
+    assert (aime.dataset_id, aime.task_id, aime.value) == ("HuggingFaceH4/aime_2024", "default", 26.7)
+    assert "64 samples per problem" in aime.notes and "temperature 0.6" in aime.notes
+    (olympiad,) = parse_eval_result_entries(yaml.safe_load((folder / "olympiadbench.yaml").read_text()))
+    assert (olympiad.dataset_id, olympiad.task_id) == ("Hothan/OlympiadBench", "OE_TO_maths_en_COMP")
+    metadata, _ = load_card(round_dir / "README.md")
+    assert {result["dataset"]["type"] for result in metadata["model-index"][0]["results"]} == {
+        "HuggingFaceH4/aime_2024",
+        "Hothan/OlympiadBench",
+    }
+
+    write_model_card(round_dir)  # the toy evaluation has no Hub dataset: no entry, and stale ones go
+    assert not list(folder.iterdir())
+
+
+def test_usage_snippet_loads_the_trained_tokenizer_json(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    _, body = load_card(write_model_card(round_dir))
+    snippet = body.split("```python\n", 1)[1].split("```", 1)[0]
+    assert (
+        "PreTrainedTokenizerFast.from_pretrained(model_id)" in snippet
+        and "AutoTokenizer.from_pretrained" not in snippet
+    )
+    namespace = {}
+    exec(snippet.split("outputs = model.generate")[0], namespace)  # loads the round as a user would
+    assert namespace["inputs"]["input_ids"].shape[0] == 1

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 import torch
+import yaml
 from hub_server import FIXTURES, make_round_dir
-from huggingface_hub import HfApi, ModelCard, constants, snapshot_download
+from huggingface_hub import HfApi, ModelCard, constants, parse_eval_result_entries, snapshot_download
 
 from thinkprune.errors import UserError
 from thinkprune.modeling import load_model, load_tokenizer
@@ -290,3 +291,13 @@ def test_cli_push_then_hf_download(local_hub, round_dir, tmp_path):
         timeout=300,
     )
     assert refused.returncode == 2 and refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_pushed_round_carries_eval_results_with_real_dataset_ids(local_hub, round_dir, tmp_path):
+    push_round(round_dir, repo_id="alice/r1-style", eval_results=FIXTURES / "r1_eval_results.json")
+    pushed = local_hub.files("alice/r1-style")
+    assert {".eval_results/aime24.yaml", ".eval_results/olympiadbench.yaml"} <= set(pushed)
+    (entry,) = parse_eval_result_entries(yaml.safe_load(pushed[".eval_results/aime24.yaml"]))
+    assert entry.dataset_id == "HuggingFaceH4/aime_2024" and entry.value == 26.7
+    assert (round_dir / ".eval_results" / "aime24.yaml").read_bytes() == pushed[".eval_results/aime24.yaml"]

@@ -7,6 +7,7 @@ every Hub failure a user can cause (no token, a rejected token, someone else's r
 
 import contextlib
 import re
+import traceback
 from pathlib import Path
 
 import httpx2
@@ -45,11 +46,19 @@ def require_token(token: str | None = None) -> str:
     return token
 
 
+def is_xet_failure(error: BaseException) -> bool:
+    """An error of hf_xet itself, or raised inside huggingface_hub's Xet upload (hf_xet reports network failures
+    as plain RuntimeErrors): uploads go through Xet whenever hf_xet is installed."""
+    if type(error).__module__.split(".")[0] == "hf_xet":
+        return True
+    return any(frame.f_code.co_name == "_upload_xet_files" for frame, _ in traceback.walk_tb(error.__traceback__))
+
+
 def hub_failure(error: BaseException):
-    """The HTTP or connection error behind a huggingface_hub failure (it wraps some in RuntimeError), or None."""
+    """The HTTP, connection or Xet error behind a huggingface_hub failure (it wraps some in RuntimeError), or None."""
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, httpx2.HTTPError | OfflineModeIsEnabled):
+        if isinstance(error, httpx2.HTTPError | OfflineModeIsEnabled) or is_xet_failure(error):
             return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
@@ -61,7 +70,19 @@ def explain(failure, repo_id: str, token: str, repo_flag: str = "--repo_id") -> 
     response = failure.response if isinstance(failure, HfHubHTTPError) else None
     status = response.status_code if response is not None else None
     unchanged = f"nothing was committed, {repo_id} is unchanged"
-    if isinstance(failure, OfflineModeIsEnabled):
+    if is_xet_failure(failure):
+        detail = (str(failure).strip().splitlines() or [""])[0][:200]
+        if isinstance(failure, PermissionError):
+            message = (
+                f"the Hub refused the Xet upload to {repo_id} ({detail}): run `hf auth login --force` or set HF_TOKEN "
+                f"to a token with write access to it ({unchanged})"
+            )
+        else:
+            message = (
+                f"the Xet upload to {repo_id} failed ({type(failure).__name__}: {detail}): {unchanged}; check your "
+                "connection and run the same command again, or set HF_HUB_DISABLE_XET=1 to upload over plain HTTP"
+            )
+    elif isinstance(failure, OfflineModeIsEnabled):
         message = f"HF_HUB_OFFLINE is set, so nothing can be pushed: unset it and run again ({unchanged})"
     elif status == 401:
         message = (

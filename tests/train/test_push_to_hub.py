@@ -1,10 +1,15 @@
 """Publishing rounds to a Hub and downloading them back, against the in-process Hub of tests/hub_server.py."""
 
+import contextlib
+import hashlib
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
+import hf_xet
 import pytest
 import torch
 import yaml
@@ -301,3 +306,70 @@ def test_pushed_round_carries_eval_results_with_real_dataset_ids(local_hub, roun
     (entry,) = parse_eval_result_entries(yaml.safe_load(pushed[".eval_results/aime24.yaml"]))
     assert entry.dataset_id == "HuggingFaceH4/aime_2024" and entry.value == 26.7
     assert (round_dir / ".eval_results" / "aime24.yaml").read_bytes() == pushed[".eval_results/aime24.yaml"]
+
+
+class FakeXetSession:
+    """Records huggingface_hub's calls into hf_xet's upload session and stores the bytes where the local Hub keeps
+    LFS objects (what Xet storage is to the real Hub), or fails the way hf_xet does."""
+
+    def __init__(self, hub, fail: BaseException | None = None):
+        self.hub, self.fail, self.calls = hub, fail, []
+
+    @contextlib.contextmanager
+    def new_upload_commit(self, token_refresh_url, **kwargs):
+        self.calls.append(("new_upload_commit", token_refresh_url))
+        yield self
+
+    def start_upload_file(self, path, sha256):
+        self.calls.append(("start_upload_file", Path(path).name))
+        return self.store(Path(path).read_bytes())
+
+    def start_upload_bytes(self, data, sha256):
+        self.calls.append(("start_upload_bytes", len(data)))
+        return self.store(data)
+
+    def store(self, data: bytes):
+        if self.fail is not None:
+            raise self.fail
+        digest = hashlib.sha256(data).hexdigest()
+        self.hub.lfs_objects[digest] = data
+        return SimpleNamespace(result=lambda: SimpleNamespace(xet_info=SimpleNamespace(sha256=digest)))
+
+
+@pytest.fixture
+def xet_hub(local_hub, monkeypatch):
+    """The local Hub with uploads going through the Xet code path, as they do wherever hf_xet is installed."""
+    from huggingface_hub.utils import _xet
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    monkeypatch.delenv("HF_HUB_DISABLE_XET")
+    session = FakeXetSession(local_hub)
+    monkeypatch.setattr(_xet, "get_xet_session", lambda: session)
+    return local_hub, session
+
+
+@pytest.mark.slow
+def test_push_through_xet_lands_the_weights(xet_hub, round_dir):
+    hub, session = xet_hub
+    push_round(round_dir)
+    assert ("start_upload_file", "model.safetensors") in session.calls
+    assert hub.files("alice/toy-thinkprune-90")["model.safetensors"] == (round_dir / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "failure, message",
+    [
+        (hf_xet.XetAuthenticationError("token expired"), "refused the Xet upload to alice/toy-thinkprune-90"),
+        (RuntimeError("Data processing error: connection reset by peer"), "HF_HUB_DISABLE_XET=1"),
+    ],
+)
+def test_xet_failures_are_one_line_errors_and_change_nothing(xet_hub, round_dir, failure, message):
+    hub, session = xet_hub
+    session.fail = failure
+    before = snapshot(round_dir)
+    with pytest.raises(UserError, match=message) as error:
+        push_round(round_dir)
+    assert "nothing was committed" in str(error.value) and "\n" not in str(error.value)
+    assert hub.token not in str(error.value)
+    assert "alice/toy-thinkprune-90" not in hub.repos  # the repo created for the push is removed again
+    assert snapshot(round_dir) == before

@@ -5,12 +5,18 @@ A round directory holds the checkpoint, `trainer_log.json` (trl's log history), 
 """
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
 from thinkprune.errors import UserError
 from thinkprune.files import write_json_atomic
 
+
+logger = logging.getLogger(__name__)
 
 ROUND_RECORD = "round_record.json"
 TRAINER_LOG = "trainer_log.json"
@@ -69,6 +75,22 @@ class RoundRecord:
         if not path.is_file():
             return None
         return cls.from_file(path)
+
+    @classmethod
+    def find_on_hub(cls, repo_id: str, revision: str | None = None) -> "RoundRecord | None":
+        """The record a pushed round publishes beside its weights, or None for a Hub model that is no round."""
+        try:
+            return cls.from_file(hf_hub_download(repo_id, ROUND_RECORD, revision=revision))
+        except (EntryNotFoundError, RepositoryNotFoundError):
+            return None
+        except LocalEntryNotFoundError:  # offline, and never downloaded: nothing says it is a round
+            logger.warning(
+                "offline: cannot tell whether %s is a pushed ThinkPrune round (its %s was never downloaded); "
+                "treating it as a base model",
+                repo_id,
+                ROUND_RECORD,
+            )
+            return None
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RoundRecord":

@@ -44,6 +44,7 @@ from trl import GRPOConfig, GRPOTrainer, TrlParser
 from model_cards.generate import write_model_card
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic
+from thinkprune.hub import looks_like_hub_id
 from thinkprune.modeling import load_model, load_tokenizer
 from thinkprune.paths import RECIPES_DIR
 from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord, model_reference
@@ -165,7 +166,8 @@ def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args) ->
 def lineage_of(parent: str) -> tuple[str, list[str]]:
     """(base model, ancestors oldest first) of a round started from `parent`."""
     parent = model_reference(parent)
-    record = RoundRecord.find(parent)
+    # A parent pushed to the Hub publishes its record: the chain continues across machines.
+    record = RoundRecord.find_on_hub(parent) if looks_like_hub_id(parent) else RoundRecord.find(parent)
     if record is None:
         return parent, [parent]
     return record.base_model, [*record.lineage, parent]

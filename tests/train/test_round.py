@@ -15,6 +15,9 @@ from train.round import check_output_dir, lineage_of, parse_args, validate
 from train.schedule import ScheduleConfig, round_command, run_schedule
 
 
+pytest_plugins = ["hub_server"]
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOY_RECIPE = str(REPO_ROOT / "recipes" / "toy" / "round.yaml")
 
@@ -217,3 +220,11 @@ def test_faithful_recipes_parse_with_the_papers_numbers(recipe):
     assert rollouts_per_step_on_8_gpus == 128 * 16
     assert (training_args.weight_decay, training_args.max_grad_norm, training_args.max_steps) == (0.01, 1.0, 180)
     assert (training_args.temperature, training_args.top_p, training_args.beta) == (1.0, 1.0, 0.0)
+
+
+def test_lineage_continues_from_a_parent_on_the_hub(local_hub, tmp_path):
+    parent = RoundRecord(1, 160, "toy", "toy", ["toy"], finished_at="2026-01-01T00:00:00+00:00")
+    local_hub.create_repo("alice/toy-thinkprune-160", {ROUND_RECORD: json.dumps(parent.to_dict()).encode()})
+    local_hub.create_repo("alice/plain-model", {"config.json": b"{}"})
+    assert lineage_of("alice/toy-thinkprune-160") == ("toy", ["toy", "alice/toy-thinkprune-160"])
+    assert lineage_of("alice/plain-model") == ("alice/plain-model", ["alice/plain-model"])

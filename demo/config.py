@@ -5,6 +5,7 @@ Every value comes, in increasing priority, from the defaults below, a YAML file 
 (`THINKPRUNE_DEMO_BASE`, `THINKPRUNE_DEMO_PRUNED` as a comma-separated list: Space variables) and the command line.
 """
 
+import math
 import os
 import re
 import sys
@@ -56,7 +57,21 @@ class DemoConfig:
         default=600, metadata={"help": "A comparison running longer is stopped, so that nobody holds a slot for long."}
     )
     device: str = field(default="auto", metadata={"help": "'auto' (cuda when available), 'cpu', 'cuda', ..."})
-    dtype: str = field(default="auto", metadata={"help": "'auto' (bfloat16 on GPU, float32 on CPU) or a torch dtype."})
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "'auto' (bfloat16 on GPU; on CPU bfloat16 for a half-precision checkpoint, else float32) or a "
+            "torch dtype."
+        },
+    )
+    zero_gpu_max_duration: int = field(
+        default=120,
+        metadata={"help": "ZeroGPU: the most GPU seconds one comparison asks for (charged to each visitor's quota)."},
+    )
+    zero_gpu_tokens_per_second: float = field(
+        default=30.0,
+        metadata={"help": "ZeroGPU: the generation speed assumed to size a comparison's GPU duration."},
+    )
     server_name: str | None = field(
         default=None, metadata={"help": "Interface to serve on (default: gradio's, 127.0.0.1 or $GRADIO_SERVER_NAME)."}
     )
@@ -71,6 +86,11 @@ class DemoConfig:
     @property
     def initial_max_new_tokens(self) -> int:
         return min(self.max_new_tokens or (256 if self.is_toy else 4096), self.tokens_limit)
+
+    def zero_gpu_duration(self, max_new_tokens: int) -> int:
+        """GPU seconds to ask ZeroGPU for a comparison: both panes generate at once, so the time of one response of
+        `max_new_tokens` at the assumed speed, plus a margin for the prompt and the first tokens; capped."""
+        return min(self.zero_gpu_max_duration, math.ceil(10 + max_new_tokens / self.zero_gpu_tokens_per_second))
 
     @property
     def tokens_limit(self) -> int:
@@ -129,6 +149,6 @@ def parse_config(argv: list[str] | None = None, environ=None) -> DemoConfig:
     config, _ = parser.parse_args_into_dataclasses(argv)
     if config.base == TOY_MODEL_NAME and not config.pruned:
         config.pruned = toy_rounds()
-    if min(config.concurrency_limit, config.max_queue_size, config.max_seconds) < 1:
-        raise UserError("concurrency_limit, max_queue_size and max_seconds must be at least 1")
+    if min(config.concurrency_limit, config.max_queue_size, config.max_seconds, config.zero_gpu_max_duration) < 1:
+        raise UserError("concurrency_limit, max_queue_size, max_seconds and zero_gpu_max_duration must be at least 1")
     return config

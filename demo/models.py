@@ -1,12 +1,20 @@
 """Loading the compared checkpoints once, sharing them between users, and describing them for the page."""
 
+import math
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from huggingface_hub import get_safetensors_metadata
+from safetensors import safe_open
+from transformers import AutoConfig
 
+from thinkprune.errors import UserError
 from thinkprune.modeling import load_model, load_tokenizer
 from thinkprune.records import RoundRecord
+from thinkprune.toy import resolve_model_name
 
 
 @dataclass
@@ -24,12 +32,41 @@ def describe(name: str) -> str:
     return f"`{name}`"
 
 
-def resolve_device(device: str, dtype: str) -> tuple[str, object]:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        return device, torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return device, getattr(torch, dtype)
+def resolve_device(device: str) -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def checkpoint_dtype(name: str) -> torch.dtype | None:
+    """The dtype a checkpoint's config declares (R1-Distill: bfloat16), or None when it cannot be read."""
+    try:
+        dtype = AutoConfig.from_pretrained(resolve_model_name(name)).dtype
+    except (OSError, ValueError):
+        return None
+    return getattr(torch, dtype) if isinstance(dtype, str) else dtype
+
+
+def checkpoint_parameters(name: str) -> int | None:
+    """Parameters of a checkpoint from its safetensors headers (local files or Hub metadata), without loading it."""
+    path = Path(resolve_model_name(name))
+    try:
+        if path.is_dir():
+            total = 0
+            for file in path.glob("*.safetensors"):
+                with safe_open(file, framework="pt") as weights:
+                    total += sum(math.prod(weights.get_slice(key).get_shape()) for key in weights.keys())
+            return total or None
+        return sum(get_safetensors_metadata(name).parameter_count.values())
+    except Exception:  # no safetensors, offline, gated...: the memory check is skipped, loading will tell
+        return None
+
+
+def available_memory_bytes() -> int:
+    """Memory this process may use: the machine's, or its container's limit when lower (a Space's cgroup)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = Path("/sys/fs/cgroup/memory.max")
+    if limit.is_file() and limit.read_text().strip().isdigit():
+        total = min(total, int(limit.read_text()))
+    return total
 
 
 class ModelRegistry:
@@ -39,7 +76,7 @@ class ModelRegistry:
     """
 
     def __init__(self, device: str = "auto", dtype: str = "auto"):
-        self.device, self.dtype = resolve_device(device, dtype)
+        self.device, self.dtype = resolve_device(device), dtype
         self._models: dict[str, LoadedModel] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -50,9 +87,34 @@ class ModelRegistry:
         with lock:  # two users asking for the same model at once load it once
             if name not in self._models:
                 tokenizer = load_tokenizer(name)
-                model = load_model(name, dtype=self.dtype).to(self.device).eval()
+                model = load_model(name, dtype=self.dtype_for(name)).to(self.device).eval()
                 self._models[name] = LoadedModel(name, model, tokenizer)
             return self._models[name]
+
+    def dtype_for(self, name: str) -> torch.dtype:
+        """bfloat16 on GPU; on CPU a half-precision checkpoint in bfloat16 (half the memory of float32, and CPUs
+        compute it), anything else in float32."""
+        if self.dtype != "auto":
+            return getattr(torch, self.dtype)
+        if self.device.startswith("cuda") or checkpoint_dtype(name) in (torch.bfloat16, torch.float16):
+            return torch.bfloat16
+        return torch.float32
+
+    def check_memory(self, names: list[str]) -> None:
+        """Refuse, before loading anything, models that cannot fit in this machine's memory together."""
+        if not self.device.startswith("cpu"):
+            return
+        needed = 0
+        for name in dict.fromkeys(names):
+            parameters = checkpoint_parameters(name)
+            needed += parameters * self.dtype_for(name).itemsize if parameters else 0
+        available = available_memory_bytes()
+        if needed > 0.85 * available:
+            raise UserError(
+                f"the {len(set(names))} models need about {needed / 2**30:.1f} GiB of weights and this machine has "
+                f"{available / 2**30:.1f} GiB: pick a Space hardware with more memory or a GPU (ZeroGPU), serve "
+                "fewer rounds (--pruned), or use smaller models"
+            )
 
     def preload(self, names: list[str]) -> dict[str, str]:
         """Load `names` now so that the first click streams at once; returns {name: error} for those that failed."""

@@ -126,11 +126,14 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
         if session:
             stop_events[session] = stop
         started, verdict, marks = time.perf_counter(), None, {}
+        deadline = config.max_seconds
+        if spaces is not None:
+            deadline = min(deadline, config.zero_gpu_duration(settings.max_new_tokens) - 5)
         try:
             for snapshots in stream_pair(panes, registry.get, problem, settings, config.max_prompt_tokens, stop):
-                if verdict is None and time.perf_counter() - started > config.max_seconds:
+                if verdict is None and time.perf_counter() - started > deadline:
                     stop.set()  # both workers end at their next token; the loop then ends as after Stop
-                    verdict = f"Stopped at this demo's limit of {config.max_seconds} s per comparison."
+                    verdict = f"Stopped at this demo's limit of {deadline} s per comparison."
                 for snapshot in snapshots:  # graded once, when the pane is done
                     if snapshot["done"] and snapshot["role"] not in marks:
                         marks[snapshot["role"]] = is_correct(snapshot, gold)
@@ -145,7 +148,9 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
             stop_events[request.session_hash].set()
 
     if spaces is not None:
-        compare = spaces.GPU(duration=config.max_seconds)(compare)
+        # ZeroGPU charges the duration asked for against each visitor's quota and refuses more than it grants: ask
+        # for what this comparison's max_new_tokens needs, capped (the handler stops itself before that runs out).
+        compare = spaces.GPU(duration=lambda *args, **kwargs: config.zero_gpu_duration(int(args[3])))(compare)
 
     default_pruned = config.pruned[-1] if config.pruned else None
     with gr.Blocks(title="ThinkPrune: original vs pruned reasoning") as demo:
@@ -262,9 +267,12 @@ def free_port() -> int:
 
 
 def launch(config: DemoConfig, registry: ModelRegistry | None = None, **launch_kwargs) -> gr.Blocks:
-    """Load the default pair (so the first click streams at once), build the page and serve it."""
+    """Load every configured model (so any click streams at once), build the page and serve it."""
     registry = registry or ModelRegistry(config.device, config.dtype)
-    for name, error in registry.preload([config.base, *config.pruned[-1:]]).items():
+    # Every round at startup: on ZeroGPU nothing should load inside the (quota-charged) GPU function.
+    names = [config.base, *config.pruned]
+    registry.check_memory(names)
+    for name, error in registry.preload(names).items():
         print(f"warning: could not load {name} ({error}); its pane will show the error", file=sys.stderr)
     demo = build_demo(config, registry)
     kwargs = dict(

@@ -1,5 +1,6 @@
 """The demo's pieces without a server: settings, response splitting, marks and savings, streaming workers."""
 
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -162,7 +163,7 @@ def test_bad_settings_are_user_errors(tmp_path):
         parse_config(["--config", str(tmp_path / "typo.yaml")], environ={})
     with pytest.raises(UserError, match="does not exist"):
         parse_config(["--config", str(tmp_path / "missing.yaml")], environ={})
-    with pytest.raises(UserError, match="max_seconds must be at least 1"):
+    with pytest.raises(UserError, match="zero_gpu_max_duration must be at least 1"):
         parse_config(["--base", "org/m", "--concurrency_limit", "0"], environ={})
 
 
@@ -265,7 +266,11 @@ def test_on_zerogpu_generation_is_decorated_and_stop_cancels(monkeypatch, tmp_pa
     zerogpu_ui = importlib.reload(demo.ui)
     try:
         page = zerogpu_ui.build_demo(DemoConfig(base=str(tmp_path), pruned=[]), ModelRegistry("cpu"))
-        assert decorated == [("compare", 600)]
+        ((name, duration),) = decorated
+        assert name == "compare" and callable(duration)  # sized per call from the comparison's max_new_tokens
+        problem_args = ("What is 1 + 2?", "3", None)
+        assert duration(*problem_args, 256, 0.6, 0.95, None) == 19  # 10 s + 256 tokens at 30 tokens/s
+        assert duration(*problem_args, 32768, 0.6, 0.95, None) == 120  # never above the cap
         dependencies = page.config["dependencies"]
         stop = next(d for d in dependencies if d["api_name"] == "stop")
         compare = next(d for d in dependencies if d["api_name"] == "compare")
@@ -286,3 +291,29 @@ def test_the_page_says_how_to_build_missing_pruned_rounds(tmp_path):
     toy = markdown_values(DemoConfig(base="toy", pruned=[]))  # building the page loads no model
     assert "No pruned toy round found" in toy and "`python train/schedule.py`" in toy
     assert "pass `--pruned <checkpoint or Hub id>`" in markdown_values(DemoConfig(base=str(tmp_path), pruned=[]))
+
+
+def test_half_precision_checkpoints_load_in_bfloat16_on_cpu(tiny_checkpoint, tmp_path):
+    import torch
+    from transformers import AutoConfig
+
+    half = shutil.copytree(tiny_checkpoint, tmp_path / "half")
+    config = AutoConfig.from_pretrained(half)
+    config.dtype = "bfloat16"
+    config.save_pretrained(half)
+    registry = ModelRegistry("cpu")
+    assert registry.dtype_for(str(tiny_checkpoint)) == torch.float32
+    assert registry.dtype_for(str(half)) == torch.bfloat16
+    assert registry.get(str(half)).model.dtype == torch.bfloat16
+    assert ModelRegistry("cpu", "float32").dtype_for(str(half)) == torch.float32
+
+
+def test_models_too_big_for_the_machine_are_refused_before_loading(tiny_checkpoint, monkeypatch):
+    import demo.models
+
+    registry = ModelRegistry("cpu")
+    registry.check_memory([str(tiny_checkpoint)] * 2)  # a few hundred kB: fits
+    monkeypatch.setattr(demo.models, "available_memory_bytes", lambda: 100_000)
+    with pytest.raises(UserError, match=r"need about .* GiB .* more memory or a GPU \(ZeroGPU\)"):
+        registry.check_memory([str(tiny_checkpoint)])
+    assert not registry._models

@@ -317,3 +317,20 @@ def test_models_too_big_for_the_machine_are_refused_before_loading(tiny_checkpoi
     with pytest.raises(UserError, match=r"need about .* GiB .* more memory or a GPU \(ZeroGPU\)"):
         registry.check_memory([str(tiny_checkpoint)])
     assert not registry._models
+
+
+def test_every_configured_round_is_loaded_at_startup(monkeypatch):
+    import gradio as gr
+
+    from demo.ui import launch
+
+    loaded = []
+
+    class RecordingRegistry(ModelRegistry):
+        def preload(self, names):
+            loaded.extend(names)
+            return {}
+
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: None)
+    launch(DemoConfig(base="org/base", pruned=["org/round1", "org/round2"]), registry=RecordingRegistry("cpu"))
+    assert loaded == ["org/base", "org/round1", "org/round2"]

@@ -479,14 +479,16 @@ def write_model_card(
     repo_id: str | None = None,
     revision: str | None = None,
     output_dir: str | Path | None = None,
+    record: RoundRecord | None = None,
 ) -> Path:
     """Write README.md (and training_curves.png, .eval_results/*.yaml) for a finished round; returns the card's path.
 
     Evaluation results default to `<dir>/eval/results.json` of the round, its parent and its base when those are
-    local directories. `output_dir` (default: the round directory) is where the files go.
+    local directories. `output_dir` (default: the round directory) is where the files go. `record` is the round's
+    record when it is not written yet (train/round.py writes it last, after the card and the push).
     """
     checkpoint_dir = Path(checkpoint_dir)
-    record = RoundRecord.read(checkpoint_dir)
+    record = record or RoundRecord.read(checkpoint_dir)
     output_dir = Path(output_dir) if output_dir is not None else checkpoint_dir
     inputs = CardInputs(
         checkpoint_dir=checkpoint_dir,

@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 ROUND_RECORD = "round_record.json"
 TRAINER_LOG = "trainer_log.json"
+# A round's own bookkeeping, written first (which run the directory holds) and updated once trained; never published.
+ROUND_STATE = "round_state.json"
 RECORD_FORMAT = "thinkprune-round/1"
 
 

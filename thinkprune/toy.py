@@ -31,7 +31,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, HfArgumentParser, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from thinkprune.errors import UserError
-from thinkprune.files import replace_dir, write_json_atomic
+from thinkprune.files import exclusive_lock, replace_dir, write_json_atomic
 from thinkprune.prompts import EVAL_SUFFIX, TRAIN_SUFFIX
 from thinkprune.records import RoundRecord
 
@@ -292,9 +292,13 @@ def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_co
 def ensure_toy_base() -> Path:
     """The cached toy base checkpoint, trained on first use (a few minutes on CPU)."""
     path = toy_base_path()
-    if not (path / TOY_RECORD).exists():
-        print(f"Building the toy long-thinker in {path} (once, a few minutes on CPU)...", file=sys.stderr)
-        train_base(path)
+    if (path / TOY_RECORD).exists():
+        return path
+    # Several processes of one launch all ask for it: the first builds it, the others wait and then use it.
+    with exclusive_lock(path.parent / f".{path.name}.lock"):
+        if not (path / TOY_RECORD).exists():
+            print(f"Building the toy long-thinker in {path} (once, a few minutes on CPU)...", file=sys.stderr)
+            train_base(path)
     return path
 
 

@@ -41,13 +41,13 @@ from model_cards.generate import (
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import copy_atomic
 from thinkprune.hub import reported_as_user_errors, require_token, round_repo_name
-from thinkprune.records import ROUND_RECORD, RoundRecord
+from thinkprune.records import ROUND_RECORD, ROUND_STATE, RoundRecord
 
 
 # Resumable-training state and local logs: not part of a published model (training_args.bin is a pickle that may
 # hold the Hub token).
 EXCLUDED_DIRS = ("checkpoint-", "runs", "wandb", "__pycache__")
-EXCLUDED_FILES = {"training_args.bin", CARD_FILE, CURVES_FILE}
+EXCLUDED_FILES = {"training_args.bin", ROUND_STATE, CARD_FILE, CURVES_FILE}
 EXCLUDED_SUFFIXES = (".pt", ".pth", ".lock")
 KEPT_REMOTE_FILES = {".gitattributes"}
 TOKEN_SCAN_MAX_BYTES = 10 * 1024 * 1024
@@ -150,6 +150,7 @@ def push_round(
     parent_eval: str | Path | None = None,
     base_eval: str | Path | None = None,
     commit_message: str | None = None,
+    record: RoundRecord | None = None,
 ):
     """Push (or refresh) a finished round directory as one commit; returns the `huggingface_hub.CommitInfo`.
 
@@ -157,9 +158,10 @@ def push_round(
     when the repo is created. `revision` is a branch, created from main when missing. Evaluation results default to
     `<dir>/eval/results.json` (and those of a local parent and base). After a successful push the round directory
     holds the same README.md, training_curves.png and .eval_results/ as the Hub; a failed push changes no local file.
+    `record` is the round's record when it is not written yet (train/round.py writes it last, after the push).
     """
     checkpoint_dir = Path(checkpoint_dir)
-    record = RoundRecord.read(checkpoint_dir)
+    record = record or RoundRecord.read(checkpoint_dir)
     token = require_token(token)
     api = HfApi(token=token)
     with reported_as_user_errors("the Hub", token):
@@ -167,8 +169,9 @@ def push_round(
     repo_id = resolve_repo_id(repo_id, record, username)
     with tempfile.TemporaryDirectory(prefix="thinkprune-push-") as staging, reported_as_user_errors(repo_id, token):
         staging = Path(staging)
-        write_model_card(checkpoint_dir, eval_results, parent_eval, base_eval, repo_id, revision, staging)
+        write_model_card(checkpoint_dir, eval_results, parent_eval, base_eval, repo_id, revision, staging, record)
         uploads = {path: checkpoint_dir / path for path in files_to_upload(checkpoint_dir)}
+        uploads[ROUND_RECORD] = record.write(staging)  # the round being finished has none on disk yet
         uploads |= {path.name: path for path in (staging / CARD_FILE, staging / CURVES_FILE) if path.exists()}
         uploads |= {f"{EVAL_RESULTS_DIR}/{path.name}": path for path in (staging / EVAL_RESULTS_DIR).glob("*.yaml")}
         check_no_token(uploads, token)

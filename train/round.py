@@ -20,8 +20,11 @@ The output directory holds the checkpoint (model, tokenizer, generation config),
 history) and, written last, `round_record.json`: a round without it is not finished.
 """
 
+import hashlib
 import importlib.util
+import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -45,9 +48,9 @@ from model_cards.generate import write_model_card
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic
 from thinkprune.hub import looks_like_hub_id
-from thinkprune.modeling import load_model, load_tokenizer
+from thinkprune.modeling import eos_token_ids, load_model, load_tokenizer
 from thinkprune.paths import RECIPES_DIR
-from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord, model_reference
+from thinkprune.records import ROUND_RECORD, ROUND_STATE, TRAINER_LOG, RoundRecord, model_reference
 from train.data import build_round_dataset, load_problems
 from train.push_to_hub import push_round
 from train.rewards import TRUNCATION_MODES, get_thinkprune_reward
@@ -92,6 +95,14 @@ class ThinkPruneConfig:
     num_train_problems: int | None = field(default=None, metadata={"help": "Use at most this many problems."})
     max_prompt_length: int = field(default=768, metadata={"help": "Longer prompts are dropped, not truncated."})
     round_index: int = field(default=1, metadata={"help": "Position of this round in its chain (1, 2, 3...)."})
+    rollouts_per_step: int | None = field(
+        default=None,
+        metadata={
+            "help": "Completions per optimizer step (prompts x num_generations), whatever the number of processes: "
+            "per_device_train_batch_size (then the most one device holds) and gradient_accumulation_steps are "
+            "derived for the processes launched."
+        },
+    )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Replace an output directory that holds another or a finished run."}
     )
@@ -106,17 +117,57 @@ def recipe_path(argv: list[str]) -> Path | None:
     return None
 
 
+def resolve_batch(rollouts_per_step: int, num_generations: int, world_size: int, max_per_device: int):
+    """(per-device batch, gradient accumulation) giving exactly `rollouts_per_step` completions per optimizer step on
+    `world_size` processes: the largest per-device batch up to `max_per_device`, so the fewest accumulation steps."""
+    if rollouts_per_step % num_generations:
+        raise UserError(
+            f"rollouts_per_step {rollouts_per_step} is not a whole number of prompts x num_generations "
+            f"{num_generations}: make it a multiple of {num_generations}"
+        )
+    for accumulation in range(1, rollouts_per_step + 1):
+        if rollouts_per_step % (world_size * accumulation) == 0:
+            per_device = rollouts_per_step // (world_size * accumulation)
+            if per_device <= max_per_device:
+                return per_device, accumulation
+    fitting = [n for n in range(1, 65) if rollouts_per_step % n == 0]
+    raise UserError(
+        f"rollouts_per_step {rollouts_per_step} cannot be split evenly over {world_size} processes: launch a number "
+        f"of processes that divides it ({', '.join(map(str, fitting))}...), or change rollouts_per_step"
+    )
+
+
 def parse_args(argv: list[str] | None = None):
-    """(ThinkPruneConfig, GRPOConfig) from a YAML recipe plus CLI overrides; the toy recipe without --config."""
+    """(ThinkPruneConfig, GRPOConfig) from a YAML recipe plus CLI overrides; the toy recipe without --config.
+
+    With `rollouts_per_step`, the per-device batch and gradient accumulation are derived for the processes actually
+    launched (the recipe's `per_device_train_batch_size` is then the most a device may hold), so a step has the
+    recipe's rollouts on 8 GPUs, on 4, or with GPUs given to a vLLM server.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path = recipe_path(argv)
     if config_path is None:
         config_path, argv = DEFAULT_RECIPE, ["--config", str(DEFAULT_RECIPE), *argv]
     if not config_path.is_file():
         raise UserError(f"recipe file {config_path} does not exist: pass --config recipes/<model>/<recipe>.yaml")
+    args, training_args = parse_recipe(argv, config_path)
+    if args.rollouts_per_step is not None:
+        per_device, accumulation = resolve_batch(
+            args.rollouts_per_step,
+            training_args.num_generations,
+            training_args.world_size,
+            training_args.per_device_train_batch_size,
+        )
+        # GRPOConfig derives its generation batch when built: build it again with the resolved batch.
+        batch = ["--per_device_train_batch_size", str(per_device), "--gradient_accumulation_steps", str(accumulation)]
+        args, training_args = parse_recipe([*argv, *batch], config_path)
+    return args, training_args
+
+
+def parse_recipe(argv: list[str], config_path: Path):
     parser = TrlParser((ThinkPruneConfig, GRPOConfig))
     try:
-        return parser.parse_args_and_config(argv)
+        args, training_args = parser.parse_args_and_config(argv)
     except SystemExit as exit_:
         raise UserError(f"invalid arguments or recipe {config_path}: see the message above") from exit_
     except ValueError as error:
@@ -126,6 +177,33 @@ def parse_args(argv: list[str] | None = None):
                 "use recipes/toy/round.yaml on CPU"
             ) from error
         raise UserError(f"invalid recipe {config_path}: {error}") from error
+    # `--resume_from_checkpoint false` is a choice, not a checkpoint path.
+    if str(training_args.resume_from_checkpoint).lower() in ("false", "none", ""):
+        training_args.resume_from_checkpoint = None
+    return args, training_args
+
+
+def batch_arithmetic(args: ThinkPruneConfig, training_args) -> dict:
+    """What one optimizer step is, as launched: recorded in the round record and shown on the card."""
+    rollouts = (
+        training_args.per_device_train_batch_size
+        * training_args.world_size
+        * training_args.gradient_accumulation_steps
+    )
+    return {
+        "world_size": training_args.world_size,
+        "rollouts_per_step": rollouts,
+        "num_generations": training_args.num_generations,
+        "prompts_per_step": rollouts // training_args.num_generations,
+        "per_device_train_batch_size": training_args.per_device_train_batch_size,
+        "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+    }
+
+
+def keeps_fp32_master_weights(training_args) -> bool:
+    """DeepSpeed ZeRO keeps float32 master weights of half-precision parameters; the Trainer's own optimizer (single
+    device, DDP) updates the parameters themselves, and FSDP shards them in the dtype they were loaded in."""
+    return bool(training_args.deepspeed) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
 
 
 def validate(args: ThinkPruneConfig, training_args) -> None:
@@ -141,26 +219,71 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
             "recipes/toy/round.yaml on CPU"
         )
     if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
-        raise UserError("use_vllm is set but vLLM is not installed: pip install -r requirements-vllm.txt")
+        raise UserError("use_vllm is set but vLLM is not installed: pip install -e '.[vllm]'")
+    if args.dtype in ("bfloat16", "float16") and not keeps_fp32_master_weights(training_args):
+        raise UserError(
+            f"dtype {args.dtype} without DeepSpeed ZeRO trains with no float32 master weights: AdamW updates of a "
+            "small learning rate round away and the weights never move. Launch with "
+            "--config_file recipes/accelerate_configs/zero2.yaml (or zero3.yaml), or load float32 weights and "
+            "compute in bf16 autocast: --dtype float32 --bf16 true"
+        )
 
 
-def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args) -> None:
-    """A finished round or another run is never overwritten silently; an unfinished one is resumed if asked."""
-    if not output_dir.exists() or not any(output_dir.iterdir()):
-        return
-    if args.overwrite_output_dir:
-        shutil.rmtree(output_dir)
-        return
-    if (output_dir / ROUND_RECORD).exists():
-        raise UserError(
-            f"{output_dir} already holds a finished round: choose another --output_dir, or pass "
-            "--overwrite_output_dir true to replace it"
-        )
-    if not training_args.resume_from_checkpoint:
-        raise UserError(
-            f"{output_dir} holds another (unfinished) run: pass --resume_from_checkpoint true to resume it, "
-            "--overwrite_output_dir true to replace it, or choose another --output_dir"
-        )
+def run_identity(args: ThinkPruneConfig, training_args) -> dict:
+    """What makes a round directory this run's: its place in the chain and a hash of every recipe value that shapes
+    training (not where it is written, how it is resumed or where it is pushed)."""
+    volatile = {
+        "output_dir",
+        "logging_dir",
+        "resume_from_checkpoint",
+        "overwrite_output_dir",
+        "run_name",
+        "local_rank",
+    }
+    recipe = {**asdict(args), **training_args.to_dict()}
+    recipe = {k: v for k, v in recipe.items() if k not in volatile and not k.startswith(("hub_", "push_to_hub"))}
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {
+        "round": args.round_index,
+        "token_limit": args.token_limit,
+        "parent": model_reference(args.model_name_or_path),
+        "recipe_sha256": digest,
+    }
+
+
+def read_state(output_dir: Path) -> dict:
+    path = output_dir / ROUND_STATE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args, identity: dict) -> None:
+    """A finished round or another run is never overwritten silently; an unfinished one of THIS run (same place in
+    the chain, limit, parent and recipe: its start marker says) is resumed when asked."""
+    if output_dir.exists() and any(output_dir.iterdir()):
+        if args.overwrite_output_dir:
+            shutil.rmtree(output_dir)
+        elif (output_dir / ROUND_RECORD).exists():
+            raise UserError(
+                f"{output_dir} already holds a finished round: choose another --output_dir, or pass "
+                "--overwrite_output_dir true to replace it"
+            )
+        elif not training_args.resume_from_checkpoint:
+            raise UserError(
+                f"{output_dir} holds another (unfinished) run: pass --resume_from_checkpoint true to resume it, "
+                "--overwrite_output_dir true to replace it, or choose another --output_dir"
+            )
+        elif read_state(output_dir).get("identity") != identity:
+            started = read_state(output_dir).get("identity")
+            what = (
+                f"round {started['round']}, limit {started['token_limit']}, parent {started['parent']}, recipe "
+                f"{started['recipe_sha256']}"
+                if started
+                else "no start marker"
+            )
+            raise UserError(
+                f"{output_dir} holds an unfinished run that is not this one ({what}): choose another --output_dir, "
+                "or pass --overwrite_output_dir true to replace it"
+            )
 
 
 def lineage_of(parent: str) -> tuple[str, list[str]]:
@@ -206,20 +329,20 @@ def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
     )
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> Path:
-    args, training_args = parse_args(argv)
-    validate(args, training_args)
-    output_dir = Path(training_args.output_dir)
-    if training_args.process_index == 0:
-        check_output_dir(output_dir, args, training_args)
-    logging.basicConfig(level=logging.INFO if training_args.process_index == 0 else logging.WARNING)
+def use_machine_cores(training_args) -> None:
+    """`accelerate launch` without --cpu on a machine without a GPU sets OMP_NUM_THREADS=1: torch would use one core."""
+    if not torch.cuda.is_available() and os.environ.get("OMP_NUM_THREADS") == "1":
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", training_args.world_size))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_processes)))
 
+
+def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dict) -> RoundRecord | None:
+    """The GRPO round itself; on the main process, the round's record (not yet written: it is the last file)."""
     # The limit IS the round: rollouts are cut there, and a cut rollout must stay in the loss (it earns 0).
     training_args.max_completion_length = args.token_limit
     training_args.mask_truncated_completions = False
     # trl would push its own README on save; our card is written and pushed at the end instead.
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    training_args.push_to_hub = False
     set_seed(training_args.seed)
 
     tokenizer = load_tokenizer(args.model_name_or_path)
@@ -233,20 +356,28 @@ def main(argv: list[str] | None = None) -> Path:
 
     with training_args.main_process_first(desc="preparing the training prompts"):
         train_dataset, num_dropped = prepare_dataset(args, training_args.seed, tokenizer)
+    batch = batch_arithmetic(args, training_args)
     logger.info(
-        "Round %d: limit %d tokens, %d prompts (%d dropped as longer than %d tokens)",
+        "Round %d: limit %d tokens, %d prompts (%d dropped as longer than %d tokens); %d processes x %d rollouts x "
+        "%d accumulation = %d rollouts (%d prompts x %d samples) per step",
         args.round_index,
         args.token_limit,
         len(train_dataset),
         num_dropped,
         args.max_prompt_length,
+        batch["world_size"],
+        batch["per_device_train_batch_size"],
+        batch["gradient_accumulation_steps"],
+        batch["rollouts_per_step"],
+        batch["prompts_per_step"],
+        batch["num_generations"],
     )
 
     # A rollout is finished when trl stopped it on an end-of-sequence id: the generation config's or the tokenizer's.
-    eos_token_ids = model.generation_config.eos_token_id
-    eos_token_ids = set(eos_token_ids if isinstance(eos_token_ids, list) else [eos_token_ids]) - {None}
-    reward = get_thinkprune_reward(eos_token_ids | {tokenizer.eos_token_id}, truncation=args.truncation)
-
+    reward = get_thinkprune_reward(eos_token_ids(tokenizer, model.generation_config), truncation=args.truncation)
+    if training_args.process_index == 0 and read_state(output_dir).get("identity") != identity:
+        # Once anything can be written here, say which run this directory holds: only it may resume it.
+        write_json_atomic(output_dir / ROUND_STATE, {"identity": identity, "trained": False})
     start = time.time()
     trainer = GRPOTrainer(
         model=model,
@@ -257,49 +388,80 @@ def main(argv: list[str] | None = None) -> Path:
     )
     # `--resume_from_checkpoint true` picks the latest checkpoint-* of output_dir; a path names one.
     resume = training_args.resume_from_checkpoint
-    if resume in ("true", "True"):
+    if str(resume).lower() == "true":
         resume = True if any(output_dir.glob("checkpoint-*")) else None
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(output_dir))
+    if not trainer.accelerator.is_main_process:
+        return None
 
-    if trainer.accelerator.is_main_process:
-        base_model, lineage = lineage_of(args.model_name_or_path)
-        write_json_atomic(output_dir / TRAINER_LOG, trainer.state.log_history)
-        recipe = {**asdict(args), **training_args.to_dict()}
-        recipe.pop("hub_token", None)
-        record = RoundRecord(
-            round=args.round_index,
-            token_limit=args.token_limit,
-            truncation=args.truncation,
-            parent=model_reference(args.model_name_or_path),
-            base_model=base_model,
-            lineage=lineage,
-            recipe=recipe,
-            dataset={
-                "name": args.dataset_name,
-                "num_prompts": len(train_dataset),
-                "num_dropped_too_long": num_dropped,
-            },
-            global_step=trainer.state.global_step,
-            train_metrics=final_train_metrics(trainer.state.log_history),
-            versions=library_versions(),
-            train_seconds=round(time.time() - start, 1),
-            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    base_model, lineage = lineage_of(args.model_name_or_path)
+    write_json_atomic(output_dir / TRAINER_LOG, trainer.state.log_history)
+    recipe = {**asdict(args), **training_args.to_dict()}
+    recipe.pop("hub_token", None)
+    record = RoundRecord(
+        round=args.round_index,
+        token_limit=args.token_limit,
+        truncation=args.truncation,
+        parent=model_reference(args.model_name_or_path),
+        base_model=base_model,
+        lineage=lineage,
+        recipe=recipe,
+        dataset={"name": args.dataset_name, "num_prompts": len(train_dataset), "num_dropped_too_long": num_dropped},
+        batch=batch,
+        global_step=trainer.state.global_step,
+        train_metrics=final_train_metrics(trainer.state.log_history),
+        versions=library_versions(),
+        train_seconds=round(time.time() - start, 1),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    # Trained: a later run of the same command publishes this round instead of training it again.
+    write_json_atomic(output_dir / ROUND_STATE, {"identity": identity, "trained": True, "record": record.to_dict()})
+    return record
+
+
+def publish(record: RoundRecord, output_dir: Path, push_to_hub: bool, training_args) -> None:
+    """The card, the push when asked, and only then the round record: a round is finished once it is published."""
+    # trl wrote its own README.md when saving: replace it with the ThinkPrune card.
+    write_model_card(output_dir, record=record)
+    if push_to_hub:
+        commit = push_round(
+            output_dir,
+            repo_id=training_args.hub_model_id,
+            private=bool(training_args.hub_private_repo),
+            revision=training_args.hub_revision,
+            token=training_args.hub_token,
+            record=record,
         )
-        record.write(output_dir)
-        logger.info("Round %d finished: %s", args.round_index, output_dir)
+        logger.info("Pushed round %d: %s", record.round, commit.commit_url)
+    record.write(output_dir)
+    logger.info("Round %d finished: %s", record.round, output_dir)
 
-        # trl wrote its own README.md when saving: replace it with the ThinkPrune card, then publish.
-        write_model_card(output_dir)
-        if push_to_hub:
-            commit = push_round(
-                output_dir,
-                repo_id=training_args.hub_model_id,
-                private=bool(training_args.hub_private_repo),
-                revision=training_args.hub_revision,
-                token=training_args.hub_token,
-            )
-            logger.info("Pushed round %d: %s", args.round_index, commit.commit_url)
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> Path:
+    args, training_args = parse_args(argv)
+    validate(args, training_args)
+    use_machine_cores(training_args)
+    logging.basicConfig(level=logging.INFO if training_args.process_index == 0 else logging.WARNING)
+    output_dir = Path(training_args.output_dir)
+    identity = run_identity(args, training_args)
+    if training_args.process_index == 0:
+        check_output_dir(output_dir, args, training_args, identity)
+    push_to_hub = training_args.push_to_hub
+    try:
+        state = read_state(output_dir)
+        if state.get("trained") and state.get("identity") == identity:
+            logger.info("Round %d was trained earlier in %s: publishing it", args.round_index, output_dir)
+            record = RoundRecord.from_dict(state["record"]) if training_args.process_index == 0 else None
+        else:
+            record = train(args, training_args, output_dir, identity)
+        if record is not None:
+            publish(record, output_dir, push_to_hub, training_args)
+    finally:
+        # Several processes (gloo or nccl) abort at exit unless their process group is ended.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     return output_dir
 
 

@@ -11,13 +11,20 @@ Usage:
     # Anything after `--` is passed to every round, e.g.
     python train/schedule.py -- --max_steps 10
 
+    # Launcher arguments for every round (several processes, several machines: see the README's scale-out section)
+    python train/schedule.py --launch_args="--multi_gpu --num_processes 2"
+
 Each round runs as its own `accelerate launch train/round.py` (fresh process, fresh optimizer) and writes
 `<output_root>/round<i>`. Rounds already finished are skipped, so re-running the same command after a crash
-resumes where it stopped; a failing round leaves the finished ones untouched.
+resumes where it stopped (an unfinished round resumes only if it is this schedule's: train/round.py checks its
+start marker); a failing round leaves the finished ones untouched. On several machines the same command runs on
+each one; the main machine writes every round's record, the others wait for it before starting the next round.
 """
 
+import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +51,36 @@ class ScheduleConfig:
     accelerate_config: str | None = field(
         default=None, metadata={"help": "accelerate config file for every round (DDP, ZeRO-2/3)."}
     )
+    launch_args: str = field(
+        default="",
+        metadata={
+            "help": "More `accelerate launch` arguments for every round, as one string: "
+            '--launch_args="--num_machines 2 --machine_rank 1 --main_process_ip 10.0.0.1 --main_process_port 29500"'
+        },
+    )
+    record_timeout: int = field(
+        default=3600,
+        metadata={"help": "On a machine other than the main one: seconds to wait for the main one's round record."},
+    )
+
+
+def machine_rank(config: ScheduleConfig) -> int:
+    """This machine's rank in a multi-machine launch (0 on a single machine)."""
+    args = shlex.split(config.launch_args)
+    for i, arg in enumerate(args):
+        if arg == "--machine_rank" and i + 1 < len(args):
+            return int(args[i + 1])
+        if arg.startswith("--machine_rank="):
+            return int(arg.split("=", 1)[1])
+    return 0
+
+
+def wait_for_record(output_dir: Path, timeout: int) -> RoundRecord | None:
+    """The round record the main machine writes (on the shared filesystem) once it has published the round."""
+    deadline = time.monotonic() + timeout
+    while (record := RoundRecord.find(output_dir)) is None and time.monotonic() < deadline:
+        time.sleep(5)
+    return record
 
 
 def round_dir(config: ScheduleConfig, index: int) -> Path:
@@ -54,6 +91,7 @@ def round_command(config: ScheduleConfig, index: int, parent: str, extra_args: l
     launcher = [sys.executable, "-m", "accelerate.commands.launch"]
     if config.accelerate_config:
         launcher += ["--config_file", config.accelerate_config]
+    launcher += shlex.split(config.launch_args)
     return [
         *launcher,
         str(REPO_ROOT / "train" / "round.py"),
@@ -94,7 +132,13 @@ def run_schedule(config: ScheduleConfig, extra_args: list[str] = ()) -> list[Pat
         else:
             print(f"Round {index}: limit {limit} tokens, from {parent} -> {output_dir}", flush=True)
             completed = subprocess.run(round_command(config, index, parent, list(extra_args)))
-            if completed.returncode != 0 or RoundRecord.find(output_dir) is None:
+            record = None
+            if completed.returncode == 0 and machine_rank(config) > 0:
+                print(f"Round {index}: waiting for the main machine's record in {output_dir}", flush=True)
+                record = wait_for_record(output_dir, config.record_timeout)
+            elif completed.returncode == 0:
+                record = RoundRecord.find(output_dir)
+            if record is None:
                 finished = ", ".join(str(round_dir(config, i)) for i in range(1, index)) or "none"
                 raise UserError(
                     f"round {index} failed (exit status {completed.returncode}); finished rounds are intact "

@@ -11,7 +11,15 @@ from safetensors.torch import load_file
 
 from thinkprune.errors import UserError
 from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
-from train.round import check_output_dir, lineage_of, parse_args, validate
+from train.round import (
+    batch_arithmetic,
+    check_output_dir,
+    lineage_of,
+    parse_args,
+    resolve_batch,
+    run_identity,
+    validate,
+)
 from train.schedule import ScheduleConfig, round_command, run_schedule
 
 
@@ -106,13 +114,75 @@ def test_bad_arguments_are_one_line_errors(argv, message):
 
 def test_output_dir_holding_a_finished_or_other_run_is_refused(tmp_path):
     args, training_args = parse_args(["--output_dir", str(tmp_path)])
+    identity = run_identity(args, training_args)
     (tmp_path / "model.safetensors").write_text("weights of another run")
     with pytest.raises(UserError, match="--resume_from_checkpoint true"):
-        check_output_dir(tmp_path, args, training_args)
+        check_output_dir(tmp_path, args, training_args, identity)
     (tmp_path / ROUND_RECORD).write_text("{}")
     with pytest.raises(UserError, match="finished round"):
-        check_output_dir(tmp_path, args, training_args)
+        check_output_dir(tmp_path, args, training_args, identity)
     assert (tmp_path / "model.safetensors").read_text() == "weights of another run"
+
+
+def test_only_an_unfinished_round_of_this_run_is_resumed(tmp_path):
+    args, training_args = parse_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "true"])
+    identity = run_identity(args, training_args)
+    (tmp_path / "checkpoint-5").mkdir(parents=True)
+    with pytest.raises(UserError, match="not this one \\(no start marker\\)"):
+        check_output_dir(tmp_path, args, training_args, identity)
+
+    (tmp_path / "fresh" / "checkpoint-5").mkdir(parents=True)  # what a killed round of this run leaves
+    (tmp_path / "fresh" / "round_state.json").write_text(json.dumps({"identity": identity, "trained": False}))
+    check_output_dir(tmp_path / "fresh", args, training_args, identity)  # the same run resumes
+    other_args, other_training_args = parse_args(
+        ["--output_dir", str(tmp_path / "fresh"), "--resume_from_checkpoint", "true", "--token_limit", "120"]
+    )
+    with pytest.raises(UserError, match="round 1, limit 160, parent toy"):
+        check_output_dir(
+            tmp_path / "fresh", other_args, other_training_args, run_identity(other_args, other_training_args)
+        )
+    relaunched = parse_args(["--output_dir", str(tmp_path / "elsewhere"), "--resume_from_checkpoint", "true"])
+    assert run_identity(*relaunched) == identity  # where it is written or how it resumes is not what it is
+
+
+@pytest.mark.parametrize(
+    "world_size, per_device, accumulation", [(8, 256, 1), (4, 256, 2), (2, 256, 4), (1, 256, 8), (16, 128, 1)]
+)
+def test_rollouts_per_step_hold_on_any_world_size_that_divides_them(world_size, per_device, accumulation):
+    assert resolve_batch(2048, 16, world_size, max_per_device=256) == (per_device, accumulation)
+
+
+def test_world_sizes_that_cannot_hold_the_rollouts_are_refused():
+    with pytest.raises(UserError, match="cannot be split evenly over 3 processes: launch a number of processes"):
+        resolve_batch(2048, 16, 3, max_per_device=256)
+    with pytest.raises(UserError, match="multiple of 16"):
+        resolve_batch(100, 16, 1, max_per_device=256)
+
+
+def test_recipe_rollouts_per_step_set_the_batch_before_anything_loads():
+    args, training_args = parse_args(["--rollouts_per_step", "32", "--per_device_train_batch_size", "16"])
+    assert (training_args.per_device_train_batch_size, training_args.gradient_accumulation_steps) == (16, 2)
+    assert training_args.generation_batch_size == 32  # trl's generation batch follows the resolved batch
+    assert batch_arithmetic(args, training_args) == {
+        "world_size": 1,
+        "rollouts_per_step": 32,
+        "num_generations": 8,
+        "prompts_per_step": 4,
+        "per_device_train_batch_size": 16,
+        "gradient_accumulation_steps": 2,
+    }
+
+
+def test_half_precision_weights_without_master_copies_are_refused(monkeypatch):
+    with pytest.raises(UserError, match="no float32 master weights.*zero2.yaml.*--dtype float32 --bf16 true"):
+        validate(*parse_args(["--dtype", "bfloat16"]))
+    parsed = parse_args(["--dtype", "bfloat16"])
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # what `accelerate launch` with a ZeRO config sets
+    validate(*parsed)
+
+
+def test_resume_false_is_not_a_checkpoint_path():
+    assert parse_args(["--resume_from_checkpoint", "false"])[1].resume_from_checkpoint is None
 
 
 def test_lineage_follows_round_records(tmp_path):

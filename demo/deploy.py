@@ -40,7 +40,7 @@ from thinkprune.toy import TOY_MODEL_NAME, resolve_model_name
 SPACE_ENTRY_POINT = "app.py"
 # Files the Space reads that no import names.
 SPACE_DATA_FILES = ["demo/examples.jsonl"]
-SPACE_REQUIREMENTS = Path(__file__).with_name("space_requirements.txt")
+SPACE_REQUIREMENTS = REPO_ROOT / "requirements.txt"
 SPACE_README_BODY = Path(__file__).with_name("space_readme.md")
 # A checkpoint's top-level files are the model; training state is not.
 SKIPPED_CHECKPOINT_FILES = {"optimizer.pt", "scheduler.pt", "training_args.bin", "trainer_state.json"}

@@ -178,9 +178,7 @@ def check_config(config: EvalConfig) -> None:
     if config.backend not in ("auto", "vllm", "transformers"):
         raise UserError(f"unknown backend {config.backend!r}: use auto, vllm or transformers")
     if config.backend == "vllm" and not vllm_available():
-        raise UserError(
-            "backend vllm needs vLLM (GPU only): pip install -r requirements-vllm.txt, or use transformers"
-        )
+        raise UserError("backend vllm needs vLLM (GPU only): pip install -e '.[vllm]', or use transformers")
 
 
 def model_max_positions(model_path: str) -> int | None:

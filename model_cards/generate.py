@@ -419,6 +419,14 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         if dataset.get("name")
         else None
     )
+    batch = record.batch
+    batch_text = (
+        f"{batch['rollouts_per_step']} rollouts ({batch['prompts_per_step']} prompts x {batch['num_generations']} "
+        f"samples), on processes: {batch['world_size']} x {batch['per_device_train_batch_size']} rollouts x "
+        f"{batch['gradient_accumulation_steps']} accumulation steps"
+        if batch
+        else None
+    )
     metrics = record.train_metrics
     final_metrics = [
         (key, f"{value:.4g}" if isinstance(value, float) else value)
@@ -452,6 +460,7 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         recipe_rows=[(key, format_value(recipe[key])) for key in KEY_RECIPE_VALUES if key in recipe],
         recipe_json=json.dumps(recipe, indent=2, default=str),
         dataset_text=dataset_text,
+        batch_text=batch_text,
         curves_file=curves_file,
         final_metrics=final_metrics,
         eval_rows=eval_rows(inputs.results, inputs.parent_results, base_results),

@@ -47,7 +47,7 @@ from thinkprune.paths import RECIPES_DIR
 from thinkprune.prompts import LIMIT_SENTENCE, R1_SYSTEM_PROMPT, TRAIN_SUFFIX, training_messages
 from thinkprune.records import RoundRecord, read_trainer_log
 from train import round as thinkprune_round
-from train.round import library_versions, parse_args
+from train.round import library_versions, parse_args, resolve_batch
 
 
 FAITHFUL_RECIPE = RECIPES_DIR / "DeepSeek-R1-Distill-Qwen-1.5B" / "thinkprune.yaml"
@@ -212,8 +212,12 @@ def recipe_values(recipe: str) -> dict:
     """The recipe's own values that decide cost and behaviour, as a full run on 8 GPUs would use them."""
     # Parsed for CPU only so that a bf16 recipe can be read on a machine without a GPU; these values don't change.
     args, training_args = parse_args(["--config", recipe, "--use_cpu", "true", "--bf16", "false"])
-    rollouts = training_args.per_device_train_batch_size * NUM_GPUS_OF_THE_RECIPE
-    rollouts *= training_args.gradient_accumulation_steps
+    per_device, accumulation = training_args.per_device_train_batch_size, training_args.gradient_accumulation_steps
+    if args.rollouts_per_step is not None:  # what train/round.py derives when launched on 8 GPUs
+        per_device, accumulation = resolve_batch(
+            args.rollouts_per_step, training_args.num_generations, NUM_GPUS_OF_THE_RECIPE, per_device
+        )
+    rollouts = per_device * NUM_GPUS_OF_THE_RECIPE * accumulation
     return {
         "model_name_or_path": args.model_name_or_path,
         "dataset_name": args.dataset_name,
@@ -223,8 +227,8 @@ def recipe_values(recipe: str) -> dict:
         "prompt_template": args.prompt_template,
         "limit_in_prompt": args.limit_in_prompt,
         "num_generations": training_args.num_generations,
-        "per_device_train_batch_size": training_args.per_device_train_batch_size,
-        "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+        "per_device_train_batch_size": per_device,
+        "gradient_accumulation_steps": accumulation,
         f"rollouts_per_step_on_{NUM_GPUS_OF_THE_RECIPE}_gpus": rollouts,
         f"prompts_per_step_on_{NUM_GPUS_OF_THE_RECIPE}_gpus": rollouts // training_args.num_generations,
         "learning_rate": training_args.learning_rate,
@@ -257,6 +261,9 @@ def round_argv(
         "false",
         "--max_steps",
         "1",
+        # One small step: `prompts_per_step` prompts in one micro-batch, whatever the recipe's step is.
+        "--rollouts_per_step",
+        str(config.prompts_per_step * num_generations),
         "--per_device_train_batch_size",
         str(config.prompts_per_step * num_generations),
         "--gradient_accumulation_steps",

@@ -171,7 +171,8 @@ def push_round(
         staging = Path(staging)
         write_model_card(checkpoint_dir, eval_results, parent_eval, base_eval, repo_id, revision, staging, record)
         uploads = {path: checkpoint_dir / path for path in files_to_upload(checkpoint_dir)}
-        uploads[ROUND_RECORD] = record.write(staging)  # the round being finished has none on disk yet
+        if ROUND_RECORD not in uploads:  # a round being finished: its record is written once it is published
+            uploads[ROUND_RECORD] = record.write(staging)
         uploads |= {path.name: path for path in (staging / CARD_FILE, staging / CURVES_FILE) if path.exists()}
         uploads |= {f"{EVAL_RESULTS_DIR}/{path.name}": path for path in (staging / EVAL_RESULTS_DIR).glob("*.yaml")}
         check_no_token(uploads, token)

@@ -278,16 +278,15 @@ def test_schedule_resumes_and_keeps_finished_rounds_when_a_later_one_fails(coin_
     assert second["lineage"] == [str(model), str(tmp_path / "round1")]
 
 
-@pytest.mark.parametrize("recipe", ["thinkprune.yaml", "thinkprune_beyond_paper.yaml"])
+@pytest.mark.parametrize("recipe", ["thinkprune.yaml", "thinkprune_beyond_paper.yaml", "thinkprune_vllm_server.yaml"])
 def test_faithful_recipes_parse_with_the_papers_numbers(recipe):
     path = str(REPO_ROOT / "recipes" / "DeepSeek-R1-Distill-Qwen-1.5B" / recipe)
     args, training_args = parse_args(["--config", path, "--use_cpu", "true", "--bf16", "false"])
     assert (args.token_limit, args.max_prompt_length, args.truncation) == (4000, 768, "zero")
     assert training_args.num_generations == 16 and training_args.learning_rate == 1e-6
-    rollouts_per_step_on_8_gpus = (
-        training_args.per_device_train_batch_size * 8 * training_args.gradient_accumulation_steps
-    )
-    assert rollouts_per_step_on_8_gpus == 128 * 16
+    assert args.rollouts_per_step == 128 * 16  # one process here: 16 per device x 128 accumulation steps
+    assert batch_arithmetic(args, training_args)["rollouts_per_step"] == 128 * 16
+    assert resolve_batch(args.rollouts_per_step, 16, 8, training_args.per_device_train_batch_size) == (16, 16)
     assert (training_args.weight_decay, training_args.max_grad_norm, training_args.max_steps) == (0.01, 1.0, 180)
     assert (training_args.temperature, training_args.top_p, training_args.beta) == (1.0, 1.0, 0.0)
 

@@ -1,0 +1,64 @@
+"""scripts/slurm/train.slurm --dry_run: the commands each node would run, and that the schedule takes them."""
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from train.schedule import machine_rank
+from train.schedule import parse_args as parse_schedule_args
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def dry_run(*args: str) -> dict[str, list[str]]:
+    result = subprocess.run(
+        ["bash", "scripts/slurm/train.slurm", "--dry_run", *args], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return {line.split(": ", 1)[0]: shlex.split(line.split(": ", 1)[1]) for line in result.stdout.splitlines()}
+
+
+@pytest.mark.parametrize("nodes", [2, 4])
+def test_every_node_runs_the_schedule_with_its_rank(nodes):
+    commands = dry_run("--nodes", str(nodes))
+    assert list(commands) == [f"node{i}" for i in range(nodes)]
+    for rank, command in enumerate(commands.values()):
+        assert command[:2] == ["python", "train/schedule.py"]
+        config, extra = parse_schedule_args(command[2:])
+        assert machine_rank(config) == rank and extra == []
+        launch = shlex.split(config.launch_args)
+        assert launch == [
+            "--num_machines", str(nodes), "--num_processes", str(8 * nodes), "--machine_rank", str(rank),
+            "--main_process_ip", "node0", "--main_process_port", "29500",
+        ]  # fmt: skip
+        assert config.accelerate_config == "recipes/accelerate_configs/zero2_multinode.yaml"
+        assert config.token_limits == [4000, 3000, 2000]
+
+
+def test_with_a_vllm_server_node_zero_serves_and_the_others_train():
+    commands = dry_run("--nodes", "3", "--vllm_server", "--", "--max_steps", "5")
+    assert commands["node0"] == [
+        "trl", "vllm-serve", "--model", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "--data_parallel_size", "8",
+        "--max_model_len", "4768", "--host", "0.0.0.0", "--port", "8000",
+    ]  # fmt: skip
+    for rank, host in enumerate(["node1", "node2"]):
+        config, extra = parse_schedule_args(commands[host][2:])
+        assert machine_rank(config) == rank
+        assert "--num_processes 16" in config.launch_args and "--main_process_ip node1" in config.launch_args
+        assert extra == ["--vllm_mode", "server", "--vllm_server_host", "node0", "--vllm_server_port", "8000"] + [
+            "--max_steps",
+            "5",
+        ]
+
+
+def test_a_server_needs_a_node_to_train_on():
+    result = subprocess.run(
+        ["bash", "scripts/slurm/train.slurm", "--dry_run", "--nodes", "1", "--vllm_server"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and result.stderr.startswith("error: --vllm_server needs at least 2 nodes")

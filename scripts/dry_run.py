@@ -165,17 +165,21 @@ def build_r1_tokenizer(corpus: list[str], vocab_size: int = 1024):
     )
 
 
-def build_r1_model(tokenizer, seed: int):
-    """DeepSeek-R1-Distill-Qwen-1.5B's config (Qwen2, untied embeddings, 6:1 grouped-query attention, 128k context)
-    and generation config, shrunk to tiny random weights."""
+# DeepSeek-R1-Distill-Qwen-1.5B's shapes (its config.json), and the tiny ones of the dry run.
+R1_DISTILL_QWEN_1_5B = dict(
+    vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+    num_key_value_heads=2,
+)  # fmt: skip
+TINY = dict(hidden_size=96, intermediate_size=560, num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=1)
+
+
+def build_r1_model(tokenizer, seed: int, full_size: bool = False):
+    """DeepSeek-R1-Distill-Qwen-1.5B's config (Qwen2, untied embeddings, grouped-query attention, 128k context)
+    and generation config with random weights: at its real size, or shrunk to tiny for CPU."""
     torch.manual_seed(seed)
+    shapes = R1_DISTILL_QWEN_1_5B if full_size else {"vocab_size": len(tokenizer), **TINY}
     config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=96,
-        intermediate_size=560,
-        num_hidden_layers=2,
-        num_attention_heads=6,
-        num_key_value_heads=1,
+        **shapes,
         max_position_embeddings=131072,
         rope_theta=10000.0,
         rms_norm_eps=1e-6,
@@ -195,13 +199,13 @@ def build_r1_model(tokenizer, seed: int):
     return model
 
 
-def write_stand_ins(root: Path, seed: int) -> tuple[Path, Path]:
-    """(tiny R1-style checkpoint, problems .jsonl) written under `root`."""
+def write_stand_ins(root: Path, seed: int, full_size: bool = False) -> tuple[Path, Path]:
+    """(R1-style checkpoint with random weights, tiny or at R1-Distill-Qwen-1.5B's size; problems .jsonl)."""
     problems = root / "problems.jsonl"
     problems.write_text("".join(json.dumps({"problem": p, "answer": a}) + "\n" for p, a in PROBLEMS))
     corpus = [R1_SYSTEM_PROMPT + LIMIT_SENTENCE, TRAIN_SUFFIX, *(p for p, _ in PROBLEMS), *(a for _, a in PROBLEMS)]
     tokenizer = build_r1_tokenizer(corpus)
-    model = build_r1_model(tokenizer, seed)
+    model = build_r1_model(tokenizer, seed, full_size)
     checkpoint = root / "model"
     model.save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)

@@ -16,7 +16,7 @@ import yaml
 from transformers import HfArgumentParser
 
 from thinkprune.errors import UserError
-from thinkprune.paths import REPO_ROOT, TOY_OUTPUTS
+from thinkprune.paths import REPO_ROOT, TOY_CHECKPOINTS, TOY_OUTPUTS
 from thinkprune.records import ROUND_RECORD
 from thinkprune.toy import TOY_MODEL_NAME, TOY_RECORD
 
@@ -35,7 +35,8 @@ class DemoConfig:
         default_factory=list,
         metadata={
             "help": "Pruned checkpoints (local dirs or Hub ids), oldest round first; the last one is shown first. "
-            "Default with the toy base: every outputs/toy/round*/ holding a round_record.json."
+            "Default with the toy base: every outputs/toy/round*/ holding a round_record.json, else the round "
+            "shipped in checkpoints/toy/."
         },
     )
     max_new_tokens: int | None = field(
@@ -98,11 +99,15 @@ class DemoConfig:
         return self.max_new_tokens_limit or (1024 if self.is_toy else 32768)
 
 
-def toy_rounds(root: Path = TOY_OUTPUTS) -> list[str]:
-    """Finished toy rounds (`round<i>/` with a round record), in round order: round10 comes after round2."""
-    rounds = [path for path in root.glob("round*") if re.fullmatch(r"round\d+", path.name)]
-    finished = [path for path in rounds if (path / ROUND_RECORD).is_file()]
-    return [str(path) for path in sorted(finished, key=lambda path: int(path.name.removeprefix("round")))]
+def toy_rounds(roots: tuple[Path, ...] = (TOY_OUTPUTS, TOY_CHECKPOINTS)) -> list[str]:
+    """Finished toy rounds (`round<i>/` with a round record) in round order (round10 after round2): those of the
+    first root that has any, so the user's own `outputs/toy` rounds win over the round shipped in checkpoints/."""
+    for root in roots:
+        rounds = [path for path in root.glob("round*") if re.fullmatch(r"round\d+", path.name)]
+        finished = [path for path in rounds if (path / ROUND_RECORD).is_file()]
+        if finished:
+            return [str(path) for path in sorted(finished, key=lambda path: int(path.name.removeprefix("round")))]
+    return []
 
 
 def _env_values(environ) -> dict:

@@ -129,16 +129,23 @@ def timed_run(command: list[str], env: dict) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def completion_lengths(output_dir: Path) -> list[float]:
-    """Mean completion length of every logged step of a finished run."""
+def step_log(output_dir: Path) -> tuple[list[float], list[float], float]:
+    """(mean completion length of every step, seconds of every step, the whole training loop's seconds)."""
     log = json.loads((output_dir / TRAINER_LOG).read_text())
-    return [entry["completions/mean_length"] for entry in log if "completions/mean_length" in entry]
+    steps = [entry for entry in log if "completions/mean_length" in entry]
+    train_runtime = next(entry["train_runtime"] for entry in log if "train_runtime" in entry)
+    return (
+        [entry["completions/mean_length"] for entry in steps],
+        [entry["step_time"] for entry in steps],
+        train_runtime,
+    )
 
 
 def summarize(runs: list[dict]) -> dict:
+    measures = ("wall_seconds", "cpu_seconds", "step_seconds", "step_seconds_per_token", "fixed_seconds")
     medians = {
         measure: {side: statistics.median(run[measure] for run in runs if run["side"] == side) for side in SIDES}
-        for measure in ("wall_seconds", "cpu_seconds")
+        for measure in measures
     }
     ratios = {measure: values["thinkprune"] / values["bare_trl"] for measure, values in medians.items()}
     loads = [run["load_average_1min"] for run in runs]
@@ -147,6 +154,13 @@ def summarize(runs: list[dict]) -> dict:
         "median_cpu_seconds": medians["cpu_seconds"],
         "ratio_wall": round(ratios["wall_seconds"], 3),
         "ratio_cpu": round(ratios["cpu_seconds"], 3),
+        # Inside the training loop: one step's seconds, and per generated token (the two sides' rollouts differ after
+        # the first step, and generation time follows their length).
+        "median_step_seconds": medians["step_seconds"],
+        "ratio_per_step": round(ratios["step_seconds"], 3),
+        "ratio_per_step_per_token": round(ratios["step_seconds_per_token"], 3),
+        # Outside it: start-up (imports, model, data), then saving, the record, plots and the card.
+        "median_fixed_seconds": medians["fixed_seconds"],
         "goal": GOAL,
         "within_goal": ratios["wall_seconds"] <= GOAL,
         "mean_completion_length": {
@@ -169,6 +183,7 @@ def markdown(report: dict) -> str:
         summary["mean_completion_length"],
     )
     load = summary["load_average_1min"]
+    step, fixed = summary["median_step_seconds"], summary["median_fixed_seconds"]
     verdict = "met" if summary["within_goal"] else "NOT met"
     return f"""# Overhead of a ThinkPrune round over a bare trl GRPOTrainer run
 
@@ -185,6 +200,15 @@ fresh process.
 | ThinkPrune round (`train/round.py`) | {wall["thinkprune"]:.1f} | {cpu["thinkprune"]:.1f} | {lengths["thinkprune"]:.1f} |
 | bare trl GRPOTrainer, EOS-only reward | {wall["bare_trl"]:.1f} | {cpu["bare_trl"]:.1f} | {lengths["bare_trl"]:.1f} |
 | **ratio** | **{summary["ratio_wall"]:.3f}x** | {summary["ratio_cpu"]:.3f}x | |
+
+Split: inside the training loop and outside it.
+
+| side | median step s | fixed s (start-up, save, record, card) |
+|---|---:|---:|
+| ThinkPrune round | {step["thinkprune"]:.2f} | {fixed["thinkprune"]:.1f} |
+| bare trl | {step["bare_trl"]:.2f} | {fixed["bare_trl"]:.1f} |
+| **ratio** | **{summary["ratio_per_step"]:.3f}x** ({summary["ratio_per_step_per_token"]:.3f}x per generated token) | \
+{fixed["thinkprune"] - fixed["bare_trl"]:+.1f} s |
 
 Goal: wall-clock ratio <= {summary["goal"]:.2f}x: **{verdict}**. Same first-step mean completion length on both sides \
 (same model, data, config and seed, so the same first rollouts): {"yes" if summary["first_step_lengths_match"] else "NO"}.
@@ -227,7 +251,7 @@ def run_sides(config: OverheadConfig, overrides: list[str], work: Path) -> tuple
             output_dir = work / f"{side}-{repeat}"
             load = os.getloadavg()[0]
             wall, cpu = timed_run(side_command(side, round_argv, work / "prompts.jsonl", output_dir), env)
-            lengths = completion_lengths(output_dir)
+            lengths, step_seconds, train_seconds = step_log(output_dir)
             runs.append(
                 {
                     "side": side,
@@ -236,6 +260,9 @@ def run_sides(config: OverheadConfig, overrides: list[str], work: Path) -> tuple
                     "cpu_seconds": round(cpu, 2),
                     "first_step_mean_length": lengths[0],
                     "mean_completion_length": statistics.mean(lengths),
+                    "step_seconds": round(statistics.mean(step_seconds), 3),
+                    "step_seconds_per_token": statistics.mean(step_seconds) / statistics.mean(lengths),
+                    "fixed_seconds": round(wall - train_seconds, 2),
                     "load_average_1min": round(load, 2),
                 }
             )
@@ -294,7 +321,9 @@ def main(argv: list[str] | None = None) -> dict:
     summary = report["summary"]
     print(
         f"ThinkPrune round / bare trl: {summary['ratio_wall']:.3f}x wall-clock, {summary['ratio_cpu']:.3f}x CPU "
-        f"(goal <= {GOAL}x): {output_dir / 'overhead.md'}"
+        f"(goal <= {GOAL}x); per step {summary['ratio_per_step']:.3f}x ({summary['ratio_per_step_per_token']:.3f}x per "
+        f"token), fixed {summary['median_fixed_seconds']['thinkprune']:.1f} s vs "
+        f"{summary['median_fixed_seconds']['bare_trl']:.1f} s: {output_dir / 'overhead.md'}"
     )
     return report
 

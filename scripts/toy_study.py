@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     compare([str(base_eval)] + [str(eval_dir) for *_, eval_dir in main_rounds], labels, str(results_dir))
     plot_chained_curves([round_dir for round_dir, *_ in main_rounds], results_dir / "training_curves.png")
 
+    study_seconds = round(time.time() - started, 1)
     ablation_rows = []
     if config.ablations:
         for label, schedule_file in ABLATIONS.items():
@@ -176,10 +177,21 @@ def main(argv: list[str] | None = None) -> dict:
         "num_samples": config.num_samples,
         "rows": rows,
         "ablations": ablation_rows,
+        "study_seconds": study_seconds,
         "total_seconds": round(time.time() - started, 1),
     }
     write_json_atomic(results_dir / "summary.json", summary)
-    report = ["# Toy ThinkPrune study", "", f"Measured on {summary['machine']}.", "", markdown_table(rows), ""]
+    timing = f"The study (schedule and evaluations) took {study_seconds:.0f} s of wall-clock time"
+    if ablation_rows:
+        timing += f", the ablations {summary['total_seconds'] - study_seconds:.0f} s more"
+    report = [
+        "# Toy ThinkPrune study",
+        "",
+        f"Measured on {summary['machine']}. {timing}.",
+        "",
+        markdown_table(rows),
+        "",
+    ]
     if ablation_rows:
         report += ["## Ablations (final round of each)", "", markdown_table(ablation_rows), ""]
     report += ["![Pareto](pareto.png)", "", "![Training curves](training_curves.png)", ""]

@@ -1,19 +1,22 @@
 """The embedded toy long-thinker: a tiny model that reasons at length on synthetic additions.
 
 No weights can be downloaded everywhere this project runs, so the whole ThinkPrune loop (prune rounds, evaluation,
-model cards, demo) also runs on a toy built here from scratch in a few minutes on a laptop CPU:
+model cards, demo) also runs on a toy built here from scratch on a laptop CPU:
 
 - problems: 3-digit + 3-digit additions, split into train / held-out test by a hash of the operands;
-- traces in the R1 style: the useful column-by-column steps, then a random number (0-5) of redundant
-  "Wait, let me double-check." passes repeating them, then `</think>` and `The answer is \\boxed{N}.`;
+- traces in the R1 style: the useful column-by-column steps ending in a boxed answer, then a random number (0-6) of
+  redundant "Wait, let me double-check." passes repeating them (each boxing the answer again, as R1 keeps checking
+  after it has an answer), then `</think>` and `The answer is \\boxed{N}.`;
 - a byte-level BPE tokenizer (digits split) with an R1-Distill-like chat template that opens `<think>`;
-- a Qwen2-architecture model of about 1M parameters, SFT-trained with trl on those traces.
+- a Qwen2-architecture model of about 1M parameters, SFT-trained with trl on those traces (seed 0).
 
-Most of each trace is waste, which is what ThinkPrune should learn to cut. Build it (once, then cached) with:
+Most of each trace is waste, which is what ThinkPrune should learn to cut. The base is shipped in
+checkpoints/toy/base, built by the project's own command (a few minutes on 2 CPU cores):
 
-    python -m thinkprune.toy                 # -> ~/.cache/thinkprune/toy/base (or $THINKPRUNE_HOME/toy/base)
+    python -m thinkprune.toy                 # -> checkpoints/toy/base; --output_dir elsewhere, --seed, --max_steps
 
-Every command of the project resolves the model name `toy` to that checkpoint and builds it on first use.
+Every command of the project resolves the model name `toy` to that checkpoint; without it (a copy of the package
+alone), to $THINKPRUNE_HOME/toy/base (default ~/.cache/thinkprune), built there on first use.
 """
 
 import hashlib
@@ -32,6 +35,7 @@ from transformers import GenerationConfig, HfArgumentParser, PreTrainedTokenizer
 
 from thinkprune.errors import UserError
 from thinkprune.files import exclusive_lock, replace_dir, write_json_atomic
+from thinkprune.paths import TOY_CHECKPOINTS
 from thinkprune.prompts import EVAL_SUFFIX, TRAIN_SUFFIX
 from thinkprune.records import RoundRecord
 
@@ -39,7 +43,7 @@ from thinkprune.records import RoundRecord
 TOY_MODEL_NAME = "toy"
 TOY_RECORD = "toy_record.json"
 RECHECK_HEADER = "Wait, let me double-check."
-MAX_RECHECKS = 5
+MAX_RECHECKS = 6
 
 BOS_TOKEN = "<|begin_of_text|>"
 EOS_TOKEN = "<|end_of_text|>"
@@ -63,7 +67,9 @@ def thinkprune_home() -> Path:
 
 
 def toy_base_path() -> Path:
-    return thinkprune_home() / "toy" / "base"
+    """Where the toy base is: the checkpoint shipped in the repository, else the cache it is built into."""
+    shipped = TOY_CHECKPOINTS / "base"
+    return shipped if (shipped / TOY_RECORD).is_file() else thinkprune_home() / "toy" / "base"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -104,7 +110,9 @@ def solve_steps(a: int, b: int) -> str:
         # at a fixed distance: lookups a tiny model learns fast (with 1-2 digit sums it barely gets the answers).
         lines.append(f"{x}+{y}+{carry}={total:02d}")
         carry = total // 10
-    lines.append(f"So {a + b}.")
+    # Like R1, the toy boxes an answer as soon as it has one, then keeps checking: a response cut during the checks
+    # already holds a box, which is where the `zero` and `grade` truncation rules part ways.
+    lines.append(f"So \\boxed{{{a + b}}}.")
     return "\n".join(lines)
 
 
@@ -210,9 +218,10 @@ def build_model(tokenizer, config: ToyModelConfig | None = None, seed: int = 0):
 
 @dataclass
 class ToySFTConfig:
-    # Many small steps beat fewer big ones here: at 2000 x 8 the toy reaches ~85% accuracy, at 600 x 32 ~2%.
-    num_train_problems: int = 16000
-    max_steps: int = 2000
+    # Many small steps beat fewer big ones here: at 2000 x 8 a toy with 0-5 re-checks reached ~85% accuracy, at
+    # 600 x 32 ~2%; with 0-8 re-checks 2000 x 8 gave only 32% (most of each trace is copying, little is addition).
+    num_train_problems: int = 24000
+    max_steps: int = 3000
     batch_size: int = 8
     learning_rate: float = 3e-3
     warmup_steps: int = 30
@@ -290,7 +299,7 @@ def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_co
 
 
 def ensure_toy_base() -> Path:
-    """The cached toy base checkpoint, trained on first use (a few minutes on CPU)."""
+    """The toy base checkpoint: the shipped one, else built into the cache on first use (minutes on CPU)."""
     path = toy_base_path()
     if (path / TOY_RECORD).exists():
         return path
@@ -320,7 +329,7 @@ def is_toy_model(name_or_path: str) -> bool:
 
 def main(argv: list[str] | None = None) -> Path:
     parser = HfArgumentParser(ToySFTConfig)
-    parser.add_argument("--output_dir", default=str(toy_base_path()))
+    parser.add_argument("--output_dir", default=str(TOY_CHECKPOINTS / "base"))
     sft_config, extra = parser.parse_args_into_dataclasses(argv)
     path = train_base(extra.output_dir, sft_config)
     print(f"Saved the toy base to {path}")

@@ -130,8 +130,11 @@ def test_toy_rounds_are_the_finished_ones_in_round_order(tmp_path):
         finished_round(tmp_path / f"round{index}", index, 100 - index)
     (tmp_path / "round3").mkdir()  # still training: no record yet
     (tmp_path / "round_notes").mkdir()
-    assert toy_rounds(tmp_path) == [str(tmp_path / f"round{index}") for index in (1, 2, 10)]
-    assert toy_rounds(tmp_path / "missing") == []
+    assert toy_rounds((tmp_path,)) == [str(tmp_path / f"round{index}") for index in (1, 2, 10)]
+    assert toy_rounds((tmp_path / "missing",)) == []
+    shipped = finished_round(tmp_path / "shipped" / "round3", 3, 90)
+    assert toy_rounds((tmp_path / "missing", tmp_path / "shipped")) == [str(shipped)]  # fresh clone: the shipped one
+    assert toy_rounds((tmp_path, tmp_path / "shipped"))[-1] == str(tmp_path / "round10")  # the user's own win
 
 
 def test_settings_precedence_file_then_environment_then_command_line(tmp_path):

@@ -65,6 +65,9 @@ def test_one_repeat_reports_both_sides_and_their_ratio(coin_flip_checkpoint, tmp
     assert summary["within_goal"] == (wall["thinkprune"] / wall["bare_trl"] <= 1.10)
     # Same model, data, config and seed: the first (and here only) step generated the same rollouts on both sides.
     assert summary["first_step_lengths_match"]
+    step, fixed = summary["median_step_seconds"], summary["median_fixed_seconds"]
+    assert summary["ratio_per_step"] == round(step["thinkprune"] / step["bare_trl"], 3)
+    assert all(0 < fixed[side] < wall[side] for side in ("thinkprune", "bare_trl"))
     assert summary["load_average_1min"]["min"] <= summary["load_average_1min"]["max"]
 
     text = (output_dir / "overhead.md").read_text()

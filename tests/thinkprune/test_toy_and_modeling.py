@@ -14,9 +14,16 @@ def test_trace_holds_the_steps_then_redundant_rechecks_then_the_boxed_answer():
     completion = make_completion(478, 596, num_rechecks=2)
     assert completion.startswith(solve_steps(478, 596))
     assert completion.count(RECHECK_HEADER) == 2
-    assert "8+6+0=14\n7+9+1=17\n4+5+1=10\nSo 1074." in completion
+    assert "8+6+0=14\n7+9+1=17\n4+5+1=10\nSo \\boxed{1074}." in completion
     assert completion.endswith("</think>\n\nThe answer is \\boxed{1074}.")
     assert grade(completion, "1074") and not grade(completion, "1075")
+
+
+def test_the_answer_is_boxed_before_the_checks_like_r1():
+    """A response cut during the re-checks already holds a box: `grade` truncation rewards it, `zero` does not."""
+    completion = make_completion(123, 456, num_rechecks=3)
+    cut = completion[: completion.index(RECHECK_HEADER) + len(RECHECK_HEADER) + 5]
+    assert "</think>" not in cut and grade(cut, "579")
 
 
 def test_waste_grows_with_rechecks():
@@ -62,3 +69,38 @@ def test_unknown_model_is_a_one_line_error(tmp_path):
         with pytest.raises(UserError, match=re.escape(str(tmp_path / "missing"))) as error:
             load(str(tmp_path / "missing"))
         assert "\n" not in str(error.value) and "'toy'" in str(error.value)
+
+
+def test_the_shipped_toy_base_is_what_the_build_command_makes():
+    """checkpoints/toy/base came from `python -m thinkprune.toy` with the defaults (seed 0): same tokenizer, same
+    architecture, same SFT settings. Rebuilding it whole takes minutes: test_rebuilding_the_toy_base_*."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    from thinkprune.paths import TOY_CHECKPOINTS
+    from thinkprune.toy import TOY_RECORD, ToyModelConfig, ToySFTConfig, build_tokenizer
+
+    shipped = TOY_CHECKPOINTS / "base"
+    record = json.loads((shipped / TOY_RECORD).read_text())
+    assert record["sft"] == vars(ToySFTConfig()) and record["model"] == vars(ToyModelConfig())
+    rebuilt = build_tokenizer(seed=record["sft"]["seed"])
+    assert rebuilt.backend_tokenizer.get_vocab() == Tokenizer.from_file(str(shipped / "tokenizer.json")).get_vocab()
+    config = load_model(str(shipped)).config
+    assert (config.hidden_size, config.num_hidden_layers, config.vocab_size) == (128, 4, len(rebuilt))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("os").environ.get("THINKPRUNE_REBUILD_TOY"), reason="8 minutes on 2 cores: THINKPRUNE_REBUILD_TOY=1"
+)
+def test_rebuilding_the_toy_base_reaches_the_shipped_accuracy(tmp_path):
+    from eval.evaluate import EvalConfig, evaluate
+    from thinkprune.paths import TOY_CHECKPOINTS
+    from thinkprune.toy import train_base
+
+    rebuilt = train_base(tmp_path / "base")
+    common = dict(benchmarks="toy", num_samples=1, limit=100)
+    ours = evaluate(EvalConfig(model=str(rebuilt), output_dir=str(tmp_path / "rebuilt"), **common))
+    shipped = evaluate(EvalConfig(model=str(TOY_CHECKPOINTS / "base"), output_dir=str(tmp_path / "shipped"), **common))
+    assert abs(ours["benchmarks"]["toy"]["pass@1"] - shipped["benchmarks"]["toy"]["pass@1"]) <= 0.05

@@ -131,11 +131,17 @@ def test_the_toy_base_is_built_once_by_racing_processes(tmp_path):
         "    with open(sys.argv[1], 'a') as f: f.write(f'{os.getpid()}\\n')\n"
         "    time.sleep(1); path.mkdir(parents=True); (path / toy.TOY_RECORD).write_text('{}')\n"
         "toy.train_base = fake_build\n"
+        "toy.TOY_CHECKPOINTS = toy.Path(sys.argv[2])  # no shipped base: the cache is built\n"
         "print(toy.ensure_toy_base())\n"
     )
     env = {**os.environ, "THINKPRUNE_HOME": str(tmp_path / "home")}
     racers = [
-        subprocess.Popen([sys.executable, "-c", script, str(builds)], env=env, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(builds), str(tmp_path / "none")],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     paths = {racer.communicate(timeout=60)[0].strip() for racer in racers}

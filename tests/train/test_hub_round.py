@@ -54,3 +54,33 @@ def test_trained_round_is_pushed_with_its_card(local_hub, coin_flip_checkpoint, 
     downloaded = snapshot_download(repo_id, cache_dir=tmp_path / "downloads")
     local, remote = load_model(str(output_dir)).state_dict(), load_model(downloaded).state_dict()
     assert local.keys() == remote.keys() and all(torch.equal(local[key], remote[key]) for key in local)
+
+
+@pytest.mark.slow
+def test_a_round_whose_push_failed_is_published_by_the_same_command_without_training_again(
+    local_hub, coin_flip_checkpoint, tmp_path
+):
+    model, problems = coin_flip_checkpoint
+    output_dir = tmp_path / "round1"
+    command = [
+        sys.executable, str(REPO_ROOT / "train" / "round.py"),
+        "--config", str(REPO_ROOT / "recipes" / "toy" / "round.yaml"),
+        "--model_name_or_path", str(model), "--dataset_name", str(problems), "--token_limit", "24",
+        "--max_prompt_length", "64", "--max_steps", "2", "--num_generations", "4",
+        "--per_device_train_batch_size", "8", "--logging_steps", "1", "--output_dir", str(output_dir),
+        "--push_to_hub", "true", "--hub_model_id", "toy-round-1", "--resume_from_checkpoint", "true",
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "0"}
+    local_hub.fail_next("commit")  # the connection drops while committing
+    failed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 2 and "nothing was committed" in failed.stderr.strip().splitlines()[-1]
+    assert not (output_dir / "round_record.json").exists()  # not published, so not finished
+    weights = (output_dir / "model.safetensors").read_bytes()
+
+    again = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "was trained earlier" in again.stderr  # published, not trained again
+    assert "train_runtime" not in again.stdout + again.stderr and "train_runtime" in failed.stdout + failed.stderr
+    assert (output_dir / "model.safetensors").read_bytes() == weights
+    assert json.loads(local_hub.files("alice/toy-round-1")["round_record.json"])["global_step"] == 2
+    assert (output_dir / "round_record.json").exists()

@@ -330,8 +330,11 @@ def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
 
 
 def use_machine_cores(training_args) -> None:
-    """`accelerate launch` without --cpu on a machine without a GPU sets OMP_NUM_THREADS=1: torch would use one core."""
-    if not torch.cuda.is_available() and os.environ.get("OMP_NUM_THREADS") == "1":
+    """`accelerate launch` without --cpu on a machine without a GPU sets OMP_NUM_THREADS=1: torch would use one core.
+    (Only under `accelerate launch`, which sets ACCELERATE_MIXED_PRECISION: a run started with python keeps the
+    thread count its caller chose.)"""
+    launched = "ACCELERATE_MIXED_PRECISION" in os.environ
+    if launched and not torch.cuda.is_available() and os.environ.get("OMP_NUM_THREADS") == "1":
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", training_args.world_size))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_processes)))
 

@@ -321,8 +321,14 @@ def test_end_to_end_on_the_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
         "truncation_rate",
         "num_problems",
         "num_samples",
+        "num_generated",
+        "expected_samples",
+        "complete",
+        "dataset_id",
+        "dataset_config",
         "aes",
     }
+    assert results["complete"] and results["benchmarks"]["toy"]["expected_samples"] == 4
 
 
 @pytest.mark.vllm

@@ -1,6 +1,7 @@
 """train/round.py and train/schedule.py: argument errors, a real CPU round in a subprocess, schedule resume."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -297,3 +298,20 @@ def test_lineage_continues_from_a_parent_on_the_hub(local_hub, tmp_path):
     local_hub.create_repo("alice/plain-model", {"config.json": b"{}"})
     assert lineage_of("alice/toy-thinkprune-160") == ("toy", ["toy", "alice/toy-thinkprune-160"])
     assert lineage_of("alice/plain-model") == ("alice/plain-model", ["alice/plain-model"])
+
+
+def test_accelerate_launch_on_a_cpu_only_machine_uses_its_cores(monkeypatch):
+    from train import round as thinkprune_round
+
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    _, training_args = parse_args([])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    thinkprune_round.use_machine_cores(training_args)  # `python train/round.py` with one thread: the caller's choice
+    assert threads == []
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")  # what `accelerate launch` sets, with OMP_NUM_THREADS=1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    thinkprune_round.use_machine_cores(training_args)
+    assert threads == [4]  # the cores shared by the processes of this machine

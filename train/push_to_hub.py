@@ -1,6 +1,6 @@
 """Publish a finished ThinkPrune round on the Hugging Face Hub with its model card, as ONE commit.
 
-    python train/push_to_hub.py outputs/toy/r1                          # -> <you>/toy-thinkprune-90
+    python train/push_to_hub.py outputs/toy/round1                      # -> <you>/toy-thinkprune-200
     python train/push_to_hub.py outputs/r1 --repo_id my-org/DeepSeek-R1-Distill-Qwen-1.5B-thinkprune-4k --private
     python train/push_to_hub.py outputs/r2 --revision round-2           # publish on a branch of the repo
     python train/push_to_hub.py outputs/r1 --eval_results evals/r1      # refresh after evaluating

@@ -12,20 +12,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import train.round
 
 
-def train_and_hash(trainer, *args, **kwargs):
-    output = train_then_hash.original(trainer, *args, **kwargs)
+TRAIN = train.round.GRPOTrainer.train
+
+
+def train_then_hash(trainer, *args, **kwargs):
+    output = TRAIN(trainer, *args, **kwargs)
     digest = hashlib.sha256()
     for name, tensor in sorted(trainer.model.state_dict().items()):
         digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    Path(os.environ["WEIGHTS_HASH_DIR"], f"rank{trainer.accelerator.process_index}.sha256").write_text(
-        digest.hexdigest()
-    )
+    path = Path(os.environ["WEIGHTS_HASH_DIR"], f"rank{trainer.accelerator.process_index}.sha256")
+    path.write_text(digest.hexdigest())
     return output
 
 
-train_then_hash = train_and_hash
-train_then_hash.original = train.round.GRPOTrainer.train
-train.round.GRPOTrainer.train = train_and_hash
-
 if __name__ == "__main__":
+    train.round.GRPOTrainer.train = train_then_hash
     train.round.main()

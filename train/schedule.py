@@ -68,10 +68,12 @@ def machine_rank(config: ScheduleConfig) -> int:
     """This machine's rank in a multi-machine launch (0 on a single machine)."""
     args = shlex.split(config.launch_args)
     for i, arg in enumerate(args):
-        if arg == "--machine_rank" and i + 1 < len(args):
-            return int(args[i + 1])
-        if arg.startswith("--machine_rank="):
-            return int(arg.split("=", 1)[1])
+        value = args[i + 1] if arg == "--machine_rank" and i + 1 < len(args) else None
+        value = arg.split("=", 1)[1] if arg.startswith("--machine_rank=") else value
+        if value is not None:
+            if not value.isdigit():
+                raise UserError(f"--machine_rank in launch_args must be a number, got {value!r}")
+            return int(value)
     return 0
 
 
@@ -136,6 +138,12 @@ def run_schedule(config: ScheduleConfig, extra_args: list[str] = ()) -> list[Pat
             if completed.returncode == 0 and machine_rank(config) > 0:
                 print(f"Round {index}: waiting for the main machine's record in {output_dir}", flush=True)
                 record = wait_for_record(output_dir, config.record_timeout)
+                if record is None:
+                    raise UserError(
+                        f"round {index} trained, but the main machine's {output_dir}/round_record.json did not appear "
+                        f"within {config.record_timeout} s: is output_root on a filesystem every machine shares? "
+                        "Re-run the same command once the main machine has finished the round"
+                    )
             elif completed.returncode == 0:
                 record = RoundRecord.find(output_dir)
             if record is None:

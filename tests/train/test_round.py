@@ -315,3 +315,20 @@ def test_accelerate_launch_on_a_cpu_only_machine_uses_its_cores(monkeypatch):
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     thinkprune_round.use_machine_cores(training_args)
     assert threads == [4]  # the cores shared by the processes of this machine
+
+
+def test_a_machine_other_than_the_main_one_waits_for_its_record(tmp_path, monkeypatch):
+    import train.schedule as schedule
+
+    config = ScheduleConfig(
+        recipe=TOY_RECIPE, model_name_or_path="toy", token_limits=[200], output_root=str(tmp_path),
+        launch_args="--num_machines 2 --machine_rank 1 --main_process_ip 127.0.0.1", record_timeout=0,
+    )  # fmt: skip
+    assert schedule.machine_rank(config) == 1
+    monkeypatch.setattr(schedule.subprocess, "run", lambda command: subprocess.CompletedProcess(command, 0))
+    with pytest.raises(UserError, match="did not appear within 0 s: is output_root on a filesystem every machine"):
+        run_schedule(config)
+    with pytest.raises(UserError, match="must be a number, got 'one'"):
+        schedule.machine_rank(
+            ScheduleConfig(TOY_RECIPE, "toy", [200], str(tmp_path), launch_args="--machine_rank one")
+        )

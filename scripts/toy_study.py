@@ -39,6 +39,7 @@ from train.schedule import parse_args as parse_schedule_args
 from train.schedule import run_schedule
 
 
+SMOOTHING_STEPS = 5
 ABLATIONS = {
     "one round at the final limit": "recipes/toy/schedule_one_round.yaml",
     "`grade` truncation": "recipes/toy/schedule_grade.yaml",
@@ -104,6 +105,11 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def running_mean(values: list[float], window: int) -> list[float]:
+    """Mean of each value and up to `window - 1` before it (fewer at the start)."""
+    return [sum(values[max(0, i - window + 1) : i + 1]) / (i + 1 - max(0, i - window + 1)) for i in range(len(values))]
+
+
 def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
     """Reward and mean completion length per step, rounds one after the other, each limit drawn dashed."""
     figure = Figure(figsize=(10, 3.4), dpi=100)
@@ -114,14 +120,18 @@ def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
         limit = RoundRecord.read(round_dir).token_limit
         points = [entry for entry in log if "reward" in entry]
         steps = [offset + entry["step"] for entry in points]
-        reward_axis.plot(
-            steps, [entry["reward"] for entry in points], marker="o", markersize=3, label=f"round {index}"
-        )
-        length_axis.plot(steps, [entry["completions/mean_length"] for entry in points], marker="o", markersize=3)
+        for axis, key, label in (
+            (reward_axis, "reward", f"round {index}"),
+            (length_axis, "completions/mean_length", None),
+        ):
+            values = [entry[key] for entry in points]
+            # One step is 32 rollouts: its mean is noisy, so each step is a faint dot and the trend a running mean.
+            (line,) = axis.plot(steps, running_mean(values, SMOOTHING_STEPS), linewidth=2, label=label)
+            axis.plot(steps, values, "o", markersize=2.5, alpha=0.35, color=line.get_color())
         last_step = offset + max((entry.get("step", 0) for entry in log), default=0)
         length_axis.hlines(limit, offset, last_step, colors="gray", linestyles="--", linewidth=1)
         offset = last_step
-    reward_axis.set_title("reward (finished and correct)")
+    reward_axis.set_title(f"reward (finished and correct), running mean of {SMOOTHING_STEPS} steps")
     length_axis.set_title("mean completion tokens (dashed: limit)")
     for axis in (reward_axis, length_axis):
         axis.set_xlabel("step (rounds chained)")

@@ -4,9 +4,10 @@ No weights can be downloaded everywhere this project runs, so the whole ThinkPru
 model cards, demo) also runs on a toy built here from scratch on a laptop CPU:
 
 - problems: 3-digit + 3-digit additions, split into train / held-out test by a hash of the operands;
-- traces in the R1 style: the useful column-by-column steps ending in a boxed answer, then a random number (0-6) of
-  redundant "Wait, let me double-check." passes repeating them (each boxing the answer again, as R1 keeps checking
-  after it has an answer), then `</think>` and `The answer is \\boxed{N}.`;
+- traces in the R1 style: the useful column-by-column steps ending in a boxed answer, then none (one trace in five)
+  or 1-9 redundant "Wait, let me double-check." passes repeating the columns (each boxing the answer again, as R1
+  keeps checking after it has an answer), then `</think>` and `The answer is \\boxed{N}.`: 66 tokens without
+  re-checks, 46 more per re-check;
 - a byte-level BPE tokenizer (digits split) with an R1-Distill-like chat template that opens `<think>`;
 - a Qwen2-architecture model of about 1M parameters, SFT-trained with trl on those traces (seed 0).
 
@@ -43,7 +44,9 @@ from thinkprune.records import RoundRecord
 TOY_MODEL_NAME = "toy"
 TOY_RECORD = "toy_record.json"
 RECHECK_HEADER = "Wait, let me double-check."
-MAX_RECHECKS = 6
+MAX_RECHECKS = 9
+# R1 stops at once on some problems and re-checks many times on others; so does the toy (mean 4 re-checks).
+NO_RECHECK_SHARE = 0.2
 
 BOS_TOKEN = "<|begin_of_text|>"
 EOS_TOKEN = "<|end_of_text|>"
@@ -122,6 +125,15 @@ def make_completion(a: int, b: int, num_rechecks: int) -> str:
     columns = steps.split("\n", 1)[1]
     thinking = "\n".join([steps] + [f"{RECHECK_HEADER}\n{columns}" for _ in range(num_rechecks)])
     return f"{thinking}\n</think>\n\nThe answer is \\boxed{{{a + b}}}."
+
+
+def sample_num_rechecks(rng: random.Random) -> int:
+    """No re-check in a fifth of the traces, else 1 to MAX_RECHECKS of them.
+
+    The share without any is what lets a pruned toy stay accurate: a tiny model copies its answer after `</think>`
+    reliably only from contexts it has seen often, and a trace pruned to no re-checks is that context.
+    """
+    return 0 if rng.random() < NO_RECHECK_SHARE else rng.randint(1, MAX_RECHECKS)
 
 
 def parse_operands(problem: str) -> tuple[int, int]:
@@ -240,7 +252,7 @@ def sft_dataset(tokenizer, num_problems: int, seed: int):
         prompt = tokenizer.apply_chat_template(
             [{"role": "user", "content": row["problem"] + suffix}], tokenize=False, add_generation_prompt=True
         )
-        completion = make_completion(a, b, rng.randint(0, MAX_RECHECKS)) + tokenizer.eos_token
+        completion = make_completion(a, b, sample_num_rechecks(rng)) + tokenizer.eos_token
         rows.append({"prompt": prompt, "completion": completion})
     return Dataset.from_list(rows)
 
@@ -324,7 +336,10 @@ def is_toy_model(name_or_path: str) -> bool:
         record = RoundRecord.find(name_or_path)
     except UserError:  # an unreadable record is reported where the round is used, not here
         return False
-    return record is not None and record.base_model == TOY_MODEL_NAME
+    # A base built elsewhere (`python -m thinkprune.toy --output_dir DIR`) is named by its path in its rounds' records.
+    return record is not None and (
+        record.base_model == TOY_MODEL_NAME or (Path(record.base_model) / TOY_RECORD).is_file()
+    )
 
 
 def main(argv: list[str] | None = None) -> Path:

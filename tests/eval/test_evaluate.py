@@ -314,6 +314,9 @@ def test_end_to_end_on_the_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
     assert results["config"]["backend"] == "transformers"
     assert set(results["benchmarks"]["toy"]) == {
         "pass@1",
+        "pass@1_ci",
+        "mean_tokens_ci",
+        "maj@k",
         "pass@k",
         "mean_tokens",
         "median_tokens",

@@ -142,7 +142,7 @@ def budget_verdict(base_metrics: dict, rows: list[dict]) -> list[dict]:
 
 
 def verdict_sentence(entry: dict, mode: str) -> str:
-    """e.g. "round 3 (76.5% at 100 tokens) beats the forced base at 100 tokens (52.0%) by 24.5 points"."""
+    """e.g. "round 3 (76.5% at 100 tokens) beats the forced base at the same tokens (19.9%) by 56.6 points"."""
     baseline, lead = entry.get(f"{mode}d_base"), entry.get(f"lead_over_{mode}d")
     head = f"{entry['run']} ({100 * entry['pass@1']:.1f}% at {entry['mean_tokens']:.0f} tokens)"
     if baseline is None:

@@ -4,27 +4,11 @@ equal tokens) and a Pareto PNG with the budget curves."""
 import json
 
 import pytest
+from conftest import budget_rows
 
 import eval.compare
 from eval.compare import Point, main, pareto_optimal
 from eval.metrics import aes
-
-
-def budget_rows(curves):
-    """results.json `budgets` rows from {mode: [(budget, pass@1, mean tokens), ...]}."""
-    return [
-        {
-            "budget": budget,
-            "mode": mode,
-            "pass@1": acc,
-            "pass@1_ci": [acc - 0.05, acc + 0.05],
-            "mean_tokens": tokens,
-            "mean_tokens_ci": [tokens - 5, tokens + 5],
-            "cut_rate": 0.5,
-        }
-        for mode, points in curves.items()
-        for budget, acc, tokens in points
-    ]
 
 
 def write_run(directory, model, benchmarks, budgets=None, intervals=False):

@@ -1,29 +1,15 @@
 """The toy study's budget verdict: each round against the base's budget curves at the round's own mean tokens."""
 
 import pytest
+from conftest import budget_rows
 
 from scripts.toy_study import budget_verdict, verdict_markdown, verdict_sentence
 
 
-def budget(budget, mode, accuracy, tokens):
-    return {
-        "budget": budget,
-        "mode": mode,
-        "pass@1": accuracy,
-        "pass@1_ci": [accuracy - 0.03, accuracy + 0.03],
-        "mean_tokens": tokens,
-        "mean_tokens_ci": [tokens - 2, tokens + 2],
-        "cut_rate": 0.5,
-    }
-
-
 BASE = {
-    "budgets": [
-        budget(60, "truncate", 0.70, 60),
-        budget(100, "truncate", 0.90, 90),
-        budget(60, "force", 0.20, 90),
-        budget(100, "force", 0.40, 110),
-    ]
+    "budgets": budget_rows(
+        {"truncate": [(60, 0.70, 60), (100, 0.90, 90)], "force": [(60, 0.20, 90), (100, 0.40, 110)]}
+    )
 }
 
 
@@ -50,7 +36,7 @@ def test_each_round_is_set_against_the_forced_and_truncated_base_at_equal_tokens
     )
 
     report = "\n".join(verdict_markdown(verdict, BASE))
-    assert "| toy | 100 | force | 40.0 [37.0, 43.0] | 110 [108, 112] | 50.0 |" in report
+    assert "| toy | 100 | force | 40.0 [35.0, 45.0] | 110 [105, 115] | 50.0 |" in report
     assert (
         "At equal mean tokens, 1 of 1 pruned rounds are more accurate than the budget-forced base, and 0 of 1 than "
         "the truncated base" in report

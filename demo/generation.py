@@ -3,6 +3,10 @@
 Each model generates in its own thread; `stream_pair` merges both into one generator, so a single Gradio event
 updates both panes while they run (two events would run one after the other in the browser). Token counts are the
 generated ids themselves, seen by `IdStreamer`, never a re-tokenisation of the decoded text.
+
+A pane with a `force_budget` is budget-forced as the evaluation forces (thinkprune.budget): it generates up to the
+budget; if by then it has neither ended nor closed its thinking, the lead-in is appended (streamed, and counted) and
+it answers in at most `FORCE_ANSWER_TOKENS` more tokens.
 """
 
 import copy
@@ -14,6 +18,14 @@ from dataclasses import dataclass, field
 import torch
 from transformers import StoppingCriteriaList
 
+from thinkprune.budget import (
+    FORCE_ANSWER_TOKENS,
+    default_lead_in,
+    lead_in_ids,
+    needs_forcing,
+    think_end_position,
+    think_end_token_id,
+)
 from thinkprune.errors import UserError
 from thinkprune.modeling import eos_token_ids
 from thinkprune.prompts import eval_prompt_ids, split_thinking
@@ -63,6 +75,8 @@ class Pane:
 
     role: str
     model_name: str | None
+    force_budget: int | None = None  # budget forcing at this many tokens (or max new tokens, if fewer)
+    forced_at: int | None = None  # the tokens it had when it was forced to answer; None while it was not
     ids: list[int] = field(default_factory=list)
     status: str = "waiting"  # waiting -> loading -> generating -> finished | limit | stopped | error
     error: str | None = None
@@ -90,6 +104,8 @@ class Pane:
             "done": is_done(status),
             "error": self.error,
             "num_tokens": len(ids),
+            "force_budget": self.force_budget,
+            "forced_at": self.forced_at,
             "elapsed_s": round(elapsed, 3),
             "tokens_per_s": round(len(ids) / elapsed, 1) if elapsed > 0 else 0.0,
             "first_token_s": round(self.first_token_at - self.started_at, 3) if self.first_token_at else None,
@@ -121,26 +137,33 @@ def run_pane(
         pane.decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)
         pane.eos_ids = tuple(sorted(eos_token_ids(tokenizer, model.generation_config)))
 
+        def configure(max_new_tokens: int):
+            return sampling_config(
+                model.generation_config, settings, tokenizer.pad_token_id, pane.eos_ids, max_new_tokens
+            )
+
         def on_ids(ids: list[int]) -> None:
             if pane.first_token_at is None:
                 pane.first_token_at = time.perf_counter()
             pane.ids.extend(ids)
             changed.set()
 
-        generation_config = sampling_config(model.generation_config, settings, tokenizer.pad_token_id, pane.eos_ids)
-        input_ids = torch.tensor([prompt_ids], device=model.device)
+        budget = min(pane.force_budget or settings.max_new_tokens, settings.max_new_tokens)
+        limit = budget
         pane.started_at = time.perf_counter()
         pane.status = "generating"
         changed.set()
-        with torch.inference_mode():
-            model.generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                generation_config=generation_config,
-                streamer=IdStreamer(on_ids),
-                stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]),
-            )
-        final_status = end_status(pane.ids, pane.eos_ids, settings.max_new_tokens, stop.is_set())
+        generate_streaming(model, prompt_ids, configure(budget), on_ids, stop)
+        if pane.force_budget and not stop.is_set() and not (pane.ids and pane.ids[-1] in pane.eos_ids):
+            if must_force(pane, tokenizer, budget):
+                pane.forced_at = len(pane.ids)
+                on_ids(lead_in_ids(tokenizer, default_lead_in(pane.model_name)))
+                limit = len(pane.ids) + FORCE_ANSWER_TOKENS
+            else:  # it closed its thinking within the budget: its own answer, up to max new tokens in all
+                limit = settings.max_new_tokens
+            if limit > len(pane.ids):
+                generate_streaming(model, prompt_ids + pane.ids, configure(limit - len(pane.ids)), on_ids, stop)
+        final_status = end_status(pane.ids, pane.eos_ids, limit, stop.is_set())
     except Exception as error:
         pane.error = error_message(error)
         final_status = "error"
@@ -149,12 +172,38 @@ def run_pane(
     changed.set()
 
 
-def sampling_config(model_config, settings: SamplingSettings, pad_token_id: int | None, eos_ids: tuple[int, ...]):
+def generate_streaming(model, input_ids: list[int], generation_config, on_ids, stop: threading.Event) -> None:
+    """One `generate` call whose new ids go to `on_ids` as they come; the Stop flag ends it at the next token."""
+    inputs = torch.tensor([input_ids], device=model.device)
+    with torch.inference_mode():
+        model.generate(
+            input_ids=inputs,
+            attention_mask=torch.ones_like(inputs),
+            generation_config=generation_config,
+            streamer=IdStreamer(on_ids),
+            stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]),
+        )
+
+
+def must_force(pane: Pane, tokenizer, budget: int) -> bool:
+    """Whether the pane, having reached its budget without ending, has not closed its thinking either."""
+    think_end = think_end_position(pane.ids, pane.decode, think_end_token_id(tokenizer))
+    return needs_forcing(len(pane.ids), False, think_end, budget)
+
+
+def sampling_config(
+    model_config,
+    settings: SamplingSettings,
+    pad_token_id: int | None,
+    eos_ids: tuple[int, ...],
+    max_new_tokens: int | None = None,
+):
     """The model's own generation config with the evaluation protocol's explicit values on top (as the evaluation
-    harness sets them): temperature and top_p only, no top_k (vLLM has none), no repetition penalty."""
+    harness sets them): temperature and top_p only, no top_k (vLLM has none), no repetition penalty. At most
+    `max_new_tokens` (default: the settings')."""
     config = copy.deepcopy(model_config)
     sample = settings.temperature > 0
-    config.max_new_tokens = settings.max_new_tokens
+    config.max_new_tokens = max_new_tokens or settings.max_new_tokens
     config.do_sample = sample
     # Greedy takes the neutral values: None would be filled in again from the model's own sampling defaults.
     config.temperature = settings.temperature if sample else 1.0

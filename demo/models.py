@@ -11,6 +11,7 @@ from huggingface_hub import get_safetensors_metadata
 from safetensors import safe_open
 from transformers import AutoConfig
 
+from eval.results import RESULTS_FILE, load_results
 from thinkprune.errors import UserError
 from thinkprune.modeling import load_model, load_tokenizer
 from thinkprune.records import RoundRecord
@@ -30,6 +31,22 @@ def describe(name: str) -> str:
     if record is not None:
         return f"round {record.round} · trained under a {record.token_limit}-token limit · `{name}`"
     return f"`{name}`"
+
+
+def typical_tokens(name: str | None) -> int | None:
+    """How many tokens a pruned round typically writes, to budget-force the original at: the mean over the
+    benchmarks of its evaluation (`<round>/eval/results.json`, as pushed), else the mean completion length of its
+    last training steps, else its training limit; None for a checkpoint with no record (a Hub id)."""
+    if not name:
+        return None
+    results_file = Path(name) / "eval" / RESULTS_FILE
+    if results_file.is_file():
+        benchmarks = load_results(results_file)["benchmarks"].values()
+        return round(sum(b["mean_tokens"] for b in benchmarks) / len(benchmarks))
+    record = RoundRecord.find(name) if Path(name).is_dir() else None
+    if record is None:
+        return None
+    return round(record.train_metrics.get("completions/mean_length") or record.token_limit)
 
 
 def resolve_device(device: str) -> str:

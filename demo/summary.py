@@ -48,11 +48,22 @@ def saving_message(base_tokens: int, pruned_tokens: int) -> str:
     )
 
 
+def forcing_text(snapshot: dict) -> str:
+    """What budget forcing did to a pane: "" for a pane without a budget."""
+    if not snapshot.get("force_budget"):
+        return ""
+    if snapshot.get("forced_at") is not None:
+        return f"⏱ forced to answer at {snapshot['forced_at']:,} tokens"
+    return f"⏱ budget {snapshot['force_budget']:,} tokens"
+
+
 def stats_markdown(snapshot: dict) -> str:
-    """Live counters of one pane: exact generated-token count, elapsed time, throughput, state."""
+    """Live counters of one pane: exact generated-token count, elapsed time, throughput, state, budget forcing."""
+    forcing = forcing_text(snapshot)
     return (
         f"**{snapshot['num_tokens']:,} tokens** · {snapshot['elapsed_s']:.1f} s · "
         f"{snapshot['tokens_per_s']:.0f} tokens/s · {STATUS_TEXT[snapshot['status']]}"
+        + (f" · {forcing}" if forcing else "")
     )
 
 
@@ -96,6 +107,13 @@ def comparison_markdown(base: dict, pruned: dict, gold: str) -> str:
     if failed:
         return f"No comparison: the {' and the '.join(failed)} model failed (see the message in its pane)."
     lines = [saving_message(base["num_tokens"], pruned["num_tokens"]) or "The original model generated no token."]
+    if base.get("forced_at") is not None:
+        lines.append(
+            f"The original model was budget-forced: at {base['forced_at']:,} tokens its thinking was closed and it "
+            "had to answer (the s1-style baseline a pruned model should beat)."
+        )
+    elif base.get("force_budget"):
+        lines.append(f"The original model finished its thinking within its {base['force_budget']:,}-token budget.")
     for name, snapshot in (("original", base), ("pruned", pruned)):
         if snapshot["status"] == "limit":
             lines.append(f"The {name} model hit the max-new-tokens limit: its full answer would be longer.")

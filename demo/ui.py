@@ -16,8 +16,9 @@ import gradio as gr
 
 from demo.config import TOY_OUTPUTS, DemoConfig, parse_config
 from demo.generation import Pane, SamplingSettings, stream_pair
-from demo.models import ModelRegistry, describe
+from demo.models import ModelRegistry, describe, typical_tokens
 from demo.summary import answer_markdown, comparison_markdown, is_correct, stats_markdown, token_ratio
+from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.toy import make_problems
 
@@ -102,10 +103,15 @@ def refusal(message: str) -> tuple:
 def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
     stop_events: dict[str, threading.Event] = {}  # per browser session: what its Stop button stops
 
-    def compare(problem, gold, pruned_name, max_new_tokens, temperature, top_p, request: gr.Request):
+    def compare(
+        problem, gold, pruned_name, max_new_tokens, temperature, top_p, force, force_budget, request: gr.Request
+    ):
         problem, gold = (problem or "").strip(), (gold or "").strip()
         if not problem:
             yield refusal("Type a math problem (or pick an example below), then press Run.")
+            return
+        if force and not (force_budget and force_budget >= 1):
+            yield refusal("Give the token budget to force the original model at (at least 1), then press Run.")
             return
         if len(problem) > config.max_problem_chars:
             yield refusal(
@@ -118,7 +124,10 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
             temperature=float(min(max(temperature, 0.0), 2.0)),
             top_p=float(min(max(top_p, 0.01), 1.0)),
         )
-        panes = [Pane("base", config.base), Pane("pruned", pruned_name or None)]
+        panes = [
+            Pane("base", config.base, force_budget=int(force_budget) if force else None),
+            Pane("pruned", pruned_name or None),
+        ]
         if pruned_name is None:
             panes[1].status, panes[1].error = "error", no_pruned_message(config)
         stop = threading.Event()
@@ -184,6 +193,20 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
                     step=1,
                     label="Max new tokens (per model)",
                 )
+                with gr.Accordion("Budget forcing of the original (the free baseline)", open=False):
+                    force = gr.Checkbox(
+                        label="Force the original to answer at a token budget: its thinking is closed there and "
+                        f"it answers in at most {FORCE_ANSWER_TOKENS} more tokens (s1's budget forcing)",
+                        value=False,
+                        elem_id="force",
+                    )
+                    force_budget = gr.Number(
+                        value=typical_tokens(default_pruned),
+                        label="Budget (tokens; default: what the pruned round typically writes)",
+                        precision=0,
+                        minimum=1,
+                        elem_id="force-budget",
+                    )
                 with gr.Accordion("Sampling (evaluation defaults)", open=False):
                     temperature = gr.Slider(
                         0.0, 1.5, value=config.temperature, step=0.05, label="Temperature (0 = greedy)"
@@ -230,15 +253,15 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
         result = gr.JSON(visible=False)
 
         pruned_choice.change(
-            lambda name: pane_title("pruned", name, config),
+            lambda name: (pane_title("pruned", name, config), typical_tokens(name)),
             pruned_choice,
-            pruned_title,
+            [pruned_title, force_budget],
             queue=False,
             api_visibility="private",
         )
         run_event = run.click(
             compare,
-            inputs=[problem, gold, pruned_choice, max_new_tokens, temperature, top_p],
+            inputs=[problem, gold, pruned_choice, max_new_tokens, temperature, top_p, force, force_budget],
             outputs=[*outputs, verdict, result],
             api_name="compare",
             concurrency_limit=config.concurrency_limit,

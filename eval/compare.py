@@ -3,10 +3,15 @@
     python eval/compare.py eval_results/base eval_results/round1 eval_results/round2 eval_results/round3 \\
         --labels base,4k,3k,2k --output eval_results/comparison
 
-Writes `comparison.md` (pass@1, mean tokens, truncation rate and AES per benchmark and run; AES and the changes are
-against the FIRST directory) and `pareto.png` (one panel per benchmark plus their average; runs joined in the order
-given, Pareto-optimal runs filled). "average" is the mean over the benchmarks every run has, as the paper averages
-AIME24, AMC23 and MATH500.
+Writes `comparison.md` (pass@1 and mean tokens with their 95% intervals, truncation rate and AES per benchmark and
+run; AES and the changes are against the FIRST directory) and `pareto.png` (one panel per benchmark plus their
+average; every run a point, Pareto-optimal runs filled). "average" is the mean over the benchmarks every run has, as
+the paper averages AIME24, AMC23 and MATH500.
+
+A run evaluated with `--budgets` (the base, typically) also brings its budget curves: accuracy against mean tokens
+with its responses truncated at each budget, and budget-forced. They are drawn as lines beside the points, and
+`comparison.md` gives, for every other run, the baseline's accuracy at that run's own mean tokens (interpolated
+between budgets): does pruning beat simply cutting the original's thinking, at equal tokens?
 """
 
 import statistics
@@ -21,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from matplotlib.figure import Figure
 from transformers import HfArgumentParser
 
+from eval.budgets import MODES
 from eval.metrics import aes
-from eval.results import load_results
+from eval.results import load_results, percent_interval, tokens_interval
+from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
 
@@ -43,32 +50,74 @@ class Point:
     accuracy: float
     mean_tokens: float
     truncation_rate: float
+    # 95% intervals; None for an average over benchmarks, and in results written before intervals were.
+    accuracy_ci: tuple[float, float] | None = None
+    tokens_ci: tuple[float, float] | None = None
 
 
-def collect(results: list[dict]) -> tuple[list[str], list[dict[str, Point]]]:
-    """Per run {benchmark: Point}, with the average over the benchmarks every run has."""
+# A run's budget curves on one benchmark: {mode: [(budget, Point), ...]} in budget order.
+Curves = dict[str, list[tuple[int, Point]]]
+
+
+def point_of(metrics: dict) -> Point:
+    accuracy_ci, tokens_ci = metrics.get("pass@1_ci"), metrics.get("mean_tokens_ci")
+    return Point(
+        metrics["pass@1"],
+        metrics["mean_tokens"],
+        metrics.get("truncation_rate", metrics.get("cut_rate", 0.0)),
+        tuple(accuracy_ci) if accuracy_ci else None,
+        tuple(tokens_ci) if tokens_ci else None,
+    )
+
+
+def average_point(points: list[Point]) -> Point:
+    return Point(
+        *(statistics.fmean(getattr(p, f) for p in points) for f in ("accuracy", "mean_tokens", "truncation_rate"))
+    )
+
+
+def curves_of(metrics: dict) -> Curves:
+    return {
+        mode: [(row["budget"], point_of(row)) for row in metrics.get("budgets", []) if row["mode"] == mode]
+        for mode in MODES
+        if any(row["mode"] == mode for row in metrics.get("budgets", []))
+    }
+
+
+def average_curves(curves: list[Curves]) -> Curves:
+    """The curves averaged over benchmarks, at the budgets and modes every benchmark has."""
+    averaged = {}
+    for mode in set.intersection(*(set(c) for c in curves)) if curves else ():
+        budgets = set.intersection(*({budget for budget, _ in c[mode]} for c in curves))
+        averaged[mode] = [
+            (budget, average_point([point for c in curves for b, point in c[mode] if b == budget]))
+            for budget in sorted(budgets)
+        ]
+    return {mode: averaged[mode] for mode in MODES if averaged.get(mode)}
+
+
+def collect(results: list[dict]) -> tuple[list[str], list[dict[str, Point]], list[dict[str, Curves]]]:
+    """Per run {benchmark: Point} and {benchmark: Curves}, with the average over the benchmarks every run has."""
     common = [name for name in results[0]["benchmarks"] if all(name in r["benchmarks"] for r in results)]
     if not common:
         raise UserError("the runs share no benchmark: compare directories evaluated on the same benchmarks")
-    runs = []
+    runs, curves = [], []
     for result in results:
-        points = {
-            name: Point(m["pass@1"], m["mean_tokens"], m["truncation_rate"])
-            for name, m in result["benchmarks"].items()
-            if name in common
-        }
+        points = {name: point_of(result["benchmarks"][name]) for name in common}
+        run_curves = {name: curves_of(result["benchmarks"][name]) for name in common}
         if len(common) > 1:
-            points[AVERAGE] = Point(
-                *(statistics.fmean(getattr(points[n], f) for n in common) for f in Point.__annotations__)
-            )
+            points[AVERAGE] = average_point([points[name] for name in common])
+            run_curves[AVERAGE] = average_curves([run_curves[name] for name in common])
         runs.append(points)
-    return common + ([AVERAGE] if len(common) > 1 else []), runs
+        curves.append(run_curves)
+    return common + ([AVERAGE] if len(common) > 1 else []), runs, curves
 
 
 def comparison_table(labels: list[str], names: list[str], runs: list[dict[str, Point]]) -> str:
     lines = [
-        "| benchmark | run | pass@1 (%) | Δ pass@1 (points) | mean tokens | Δ tokens | truncated (%) | AES |",
-        "|---|---|---|---|---|---|---|---|",
+        "| benchmark | run | pass@1 (%) | 95% CI | Δ pass@1 (points) | mean tokens | 95% CI | Δ tokens | truncated (%) "
+        "| AES |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in names:
         base = runs[0][name]
@@ -77,10 +126,52 @@ def comparison_table(labels: list[str], names: list[str], runs: list[dict[str, P
             score = aes(point.accuracy, point.mean_tokens, base.accuracy, base.mean_tokens)
             change = (point.mean_tokens - base.mean_tokens) / base.mean_tokens if base.mean_tokens else None
             lines.append(
-                f"| {name} | {label} | {100 * point.accuracy:.1f} | {100 * (point.accuracy - base.accuracy):+.1f} "
-                f"| {point.mean_tokens:,.0f} | {'-' if change is None else f'{100 * change:+.1f}%'} "
+                f"| {name} | {label} | {100 * point.accuracy:.1f} | {percent_interval(point.accuracy_ci).strip() or '-'} "
+                f"| {100 * (point.accuracy - base.accuracy):+.1f} | {point.mean_tokens:,.0f} "
+                f"| {tokens_interval(point.tokens_ci).strip() or '-'} | {'-' if change is None else f'{100 * change:+.1f}%'} "
                 f"| {100 * point.truncation_rate:.1f} | {'-' if score is None else f'{score:+.3f}'} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def at_equal_tokens(point: Point, curves: Curves) -> dict[str, float | None]:
+    """Per mode, the accuracy of a budget curve at the point's mean tokens (None outside the measured range)."""
+    return {
+        mode: interpolate([(p.mean_tokens, p.accuracy) for _, p in curve], point.mean_tokens)
+        for mode, curve in curves.items()
+    }
+
+
+def baseline_rows(labels, names, runs, curves) -> list[dict]:
+    """Every run against the budget curves of every other run that has them, benchmark by benchmark."""
+    rows = []
+    for baseline, baseline_curves in zip(labels, curves):
+        for name in names:
+            if not baseline_curves[name]:
+                continue
+            for label, points in zip(labels, runs):
+                if label != baseline:
+                    accuracy = at_equal_tokens(points[name], baseline_curves[name])
+                    rows.append(
+                        {"benchmark": name, "run": label, "baseline": baseline, "point": points[name], **accuracy}
+                    )
+    return rows
+
+
+def baseline_table(rows: list[dict]) -> str:
+    lines = [
+        "| benchmark | run | pass@1 (%) | mean tokens | baseline | truncated at these tokens (%) "
+        "| forced at these tokens (%) | run − forced (points) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        point, truncated, forced = row["point"], row.get("truncate"), row.get("force")
+        lines.append(
+            f"| {row['benchmark']} | {row['run']} | {100 * point.accuracy:.1f} | {point.mean_tokens:,.0f} "
+            f"| {row['baseline']} | {'-' if truncated is None else f'{100 * truncated:.1f}'} "
+            f"| {'-' if forced is None else f'{100 * forced:.1f}'} "
+            f"| {'-' if forced is None else f'{100 * (point.accuracy - forced):+.1f}'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -93,45 +184,72 @@ def pareto_optimal(points: list[Point]) -> list[bool]:
     return [not any(dominates(other, point) for other in points) for point in points]
 
 
-def pareto_plot(labels: list[str], names: list[str], runs: list[dict[str, Point]], path: Path) -> None:
-    fig = Figure(figsize=(4.2 * len(names), 3.8), dpi=120)
+def pareto_plot(labels, names, runs, curves, path: Path) -> None:
+    """One panel per benchmark: every run a point (filled when Pareto-optimal), budget curves as lines."""
+    fig = Figure(figsize=(4.8 * len(names), 4.4), dpi=120)
     axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
+        color = 1
+        for label, run_curves in zip(labels, curves):
+            for mode, curve in run_curves[name].items():
+                xs, ys = [p.mean_tokens for _, p in curve], [100 * p.accuracy for _, p in curve]
+                style = "--" if mode == "truncate" else "-"
+                ax.plot(xs, ys, style, marker=".", color=f"C{color}", label=f"{label}, {mode}d", zorder=1)
+                for budget, x, y in zip((b for b, _ in curve), xs, ys):
+                    # Budgets under the forced curve, above the truncated one: the two rarely cross.
+                    offset = (0, -9) if mode == "force" else (0, 4)
+                    ax.annotate(
+                        f"{budget}",
+                        (x, y),
+                        textcoords="offset points",
+                        xytext=offset,
+                        fontsize=6,
+                        color=f"C{color}",
+                        ha="center",
+                    )
+                color += 1
         points = [run[name] for run in runs]
-        xs, ys = [p.mean_tokens for p in points], [100 * p.accuracy for p in points]
-        ax.plot(xs, ys, color="0.6", linewidth=1, zorder=1)
-        for x, y, label, optimal in zip(xs, ys, labels, pareto_optimal(points)):
+        for point, label, optimal in zip(points, labels, pareto_optimal(points)):
+            x, y = point.mean_tokens, 100 * point.accuracy
             ax.scatter(x, y, s=50, zorder=2, color="C0", facecolors="C0" if optimal else "white")
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
         ax.set_title(name)
         ax.set_xlabel("mean response tokens")
         ax.set_ylabel("pass@1 (%)")
         ax.grid(alpha=0.3)
-        ax.margins(0.15)
-    # Two short lines: one panel is narrow, and a long title is cut at both edges.
-    fig.suptitle("Accuracy vs length\n(filled: Pareto-optimal; up-left is better)", fontsize=9)
+        ax.margins(0.1)
+        if color > 1:
+            ax.legend(fontsize=7, loc="lower right", title="budget baselines (numbers: budgets)", title_fontsize=7)
+    # Short lines: one panel is narrow, and a long title is cut at both edges.
+    fig.suptitle("Accuracy vs length\n(points: runs, filled if Pareto-optimal; up-left is better)", fontsize=9)
     fig.tight_layout()
     save_figure_atomic(fig, path)
 
 
 def compare(result_dirs: list[str], labels: list[str] | None, output: str) -> str:
-    """Write comparison.md and pareto.png for `result_dirs` (the first is the reference); returns the table."""
+    """Write comparison.md and pareto.png for `result_dirs` (the first is the reference); returns the tables."""
     if len(result_dirs) < 1:
         raise UserError("pass at least one evaluation directory")
     labels = labels or [Path(d.rstrip("/")).name for d in result_dirs]
     if len(labels) != len(result_dirs):
         raise UserError(f"{len(labels)} labels for {len(result_dirs)} directories: give one label per directory")
     results = [load_results(d) for d in result_dirs]
-    names, runs = collect(results)
+    names, runs, curves = collect(results)
     table = comparison_table(labels, names, runs)
+    if rows := baseline_rows(labels, names, runs, curves):
+        table += (
+            "\n## Against the budget baselines\n\nThe baseline's accuracy at each run's own mean tokens, "
+            "interpolated between its budgets (`-` outside them): its responses truncated there, and "
+            f"budget-forced.\n\n{baseline_table(rows)}"
+        )
     runs_list = "\n".join(f"- {label}: `{r['model']}` ({d})" for label, r, d in zip(labels, results, result_dirs))
     output_dir = Path(output)
     markdown = (
-        f"# Accuracy vs length\n\nRuns:\n{runs_list}\n\nΔ and AES against {labels[0]}.\n\n{table}\n"
-        "![Pareto plot](pareto.png)\n"
+        f"# Accuracy vs length\n\nRuns:\n{runs_list}\n\nΔ and AES against {labels[0]}; 95% intervals are "
+        f"bootstrapped over problems.\n\n{table}\n![Pareto plot](pareto.png)\n"
     )
     write_text_atomic(output_dir / "comparison.md", markdown)
-    pareto_plot(labels, names, runs, output_dir / "pareto.png")
+    pareto_plot(labels, names, runs, curves, output_dir / "pareto.png")
     return table
 
 

@@ -6,15 +6,20 @@
         --num_samples 16 --max_new_tokens 32768 --output_dir eval_results/base
     python eval/evaluate.py --config recipes/eval/r1_distill_protocol.yaml --model PATH --output_dir DIR
     python eval/evaluate.py --output_dir eval_results/base --rescore      # re-grade samples.jsonl, no generation
+    python eval/evaluate.py --model toy --budgets 60,80,100,120,150,200   # + accuracy when the thinking is cut
 
 Protocol (docs/evaluation.md): no system prompt, user message = problem + " Please reason step by step, and put your final
 answer within \\boxed{}.", the model's chat template (R1-style templates pre-fill "<think>\\n"), temperature 0.6,
 top_p 0.95, 32k new tokens, 64 samples per problem for AIME24/AMC23 and 16 for the others. Every response is graded
 by `thinkprune.grading.grade` (the last `\\boxed{}`), truncated or not; truncated responses are also counted apart.
 
+With `--budgets`, every benchmark also reports accuracy and mean tokens at each token budget, with the responses
+truncated there and with budget forcing (eval/budgets.py): is a pruned model better than the original simply cut?
+
 The output directory gets `samples.jsonl` (appended as batches finish: a killed run, started again with the same
-command, resumes where it stopped), `results.json`, `results.md` and `run.json` (what was run, to refuse mixing two
-runs in one directory). Uses vLLM when installed, batched transformers `generate` otherwise.
+command, resumes where it stopped), `results.json`, `results.md`, `run.json` (what was run, to refuse mixing two
+runs in one directory) and, with budgets, `budgets.jsonl` (the forced answers). Uses vLLM when installed, batched
+transformers `generate` otherwise.
 """
 
 import dataclasses
@@ -35,20 +40,24 @@ from transformers import AutoConfig, set_seed
 from trl import TrlParser
 
 from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
-from eval.generation import Sampling, decode, make_backend, resolve_backend, vllm_available
+from eval.budgets import Forcing, check_budgets, evaluate_budgets, parse_budgets, parse_modes
+from eval.generation import Sampling, decode_ids, make_backend, resolve_backend, vllm_available
 from eval.metrics import aes, benchmark_metrics
 from eval.results import (
+    BUDGETS_FILE,
     RESULTS_FILE,
     RESULTS_MD_FILE,
     RUN_FILE,
     SAMPLES_FILE,
     append_samples,
+    budgets_table,
     load_results,
     read_samples,
     results_markdown,
     results_table,
     write_samples,
 )
+from thinkprune.budget import FORCE_ANSWER_TOKENS, default_lead_in, lead_in_ids
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import exclusive_lock, write_json_atomic, write_text_atomic
 from thinkprune.grading import extract_answer, grade
@@ -64,6 +73,8 @@ DEFAULT_BATCH_SIZE = {"transformers": 64, "vllm": 2048}
 # What makes two runs the same run: samples of runs that differ in any of these never share a directory. The
 # backend as resolved (vLLM and transformers sample differently), and the samples per problem per benchmark.
 RUN_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "system_prompt", "prompt_suffix", "limit", "dtype")
+# What the budget table is computed with: no part of the run's identity (the samples do not depend on it).
+BUDGET_KEYS = ("budgets", "budget_modes", "force_lead_in", "force_answer_tokens")
 LOCK_FILE = ".lock"
 
 
@@ -130,6 +141,25 @@ class EvalConfig:
         default="auto",
         metadata={"help": "Model dtype: auto (checkpoint's; float32 on CPU), bfloat16, float16, float32."},
     )
+    budgets: str | None = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated token budgets (at most max_new_tokens), e.g. 2000,4000,8000: accuracy and mean "
+            "tokens of the responses cut at each, truncated and budget-forced (docs/evaluation.md)."
+        },
+    )
+    budget_modes: str = field(default="truncate,force", metadata={"help": "truncate, force, or truncate,force."})
+    force_lead_in: str | None = field(
+        default=None,
+        metadata={
+            "help": "Appended when a response is forced at a budget; must close the thinking (</think>). Default: "
+            "the toy's answer sentence for a toy model, else '\\n</think>\\n\\n**Final Answer**\\n\\\\boxed{'."
+        },
+    )
+    force_answer_tokens: int = field(
+        default=FORCE_ANSWER_TOKENS,
+        metadata={"help": "Most tokens a forced response may write after the lead-in (counted in its tokens)."},
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -159,6 +189,7 @@ def with_defaults(config: EvalConfig) -> EvalConfig:
         benchmarks=",".join(split_names(config.benchmarks or ("toy" if toy else PAPER_BENCHMARKS))),
         max_new_tokens=config.max_new_tokens or (TOY_MAX_NEW_TOKENS if toy else PAPER_MAX_NEW_TOKENS),
         output_dir=config.output_dir or default_output_dir(config.model),
+        force_lead_in=config.force_lead_in or default_lead_in(config.model),
     )
 
 
@@ -179,6 +210,11 @@ def check_config(config: EvalConfig) -> None:
         raise UserError(f"unknown backend {config.backend!r}: use auto, vllm or transformers")
     if config.backend == "vllm" and not vllm_available():
         raise UserError("backend vllm needs vLLM (GPU only): pip install -e '.[vllm]', or use transformers")
+    if config.budgets is not None:
+        parse_budgets(config.budgets)
+        parse_modes(config.budget_modes)
+        if config.force_answer_tokens < 1:
+            raise UserError(f"force_answer_tokens must be at least 1, got {config.force_answer_tokens}")
 
 
 def model_max_positions(model_path: str) -> int | None:
@@ -234,7 +270,7 @@ def prepare_output_dir(output_dir: Path, identity: dict, overwrite: bool) -> Non
     """Refuse a directory holding another run's samples; `overwrite` deletes them. Then record this run."""
     run_file = output_dir / RUN_FILE
     if overwrite:
-        for name in (SAMPLES_FILE, RESULTS_FILE, RESULTS_MD_FILE, RUN_FILE):
+        for name in (SAMPLES_FILE, BUDGETS_FILE, RESULTS_FILE, RESULTS_MD_FILE, RUN_FILE):
             (output_dir / name).unlink(missing_ok=True)
     elif run_file.exists():
         previous = json.loads(run_file.read_text())
@@ -282,7 +318,7 @@ def score(sample: dict) -> dict:
     }
 
 
-def generate_benchmark(name, rows, prompts, pending, backend, tokenizer, sampling, batch_size, samples_path):
+def generate_benchmark(name, rows, prompts, pending, backend, batch_size, tokenizer, sampling, samples_path):
     """Generate every pending (problem, sample), appending graded samples to samples.jsonl batch by batch."""
     set_seed(sampling.seed)
     start, tokens, generated = time.perf_counter(), 0, []
@@ -300,9 +336,10 @@ def generate_benchmark(name, rows, prompts, pending, backend, tokenizer, samplin
                     "problem_id": row["id"],
                     "problem": row["problem"],
                     "answer": row["answer"],
-                    "response": decode(tokenizer, generation),
+                    "response": decode_ids(tokenizer, generation.token_ids),
                     "num_tokens": len(generation.token_ids),
                     "finished": generation.finished,
+                    "token_ids": generation.token_ids,  # budget baselines are computed from them (eval/budgets.py)
                 }
                 records.append(score(record))
                 tokens += len(generation.token_ids)
@@ -375,15 +412,31 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
             file=sys.stderr,
         )
         config = dataclasses.replace(config, max_new_tokens=budget)
+    if config.budgets is not None:
+        check_budgets(parse_budgets(config.budgets), config.max_new_tokens)
+    max_model_len = longest_prompt + max(config.max_new_tokens, forced_length(config, tokenizer))
+    if max_positions and max_model_len > max_positions:
+        raise UserError(
+            f"the largest budget and its forced answer ({max_model_len - longest_prompt} tokens) do not fit in the "
+            f"model's context ({max_positions}) after a {longest_prompt}-token prompt: use smaller budgets"
+        )
 
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"):
-        return run_benchmarks(config, benchmarks, backend, model_path, tokenizer, longest_prompt, reference)
+        return run_benchmarks(config, benchmarks, backend, model_path, tokenizer, max_model_len, reference)
 
 
-def run_benchmarks(config, benchmarks, backend, model_path, tokenizer, longest_prompt, reference) -> dict:
-    """Generate what `output_dir` lacks, grade it and write the results after every benchmark."""
+def forced_length(config: EvalConfig, tokenizer) -> int:
+    """The longest forced response: the largest budget, the lead-in and the answer allowance (0 without forcing)."""
+    if config.budgets is None or "force" not in parse_modes(config.budget_modes):
+        return 0
+    lead_in = lead_in_ids(tokenizer, config.force_lead_in)
+    return parse_budgets(config.budgets)[-1] + len(lead_in) + config.force_answer_tokens
+
+
+def run_benchmarks(config, benchmarks, backend, model_path, tokenizer, max_model_len, reference) -> dict:
+    """Generate what `output_dir` lacks, grade it (and its budgets) and write the results after every benchmark."""
     output_dir = Path(config.output_dir)
     expected = {name: (len(rows), num_samples) for name, (rows, _, num_samples) in benchmarks.items()}
     run = run_identity(config, expected)
@@ -394,7 +447,25 @@ def run_benchmarks(config, benchmarks, backend, model_path, tokenizer, longest_p
         write_samples(samples_path, existing)  # drop the line a kill tore, before appending after it
 
     sampling = Sampling(config.temperature, config.top_p, config.max_new_tokens, config.seed)
+
+    def generator():
+        """The generation backend, built on first use, and its batch size."""
+        nonlocal backend
+        if backend is None:
+            backend = make_backend(
+                config.backend,
+                model_path,
+                tokenizer,
+                config.seed,
+                max_model_len,
+                config.tensor_parallel_size,
+                config.gpu_memory_utilization,
+                config.dtype,
+            )
+        return backend, config.batch_size or DEFAULT_BATCH_SIZE[backend.name]
+
     previous = load_results(output_dir) if (output_dir / RESULTS_FILE).exists() else {}
+    budgets = budget_settings(dataclasses.asdict(config))
     results = {
         "model": config.model,
         "config": {**dataclasses.asdict(config), "backend": run["backend"]},
@@ -412,39 +483,40 @@ def run_benchmarks(config, benchmarks, backend, model_path, tokenizer, longest_p
         check_resumed_samples(name, done, rows, output_dir)
         pending = [(p, s) for p in range(len(rows)) for s in range(num_samples) if (p, s) not in done]
         if pending:
-            if backend is None:
-                backend = make_backend(
-                    config.backend,
-                    model_path,
-                    tokenizer,
-                    config.seed,
-                    longest_prompt + config.max_new_tokens,
-                    config.tensor_parallel_size,
-                    config.gpu_memory_utilization,
-                    config.dtype,
-                )
-            batch_size = config.batch_size or DEFAULT_BATCH_SIZE[backend.name]
             generated = generate_benchmark(
-                name, rows, prompts, pending, backend, tokenizer, sampling, batch_size, samples_path
+                name, rows, prompts, pending, *generator(), tokenizer, sampling, samples_path
             )
             done.update(((s["problem_index"], s["sample_index"]), s) for s in generated)
-        results["benchmarks"][name] = benchmark_metrics(
-            [done[(p, s)] for p in range(len(rows)) for s in range(num_samples)]
-        ) | dataset_of(name)
+        samples = [done[(p, s)] for p in range(len(rows)) for s in range(num_samples)]
+        results["benchmarks"][name] = benchmark_metrics(samples) | dataset_of(name)
+        if budgets:
+            results["benchmarks"][name]["budgets"] = evaluate_budgets(
+                name, samples, *budgets, tokenizer, output_dir / BUDGETS_FILE, prompts, generator, sampling
+            )
         completeness(results, run)
         add_aes(results, reference)
         write_results(output_dir, results)  # after every benchmark: a later failure keeps these
     return results
 
 
+def budget_settings(config: dict) -> tuple | None:
+    """(budgets, modes, forcing) of a run's config (an EvalConfig as a dict), None when it has no budgets."""
+    if config.get("budgets") is None:
+        return None
+    forcing = Forcing(config["force_lead_in"], config["force_answer_tokens"])
+    return parse_budgets(config["budgets"]), parse_modes(config["budget_modes"]), forcing
+
+
 def rescore(config: EvalConfig) -> dict:
-    """Re-grade every response of an existing samples.jsonl (e.g. after a grader fix) and rewrite the results."""
+    """Re-grade every response of an existing samples.jsonl (e.g. after a grader fix) and rewrite the results;
+    the budget table too, with the run's budgets or those given now (forced answers from budgets.jsonl)."""
     output_dir = Path(config.output_dir or default_output_dir(config.model))
+    budgets = {key: getattr(config, key) for key in BUDGET_KEYS} if config.budgets is not None else {}
     with exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"):
-        return rescore_samples(output_dir, config.reference)
+        return rescore_samples(output_dir, config.reference, budgets)
 
 
-def rescore_samples(output_dir: Path, reference: str | None) -> dict:
+def rescore_samples(output_dir: Path, reference: str | None, budget_config: dict | None = None) -> dict:
     samples_path = output_dir / SAMPLES_FILE
     samples = read_samples(samples_path)
     if not samples:
@@ -455,18 +527,30 @@ def rescore_samples(output_dir: Path, reference: str | None) -> dict:
     previous = load_results(output_dir) if (output_dir / RESULTS_FILE).exists() else {}
     run = json.loads((output_dir / RUN_FILE).read_text()) if (output_dir / RUN_FILE).exists() else {}
     reference_dir = reference or previous.get("reference")
+    model = run.get("model") or previous.get("model")
+    config = {**previous.get("config", run), **(budget_config or {})}
+    if config.get("budgets") is not None and config.get("force_lead_in") is None:
+        config["force_lead_in"] = default_lead_in(model)
     results = {
         "model": previous.get("model", run.get("model")),
-        "config": previous.get("config", run),
+        "config": config,
         "versions": {**previous.get("versions", {}), **package_versions(None)},
         "reference": reference_dir,
         "complete": False,
         "benchmarks": {},
     }
+    budgets = budget_settings(config)
+    if budgets:
+        check_budgets(budgets[0], config["max_new_tokens"])
+        tokenizer = load_tokenizer(resolve_model_name(model))
     names = list(dict.fromkeys(sample["benchmark"] for sample in samples))
     for name in names:
         benchmark_samples = [sample for sample in samples if sample["benchmark"] == name]
         results["benchmarks"][name] = benchmark_metrics(benchmark_samples) | dataset_of(name)
+        if budgets:
+            results["benchmarks"][name]["budgets"] = evaluate_budgets(
+                name, benchmark_samples, *budgets, tokenizer, output_dir / BUDGETS_FILE
+            )
     completeness(results, run)
     if not results["complete"]:
         partial = ", ".join(
@@ -500,7 +584,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError(f"cannot use the config file: {error}") from error
     results = evaluate(config)
     output_dir = config.output_dir or with_defaults(config).output_dir
-    print(f"\n{results_table(results)}\nResults in {output_dir}/ ({RESULTS_FILE}, {RESULTS_MD_FILE}, {SAMPLES_FILE})")
+    tables = results_table(results) + (f"\n{budgets_table(results)}" if budgets_table(results) else "")
+    print(f"\n{tables}\nResults in {output_dir}/ ({RESULTS_FILE}, {RESULTS_MD_FILE}, {SAMPLES_FILE})")
     return results
 
 

@@ -37,8 +37,8 @@ def split_at_eos(ids: list[int], eos_ids: set[int]) -> Generation:
     return Generation(ids, False)
 
 
-def decode(tokenizer, generation: Generation) -> str:
-    return tokenizer.decode(generation.token_ids, skip_special_tokens=True)
+def decode_ids(tokenizer, ids: list[int]) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def vllm_available() -> bool:

@@ -6,19 +6,28 @@ and `finished` (ended with EOS before the token budget).
 - pass@1: mean correctness, first over a problem's samples, then over problems (= over all samples when every
   problem has the same number of samples).
 - pass@k: the unbiased estimator of Chen et al. 2021 (Codex), 1 - C(n-c, k) / C(n, k), averaged over problems.
+- maj@k: majority voting over k samples (`majority_at_k`): a problem's n samples, in sample order, form n // k
+  disjoint groups of k; each group's most frequent extracted answer is its vote; the score is the share of correct
+  votes, averaged over problems (maj@1 = pass@1).
+- 95% intervals of pass@1 and mean tokens: percentile bootstrap over problems (`bootstrap_intervals`), since the
+  problems, not the samples, are what a benchmark draws (AIME24 has only 30).
 - length: mean and median generated tokens over all samples, correct or not; mean tokens of correct samples.
 - truncation rate: share of samples that hit the budget without EOS.
 - AES (O1-Pruner's accuracy-efficiency score) against a reference run, see `aes`.
 """
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
+
+import numpy as np
 
 
 # O1-Pruner's weights: an accuracy drop costs 5x its relative size, a gain earns 3x, length saving counts 1x.
 AES_LENGTH_WEIGHT = 1.0
 AES_GAIN_WEIGHT = 3.0
 AES_DROP_WEIGHT = 5.0
+BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
 
 
 def pass_at_k(num_samples: int, num_correct: int, k: int) -> float:
@@ -49,8 +58,55 @@ def group_by_problem(samples: list[dict]) -> dict[int, list[dict]]:
     return dict(groups)
 
 
+def bootstrap_intervals(samples: list[dict], seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+    """Percentile bootstrap intervals (`CONFIDENCE`) of pass@1 and mean tokens, resampling problems with replacement
+    (the same draws for both). Deterministic for a seed."""
+    groups = list(group_by_problem(samples).values())
+    accuracy = np.array([statistics.fmean(bool(s["correct"]) for s in group) for group in groups])
+    tokens = np.array([statistics.fmean(s["num_tokens"] for s in group) for group in groups])
+    draws = np.random.default_rng(seed).integers(0, len(groups), size=(resamples, len(groups)))
+    tail = 100 * (1 - CONFIDENCE) / 2
+    return {
+        name: [float(bound) for bound in np.percentile(values[draws].mean(axis=1), [tail, 100 - tail])]
+        for name, values in (("pass@1", accuracy), ("mean_tokens", tokens))
+    }
+
+
+def estimates(samples: list[dict]) -> dict:
+    """pass@1 and mean tokens with their bootstrap intervals: what every row of results reports."""
+    intervals = bootstrap_intervals(samples)
+    groups = group_by_problem(samples).values()
+    return {
+        "pass@1": statistics.fmean(statistics.fmean(bool(s["correct"]) for s in group) for group in groups),
+        "pass@1_ci": intervals["pass@1"],
+        "mean_tokens": statistics.fmean(s["num_tokens"] for s in samples),
+        "mean_tokens_ci": intervals["mean_tokens"],
+    }
+
+
+def majority_vote(group: list[dict]) -> bool:
+    """Whether the most frequent extracted answer of `group` is correct (ties: the answer written first); samples
+    without an answer do not vote, and a group without any answer is wrong."""
+    answers = [s["extracted_answer"] for s in group if s.get("extracted_answer") is not None]
+    if not answers:
+        return False
+    counts = Counter(answers)
+    winner = max(answers, key=lambda answer: (counts[answer], -answers.index(answer)))
+    return any(bool(s["correct"]) for s in group if s.get("extracted_answer") == winner)
+
+
+def majority_at_k(groups: list[list[dict]], k: int) -> float:
+    """maj@k averaged over problems: each problem's samples, in sample order, cut into n // k disjoint votes."""
+    scores = []
+    for group in groups:
+        ordered = sorted(group, key=lambda s: s.get("sample_index", 0))
+        votes = [majority_vote(ordered[start : start + k]) for start in range(0, len(ordered) - k + 1, k)]
+        scores.append(statistics.fmean(votes))
+    return statistics.fmean(scores)
+
+
 def benchmark_metrics(samples: list[dict], ks: list[int] | None = None) -> dict:
-    """pass@1, pass@k, token statistics and truncation rate of one benchmark's graded samples."""
+    """pass@1 and maj@k with intervals, pass@k, token statistics and truncation rate of one benchmark's samples."""
     if not samples:
         raise ValueError("no samples to score")
     groups = group_by_problem(samples)
@@ -61,9 +117,9 @@ def benchmark_metrics(samples: list[dict], ks: list[int] | None = None) -> dict:
     correct_tokens = [s["num_tokens"] for s in samples if s["correct"]]
     pass_k = {str(k): statistics.fmean(pass_at_k(size, c, k) for size, c in correct_counts) for k in ks}
     return {
-        "pass@1": statistics.fmean(c / size for size, c in correct_counts),
+        **estimates(samples),
         "pass@k": pass_k,
-        "mean_tokens": statistics.fmean(tokens),
+        "maj@k": {str(k): majority_at_k(list(groups.values()), k) for k in ks},
         "median_tokens": statistics.median(tokens),
         "mean_tokens_correct": statistics.fmean(correct_tokens) if correct_tokens else None,
         "truncation_rate": sum(not s["finished"] for s in samples) / len(samples),

@@ -1,17 +1,24 @@
-"""Files of an evaluation directory: `samples.jsonl` (appended as generations finish), `results.json`, `results.md`.
+"""Files of an evaluation directory: `samples.jsonl` (appended as generations finish), `results.json`, `results.md`,
+and with budgets `budgets.jsonl`.
 
 `results.json`:
 
     {"model": "<path or id>", "config": {...}, "versions": {...}, "reference": "<dir or null>", "complete": true,
-     "benchmarks": {"aime24": {"pass@1": 0.283, "pass@k": {"1": 0.283, "4": 0.41}, "mean_tokens": 8123.4,
+     "benchmarks": {"aime24": {"pass@1": 0.283, "pass@1_ci": [0.17, 0.40], "mean_tokens": 8123.4,
+        "mean_tokens_ci": [7400.2, 8850.9], "pass@k": {"1": 0.283, "4": 0.41}, "maj@k": {"1": 0.283, "4": 0.33},
         "median_tokens": 7000, "mean_tokens_correct": 6000.1, "truncation_rate": 0.05,
         "num_problems": 30, "num_samples": 16, "num_generated": 480, "expected_samples": 480, "complete": true,
-        "dataset_id": "HuggingFaceH4/aime_2024", "aes": null}}}
+        "dataset_id": "HuggingFaceH4/aime_2024", "aes": null,
+        "budgets": [{"budget": 4000, "mode": "truncate", "pass@1": 0.21, "pass@1_ci": [...], "mean_tokens": 3650.0,
+                     "mean_tokens_ci": [...], "cut_rate": 0.8}, {"budget": 4000, "mode": "force", ...}]}}}
 
-`complete` is false while a run (or a `--rescore` of one) lacks samples that run.json expects.
+`complete` is false while a run (or a `--rescore` of one) lacks samples that run.json expects; `budgets` is there
+only for a run with `--budgets` (`cut_rate`: the share of responses cut, or forced, at the budget).
 
 Each line of `samples.jsonl` is one generation: benchmark, problem_index, sample_index, problem_id, problem,
-answer (gold), response, num_tokens, finished, extracted_answer, correct.
+answer (gold), response, num_tokens, finished, token_ids (the generated ids), extracted_answer, correct. Each line of
+`budgets.jsonl` is one forced answer: benchmark, problem_index, sample_index, budget, lead_in, answer_tokens (the
+allowance), answer (its text), answer_finished, forced_ids (the lead-in's and the answer's ids).
 """
 
 import json
@@ -25,6 +32,7 @@ from thinkprune.files import write_text_atomic
 RESULTS_FILE = "results.json"
 RESULTS_MD_FILE = "results.md"
 SAMPLES_FILE = "samples.jsonl"
+BUDGETS_FILE = "budgets.jsonl"
 RUN_FILE = "run.json"
 
 
@@ -78,23 +86,52 @@ def _number(value, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def percent_interval(interval) -> str:
+    """ "[77.3, 84.5]" from a [0.773, 0.845] interval; "" for results written before intervals were."""
+    return "" if not interval else f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
+def tokens_interval(interval) -> str:
+    return "" if not interval else f" [{interval[0]:,.0f}, {interval[1]:,.0f}]"
+
+
 def results_table(results: dict) -> str:
     """The per-benchmark Markdown table printed at the end of a run and written to results.md."""
     header = (
-        "| benchmark | problems x samples | pass@1 (%) | pass@k (%) | mean tokens | median tokens "
-        "| tokens (correct) | truncated (%) | AES |"
+        "| benchmark | problems x samples | pass@1 (%) [95% CI] | pass@k (%) | maj@k (%) | mean tokens [95% CI] "
+        "| median tokens | tokens (correct) | truncated (%) | AES |"
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
     for name, metrics in results["benchmarks"].items():
         top_k = max(metrics["pass@k"], key=int)
+        majority = metrics.get("maj@k", {}).get(top_k)
         aes = "-" if metrics.get("aes") is None else f"{metrics['aes']:+.3f}"
         lines.append(
-            f"| {name} | {metrics['num_problems']} x {metrics['num_samples']} | {_percent(metrics['pass@1'])} "
-            f"| {_percent(metrics['pass@k'][top_k])} (k={top_k}) | {_number(metrics['mean_tokens'])} "
+            f"| {name} | {metrics['num_problems']} x {metrics['num_samples']} "
+            f"| {_percent(metrics['pass@1'])}{percent_interval(metrics.get('pass@1_ci'))} "
+            f"| {_percent(metrics['pass@k'][top_k])} (k={top_k}) | {_percent(majority)} (k={top_k}) "
+            f"| {_number(metrics['mean_tokens'])}{tokens_interval(metrics.get('mean_tokens_ci'))} "
             f"| {_number(metrics['median_tokens'])} | {_number(metrics['mean_tokens_correct'])} "
             f"| {_percent(metrics['truncation_rate'])} | {aes} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def budgets_table(results: dict) -> str:
+    """Accuracy and mean tokens at each budget, truncated and forced, of every benchmark that has budgets."""
+    lines = [
+        "| benchmark | budget | mode | pass@1 (%) [95% CI] | mean tokens [95% CI] | cut or forced (%) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, metrics in results["benchmarks"].items():
+        for row in metrics.get("budgets", []):
+            lines.append(
+                f"| {name} | {row['budget']:,} | {row['mode']} "
+                f"| {_percent(row['pass@1'])}{percent_interval(row['pass@1_ci'])} "
+                f"| {_number(row['mean_tokens'])}{tokens_interval(row['mean_tokens_ci'])} "
+                f"| {_percent(row['cut_rate'])} |"
+            )
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def results_markdown(results: dict) -> str:
@@ -106,4 +143,11 @@ def results_markdown(results: dict) -> str:
     reference = f"\nAES against `{results['reference']}`.\n" if results.get("reference") else ""
     if results.get("complete") is False:
         reference += "\n**Partial run**: some benchmarks lack samples (see `complete` in results.json); re-run the same command.\n"
-    return f"# Evaluation of `{results['model']}`\n\nSampling: {sampling}.\n{reference}\n{results_table(results)}"
+    markdown = f"# Evaluation of `{results['model']}`\n\nSampling: {sampling}.\n{reference}\n{results_table(results)}"
+    if budgets := budgets_table(results):
+        markdown += (
+            "\n## Budget baselines\n\nThe same responses cut at each token budget: `truncate` grades the cut text, "
+            f"`force` closes the thinking there with `{config.get('force_lead_in', '')!r}` and lets the model answer "
+            f"in at most {config.get('force_answer_tokens')} tokens (counted).\n\n{budgets}"
+        )
+    return markdown

@@ -27,6 +27,7 @@ from huggingface_hub import EvalResult, EvalResultEntry, HfApi, ModelCard, Model
 from matplotlib.figure import Figure
 from transformers import HfArgumentParser
 
+from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
 from thinkprune.hub import HUB_ID, limit_label, looks_like_hub_id
@@ -237,6 +238,45 @@ def eval_rows(results: dict | None, parent: dict | None, base: dict | None) -> l
             }
         )
     return rows
+
+
+def budget_rows(results: dict | None, base_results: dict | None) -> list[dict]:
+    """The budget tables of the base's and this model's evaluations (`eval/evaluate.py --budgets`): per benchmark,
+    model and budget, pass@1 and mean tokens truncated and forced."""
+    rows = []
+    for model, source in (("base", base_results), ("this model", results)):
+        for name, bench in (source or {}).get("benchmarks", {}).items():
+            by_budget = {}
+            for row in bench.get("budgets", []):
+                by_budget.setdefault(row["budget"], {})[row["mode"]] = cell(row)
+            rows += [
+                {"name": name, "model": model, "budget": f"{budget:,}", **modes}
+                for budget, modes in sorted(by_budget.items())
+            ]
+    return rows
+
+
+def equal_token_lines(results: dict | None, base_results: dict | None) -> list[str]:
+    """Per benchmark, this model against the base's budget curves at this model's own mean tokens."""
+    lines = []
+    for name, bench in (results or {}).get("benchmarks", {}).items():
+        base_rows = (base_results or {}).get("benchmarks", {}).get(name, {}).get("budgets", [])
+        if not base_rows or bench.get("mean_tokens") is None:
+            continue
+        tokens = bench["mean_tokens"]
+        at_tokens = []
+        for mode, label in (("truncate", "truncated"), ("force", "budget-forced")):
+            curve = [(row["mean_tokens"], row["pass@1"]) for row in base_rows if row["mode"] == mode]
+            if curve:
+                accuracy = interpolate(curve, tokens)
+                at_tokens.append(
+                    f"{label} {format_percent(accuracy)}" if accuracy is not None else f"{label}: outside its budgets"
+                )
+        lines.append(
+            f"{name}: this model {format_percent(bench.get('pass@1'))} at {format_tokens(tokens)} tokens; the base at "
+            f"{format_tokens(tokens)} tokens: {', '.join(at_tokens)}"
+        )
+    return lines
 
 
 def eval_results_metadata(results: dict | None):
@@ -464,6 +504,8 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         curves_file=curves_file,
         final_metrics=final_metrics,
         eval_rows=eval_rows(inputs.results, inputs.parent_results, base_results),
+        budget_rows=budget_rows(inputs.results, base_results),
+        equal_token_lines=equal_token_lines(inputs.results, base_results),
         show_parent=not parent_is_base,
         eval_setup=eval_setup,
         generation=generation,

@@ -28,7 +28,7 @@ def timed_run(url: str, problem: str, pruned: str, max_new_tokens: int) -> dict:
     client = Client(url, verbose=False)
     started = time.perf_counter()
     first = None
-    for output in client.submit(problem, "", pruned, max_new_tokens, 0.6, 0.95, api_name="/compare"):
+    for output in client.submit(problem, "", pruned, max_new_tokens, 0.6, 0.95, False, None, api_name="/compare"):
         result = output[-1]
         if first is None and result["base"]["num_tokens"] > 0 and result["pruned"]["num_tokens"] > 0:
             first = time.perf_counter() - started

@@ -4,12 +4,15 @@
     python scripts/toy_study.py --ablations     # also: one round at the final limit, `grade` truncation, batch scaling
 
 Builds the toy long-thinker (cached), runs the schedule (finished rounds are reused), evaluates the base and every
-round on the held-out toy benchmark (several samples per problem; finished evaluations are reused), and writes:
+round on the held-out toy benchmark (several samples per problem; finished evaluations are reused), evaluates the
+base's budget baselines (its responses truncated, and budget-forced, at `--budgets`), and writes:
 
-- results/toy/README.md   the table: limit, pass@1, mean tokens, truncation rate, tokens per correct answer, AES vs
-                          the base, training wall time; the ablations as extra rows
+- results/toy/README.md   the table: limit, pass@1 (95% interval), mean tokens, truncation rate, tokens per correct
+                          answer, AES vs the base, training wall time; the ablations as extra rows; the base's budget
+                          table; the verdict: each round against the forced (and the truncated) base at equal tokens
 - results/toy/summary.json  the same numbers, machine-readable
-- results/toy/pareto.png  accuracy vs mean tokens (eval/compare.py)
+- results/toy/pareto.png  accuracy vs mean tokens: the rounds as points, the base's budget curves as lines
+                          (eval/compare.py)
 - results/toy/training_curves.png  reward and mean completion length per step, all rounds chained
 """
 
@@ -29,8 +32,10 @@ import torch
 from matplotlib.figure import Figure
 from transformers import HfArgumentParser
 
-from eval.compare import compare
+from eval.compare import at_equal_tokens, compare, curves_of, point_of
 from eval.evaluate import EvalConfig, evaluate
+from eval.results import budgets_table
+from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
 from thinkprune.records import RoundRecord, read_trainer_log
@@ -53,11 +58,17 @@ class ToyStudyConfig:
     ablations: bool = field(default=False, metadata={"help": "Also run and evaluate the ablation schedules."})
     num_samples: int = field(default=4, metadata={"help": "Samples per held-out problem."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N held-out problems."})
+    budgets: str = field(
+        default="60,80,100,120,150,200",
+        metadata={"help": "Token budgets of the base's baselines (truncated and forced): span the rounds' lengths."},
+    )
     eval_root: str = field(default="outputs/toy-eval", metadata={"help": "Where evaluation runs are kept."})
     results_dir: str = field(default="results/toy", metadata={"help": "Where the report is written."})
 
 
-def evaluate_model(model: str, output_dir: Path, config: ToyStudyConfig, reference: Path | None) -> dict:
+def evaluate_model(
+    model: str, output_dir: Path, config: ToyStudyConfig, reference: Path | None, budgets: str | None = None
+) -> dict:
     started = time.time()
     results = evaluate(
         EvalConfig(
@@ -68,6 +79,7 @@ def evaluate_model(model: str, output_dir: Path, config: ToyStudyConfig, referen
             output_dir=str(output_dir),
             reference=str(reference) if reference else None,
             backend="transformers",
+            budgets=budgets,
         )
     )
     return {**results["benchmarks"]["toy"], "eval_seconds": round(time.time() - started, 1)}
@@ -79,6 +91,7 @@ def row(label: str, limit, metrics: dict, train_seconds) -> dict:
         "run": label,
         "token_limit": limit,
         "pass@1": pass_at_1,
+        "pass@1_ci": metrics["pass@1_ci"],
         "mean_tokens": metrics["mean_tokens"],
         "truncation_rate": metrics["truncation_rate"],
         "tokens_per_correct": metrics["mean_tokens"] / pass_at_1 if pass_at_1 else None,
@@ -93,16 +106,77 @@ def markdown_table(rows: list[dict]) -> str:
         return "—" if value is None else format(value, fmt)
 
     lines = [
-        "| run | limit | pass@1 | mean tokens | truncated | tokens per correct | AES vs base | train time |",
+        "| run | limit | pass@1 [95% CI] | mean tokens | truncated | tokens per correct | AES vs base | train time |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        low, high = r["pass@1_ci"]
         lines.append(
-            f"| {r['run']} | {r['token_limit'] or '—'} | {100 * r['pass@1']:.1f}% | {r['mean_tokens']:.1f} "
+            f"| {r['run']} | {r['token_limit'] or '—'} | {100 * r['pass@1']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] "
+            f"| {r['mean_tokens']:.1f} "
             f"| {100 * r['truncation_rate']:.1f}% | {number(r['tokens_per_correct'], '.1f')} "
             f"| {number(r['aes'], '+.2f')} | {number(r['train_seconds'], '.0f')} s |"
         )
     return "\n".join(lines)
+
+
+def budget_verdict(base_metrics: dict, rows: list[dict]) -> list[dict]:
+    """Each round against the base's budget curves at the round's own mean tokens (interpolated between budgets):
+    the forced and the truncated base's accuracy there, and the round's lead over each, in points."""
+    curves = curves_of(base_metrics)
+    verdict = []
+    for r in rows:
+        baseline = at_equal_tokens(point_of(r), curves)
+        verdict.append(
+            {
+                "run": r["run"],
+                "pass@1": r["pass@1"],
+                "mean_tokens": r["mean_tokens"],
+                **{f"{mode}d_base": value for mode, value in baseline.items()},
+                **{
+                    f"lead_over_{mode}d": None if value is None else r["pass@1"] - value
+                    for mode, value in baseline.items()
+                },
+            }
+        )
+    return verdict
+
+
+def verdict_sentence(entry: dict, mode: str) -> str:
+    """e.g. "round 3 (76.5% at 100 tokens) beats the forced base at the same tokens (19.9%) by 56.6 points"."""
+    baseline, lead = entry.get(f"{mode}d_base"), entry.get(f"lead_over_{mode}d")
+    head = f"{entry['run']} ({100 * entry['pass@1']:.1f}% at {entry['mean_tokens']:.0f} tokens)"
+    if baseline is None:
+        return f"{head}: outside the {mode}d base's measured budgets"
+    outcome = "beats" if lead > 0 else "loses to" if lead < 0 else "ties with"
+    return f"{head} {outcome} the {mode}d base at the same tokens ({100 * baseline:.1f}%)" + (
+        f" by {abs(100 * lead):.1f} points" if lead else ""
+    )
+
+
+def tally(verdict: list[dict], mode: str) -> str:
+    """e.g. "3 of 3" rounds ahead of the base's `mode` curve, among the rounds within its measured budgets."""
+    leads = [v[f"lead_over_{mode}d"] for v in verdict if v.get(f"lead_over_{mode}d") is not None]
+    return f"{sum(lead > 0 for lead in leads)} of {len(leads)}"
+
+
+def verdict_markdown(verdict: list[dict], base_metrics: dict) -> list[str]:
+    lines = [
+        "## Budget baselines: is pruning better than cutting the base's thinking?",
+        "",
+        "The base's own responses cut at each budget: `truncate` grades the cut text; `force` closes the thinking "
+        "there and lets the toy write its answer sentence (at most "
+        f"{FORCE_ANSWER_TOKENS} tokens, counted). 95% intervals bootstrapped over problems.",
+        "",
+        budgets_table({"benchmarks": {"toy": base_metrics}}),
+        f"**Verdict.** At equal mean tokens, {tally(verdict, 'force')} pruned rounds are more accurate than the "
+        f"budget-forced base, and {tally(verdict, 'truncate')} than the truncated base (each base curve "
+        "interpolated at the round's mean tokens; a round outside a curve's measured budgets is not counted):",
+        "",
+    ]
+    for entry in verdict:
+        lines.append(f"- {verdict_sentence(entry, 'force')}; {verdict_sentence(entry, 'truncate')}.")
+    return lines + [""]
 
 
 def running_mean(values: list[float], window: int) -> list[float]:
@@ -163,7 +237,8 @@ def main(argv: list[str] | None = None) -> dict:
     base = ensure_toy_base()
     sft_seconds = json.loads((base / TOY_RECORD).read_text())["train_seconds"]
     base_eval = eval_root / "base"
-    rows = [row("toy base (SFT)", None, evaluate_model("toy", base_eval, config, None), sft_seconds)]
+    base_metrics = evaluate_model("toy", base_eval, config, None, config.budgets)
+    rows = [row("toy base (SFT)", None, base_metrics, sft_seconds)]
     main_rounds = run_and_evaluate(config.schedule, config, base_eval)
     for _, record, metrics, _ in main_rounds:
         rows.append(row(f"round {record.round}", record.token_limit, metrics, record.train_seconds))
@@ -171,6 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
     compare([str(base_eval)] + [str(eval_dir) for *_, eval_dir in main_rounds], labels, str(results_dir))
     plot_chained_curves([round_dir for round_dir, *_ in main_rounds], results_dir / "training_curves.png")
 
+    verdict = budget_verdict(base_metrics, rows[1:])
     study_seconds = round(time.time() - started, 1)
     ablation_rows = []
     if config.ablations:
@@ -187,6 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
         "num_samples": config.num_samples,
         "rows": rows,
         "ablations": ablation_rows,
+        "budgets": base_metrics["budgets"],
+        "verdict": verdict,
         "study_seconds": study_seconds,
         "total_seconds": round(time.time() - started, 1),
     }
@@ -202,6 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
         markdown_table(rows),
         "",
     ]
+    report += verdict_markdown(verdict, base_metrics)
     if ablation_rows:
         report += ["## Ablations (final round of each)", "", markdown_table(ablation_rows), ""]
     report += ["![Pareto](pareto.png)", "", "![Training curves](training_curves.png)", ""]

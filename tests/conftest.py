@@ -102,6 +102,23 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def budget_rows(curves: dict) -> list[dict]:
+    """results.json `budgets` rows from {mode: [(budget, pass@1, mean tokens), ...]}, with made-up intervals."""
+    return [
+        {
+            "budget": budget,
+            "mode": mode,
+            "pass@1": accuracy,
+            "pass@1_ci": [accuracy - 0.05, accuracy + 0.05],
+            "mean_tokens": tokens,
+            "mean_tokens_ci": [tokens - 5, tokens + 5],
+            "cut_rate": 0.5,
+        }
+        for mode, points in curves.items()
+        for budget, accuracy, tokens in points
+    ]
+
+
 requires_gpu = pytest.mark.skipif(
     not (os.environ.get("CUDA_VISIBLE_DEVICES") != "" and __import__("torch").cuda.is_available()),
     reason="needs a CUDA GPU",

@@ -44,6 +44,8 @@ from thinkprune.records import RoundRecord
 TOY_MODEL_NAME = "toy"
 TOY_RECORD = "toy_record.json"
 RECHECK_HEADER = "Wait, let me double-check."
+# How a toy response closes its thinking and opens its final answer; budget forcing appends it (thinkprune.budget).
+TOY_ANSWER_LEAD = "\n</think>\n\nThe answer is \\boxed{"
 MAX_RECHECKS = 9
 # R1 stops at once on some problems and re-checks many times on others; so does the toy (mean 4 re-checks).
 NO_RECHECK_SHARE = 0.2
@@ -124,7 +126,7 @@ def make_completion(a: int, b: int, num_rechecks: int) -> str:
     steps = solve_steps(a, b)
     columns = steps.split("\n", 1)[1]
     thinking = "\n".join([steps] + [f"{RECHECK_HEADER}\n{columns}" for _ in range(num_rechecks)])
-    return f"{thinking}\n</think>\n\nThe answer is \\boxed{{{a + b}}}."
+    return f"{thinking}{TOY_ANSWER_LEAD}{a + b}}}."
 
 
 def sample_num_rechecks(rng: random.Random) -> int:

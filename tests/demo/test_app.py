@@ -112,6 +112,7 @@ def compare(
     top_p=0.95,
     on_update=None,
     session=None,
+    force_budget=None,
 ):
     """Run the /compare endpoint and return every streamed update's raw result (the hidden JSON output)."""
     job = (session or client(served)).submit(
@@ -121,6 +122,8 @@ def compare(
         max_new_tokens,
         temperature,
         top_p,
+        force_budget is not None,
+        force_budget,
         api_name="/compare",
     )
     updates = []
@@ -209,7 +212,34 @@ def test_bad_input_gets_a_message_in_the_page(served):
     assert "749 characters long; this demo takes up to 500" in too_long[6]
     # Only configured checkpoints can be loaded: the API cannot make the Space download or read anything else.
     with pytest.raises(Exception, match="not in the list of choices"):
-        client(served).predict("What is 1 + 1?", "", "/etc/somewhere", 10, 0.6, 0.95, api_name="/compare")
+        client(served).predict("What is 1 + 1?", "", "/etc/somewhere", 10, 0.6, 0.95, False, None, api_name="/compare")
+
+
+def test_the_original_can_be_budget_forced_beside_the_pruned_model(served):
+    from thinkprune.budget import FORCE_ANSWER_TOKENS, lead_in_ids
+    from thinkprune.modeling import load_tokenizer
+
+    example = toy_example()
+    tokenizer = load_tokenizer(str(served["config"].base))
+    lead = lead_in_ids(tokenizer, "\n</think>\n\n**Final Answer**\n\\boxed{")  # the base is no toy lineage
+    final = compare(served, example["problem"], gold=example["answer"], force_budget=12)[-1]
+    base_stats, result, verdict = final[0], final[-1], final[6]
+    base = result["base"]
+    # The scripted base is still thinking at 12 tokens: its first 12 ids, the lead-in, then a short answer.
+    assert base["forced_at"] == 12 and base["force_budget"] == 12
+    assert base["num_tokens"] <= 12 + len(lead) + FORCE_ANSWER_TOKENS
+    assert base["text"].startswith(tokenizer.decode(served["base_ids"][:12] + lead, skip_special_tokens=True))
+    assert base["answer"] is not None and base["answer"].startswith("**Final Answer**")
+    assert "forced to answer at 12 tokens" in base_stats and "budget-forced: at 12 tokens" in verdict
+    assert result["pruned"]["num_tokens"] == len(served["pruned_ids"]) and result["pruned"]["forced_at"] is None
+
+    roomy = compare(served, example["problem"], force_budget=250)[-1][-1]["base"]
+    assert roomy["forced_at"] is None and roomy["num_tokens"] == len(served["base_ids"])  # done within its budget
+    # Forcing asked for with the budget field left empty (a Hub round has no typical length to fill it with).
+    refused = client(served).predict(
+        example["problem"], "", served["rounds"]["scripted"], 300, 0.0, 0.95, True, None, api_name="/compare"
+    )
+    assert "Give the token budget" in refused[6] and refused[-1]["base"]["num_tokens"] == 0
 
 
 def test_a_failing_model_is_reported_and_the_app_keeps_serving(served):

@@ -1,15 +1,17 @@
 """The demo's pieces without a server: settings, response splitting, marks and savings, streaming workers."""
 
+import json
 import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import REPO_ROOT
 
 from demo.config import DemoConfig, parse_config, toy_rounds
 from demo.generation import IdStreamer, Pane, SamplingSettings, stream_pair
-from demo.models import ModelRegistry
+from demo.models import ModelRegistry, typical_tokens
 from demo.summary import (
     comparison_markdown,
     is_correct,
@@ -114,6 +116,32 @@ def test_comparison_verdict():
     assert failed.startswith("No comparison: the pruned model failed")
     assert comparison_markdown(base, dict(pruned, status="generating", done=False), "747").startswith("Both models")
     assert stats_markdown(dict(base, num_tokens=1234)).startswith("**1,234 tokens** · 1.0 s · 10 tokens/s")
+
+
+def test_budget_forcing_is_shown_in_the_stats_and_the_verdict():
+    base = snapshot("a\n</think>\\boxed{747}", num_tokens=93, correct=True, force_budget=60, forced_at=60)
+    pruned = snapshot("b\n</think>\\boxed{747}", num_tokens=52, correct=True, force_budget=None, forced_at=None)
+    assert stats_markdown(base).endswith("· ■ finished · ⏱ forced to answer at 60 tokens")
+    assert "⏱" not in stats_markdown(pruned)
+    verdict = comparison_markdown(base, pruned, "747")
+    assert "The original model was budget-forced: at 60 tokens its thinking was closed" in verdict
+    within = comparison_markdown(dict(base, forced_at=None, force_budget=120), pruned, "747")
+    assert "finished its thinking within its 120-token budget" in within
+    assert "budget" not in comparison_markdown(dict(base, force_budget=None, forced_at=None), pruned, "747")
+
+
+def test_the_forcing_budget_defaults_to_what_the_pruned_round_writes(tmp_path):
+    round_dir = finished_round(tmp_path / "round3", 3, 80)
+    assert typical_tokens(str(round_dir)) == 80  # no training metrics: its limit
+    record = RoundRecord.read(round_dir)
+    record.train_metrics = {"completions/mean_length": 71.9}
+    record.write(round_dir)
+    assert typical_tokens(str(round_dir)) == 72  # its last training steps
+    (round_dir / "eval").mkdir()
+    benchmarks = {"aime24": {"mean_tokens": 5800.0}, "math500": {"mean_tokens": 1900.0}}
+    (round_dir / "eval" / "results.json").write_text(json.dumps({"benchmarks": benchmarks}))
+    assert typical_tokens(str(round_dir)) == 3850  # its evaluation, over benchmarks
+    assert typical_tokens("org/some-model") is None and typical_tokens(None) is None
 
 
 # -- settings and examples -----------------------------------------------------------------------------------------
@@ -337,3 +365,25 @@ def test_every_configured_round_is_loaded_at_startup(monkeypatch):
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: None)
     launch(DemoConfig(base="org/base", pruned=["org/round1", "org/round2"]), registry=RecordingRegistry("cpu"))
     assert loaded == ["org/base", "org/round1", "org/round2"]
+
+
+@pytest.mark.slow
+def test_budget_forcing_on_the_toy(registry):
+    """The real toy, greedy: forced at 40 tokens (mid column steps) it closes its thinking with its own answer
+    sentence and answers; the shipped pruned round, with a budget beyond its short response, is left alone."""
+    from thinkprune.budget import FORCE_ANSWER_TOKENS, lead_in_ids
+    from thinkprune.toy import TOY_ANSWER_LEAD
+
+    problem = toy_examples()[0]["problem"]
+    pruned = str(REPO_ROOT / "checkpoints" / "toy" / "round3")
+    panes = [Pane("base", "toy", force_budget=40), Pane("pruned", pruned, force_budget=200)]
+    forced, free = list(
+        stream_pair(panes, registry.get, problem, SamplingSettings(256, 0.0, 1.0), 1024, threading.Event())
+    )[-1]
+    tokenizer = registry.get("toy").tokenizer
+    lead = lead_in_ids(tokenizer, TOY_ANSWER_LEAD)
+    assert forced["forced_at"] == 40 and panes[0].ids[40 : 40 + len(lead)] == lead
+    assert 40 + len(lead) < forced["num_tokens"] <= 40 + len(lead) + FORCE_ANSWER_TOKENS
+    assert forced["status"] in ("finished", "limit") and forced["answer"].startswith("The answer is \\boxed{")
+    assert "</think>" not in tokenizer.decode(panes[0].ids[:40])
+    assert free["forced_at"] is None and free["status"] == "finished" and free["num_tokens"] < 256

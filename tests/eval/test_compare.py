@@ -1,14 +1,17 @@
-"""The compare command: one Markdown table (Δ and AES against the first run) and a Pareto PNG."""
+"""The compare command: one Markdown table (Δ and AES against the first run, intervals, the budget baselines at
+equal tokens) and a Pareto PNG with the budget curves."""
 
 import json
 
 import pytest
+from conftest import budget_rows
 
+import eval.compare
 from eval.compare import Point, main, pareto_optimal
 from eval.metrics import aes
 
 
-def write_run(directory, model, benchmarks):
+def write_run(directory, model, benchmarks, budgets=None, intervals=False):
     directory.mkdir(parents=True)
     results = {
         "model": model,
@@ -25,6 +28,12 @@ def write_run(directory, model, benchmarks):
                 "num_problems": 30,
                 "num_samples": 16,
                 "aes": None,
+                **(
+                    {"pass@1_ci": [acc - 0.1, acc + 0.1], "mean_tokens_ci": [tokens - 50, tokens + 50]}
+                    if intervals
+                    else {}
+                ),
+                **({"budgets": budget_rows(budgets[name])} if budgets and name in budgets else {}),
             }
             for name, (acc, tokens, trunc) in benchmarks.items()
         },
@@ -56,12 +65,13 @@ def test_compare_writes_table_and_plot(runs, tmp_path, capsys):
     assert rows[0].endswith("| +0.000 |")  # the reference against itself
     expected = aes(0.267, 5800, 0.275, 17300)
     assert rows[2].endswith(f"| {expected:+.3f} |")
-    assert "| aime24 | iter2k | 26.7 | -0.8 | 5,800 | -66.5% | 0.0 |" in rows[2]
+    assert "| aime24 | iter2k | 26.7 | - | -0.8 | 5,800 | - | -66.5% | 0.0 |" in rows[2]  # no intervals stored
     assert "amc23" not in table  # only benchmarks every run has
     average = [line for line in table.splitlines() if line.startswith("| average | 4k |")]
     assert average == [
-        f"| average | 4k | 55.9 | +0.6 | 5,400 | -52.8% | 5.0 | {aes(0.559, 5400, 0.553, 11450):+.3f} |"
+        f"| average | 4k | 55.9 | - | +0.6 | 5,400 | - | -52.8% | 5.0 | {aes(0.559, 5400, 0.553, 11450):+.3f} |"
     ]
+    assert "budget baselines" not in table
     assert "| aime24 | base |" in capsys.readouterr().out
 
     png = (out / "pareto.png").read_bytes()
@@ -85,3 +95,34 @@ def test_missing_results_is_a_user_error(runs, tmp_path, capsys):
 def test_pareto_optimal():
     points = [Point(0.80, 120, 0), Point(0.85, 80, 0), Point(0.83, 50, 0), Point(0.70, 90, 0)]
     assert pareto_optimal(points) == [False, True, True, False]
+
+
+def test_budget_curves_are_drawn_and_runs_compared_at_equal_tokens(tmp_path, monkeypatch):
+    curves = {
+        "truncate": [(60, 0.30, 60), (100, 0.70, 95), (200, 0.80, 150)],
+        "force": [(60, 0.20, 80), (100, 0.50, 120), (200, 0.78, 170)],
+    }
+    base = write_run(tmp_path / "base", "toy", {"toy": (0.81, 178, 0.04)}, {"toy": curves}, intervals=True)
+    r1 = write_run(tmp_path / "r1", "outputs/toy/round1", {"toy": (0.78, 147, 0.02)}, intervals=True)
+    r3 = write_run(tmp_path / "r3", "outputs/toy/round3", {"toy": (0.765, 100, 0.0)}, intervals=True)
+    r9 = write_run(tmp_path / "r9", "outputs/toy/round9", {"toy": (0.5, 40, 0.0)})
+    figures = []
+    monkeypatch.setattr(eval.compare, "save_figure_atomic", lambda figure, path: figures.append(figure))
+
+    table = eval.compare.compare([base, r1, r3, r9], ["base", "round 1", "round 3", "round 9"], str(tmp_path / "c"))
+
+    assert "| toy | round 1 | 78.0 | [68.0, 88.0] | -3.0 | 147 | [97, 197] |" in table
+    baseline = table.split("## Against the budget baselines")[1]
+    # round 3 at 100 tokens: truncated base 0.70 + (0.80 - 0.70) * 5 / 55, forced base 0.20 + 0.30 * 20 / 40.
+    truncated, forced = 0.70 + 0.10 * 5 / 55, 0.35
+    assert f"| toy | round 3 | 76.5 | 100 | base | {100 * truncated:.1f} | {100 * forced:.1f} | +41.5 |" in baseline
+    assert "| toy | round 9 | 50.0 | 40 | base | - | - | - |" in baseline  # below every budget: nothing measured
+    assert "| toy | base |" not in baseline  # the baseline is not compared with itself
+
+    (figure,) = figures
+    (axis,) = figure.axes
+    lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines()}
+    assert lines["base, truncated"] == ([60, 95, 150], [30.0, 70.0, 80.0])
+    assert lines["base, forced"] == ([80, 120, 170], [20.0, 50.0, 78.0])
+    assert len(axis.collections) == 4  # one point per run
+    assert figure.texts[0].get_text().startswith("Accuracy vs length")

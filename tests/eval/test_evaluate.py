@@ -314,6 +314,9 @@ def test_end_to_end_on_the_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
     assert results["config"]["backend"] == "transformers"
     assert set(results["benchmarks"]["toy"]) == {
         "pass@1",
+        "pass@1_ci",
+        "mean_tokens_ci",
+        "maj@k",
         "pass@k",
         "mean_tokens",
         "median_tokens",
@@ -341,13 +344,26 @@ def test_vllm_and_transformers_share_prompts_and_metrics(tmp_path):
     tokenizer = build_tokenizer()
     build_model(tokenizer).save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
-    config = EvalConfig(model=str(tmp_path / "model"), benchmarks="toy", limit=4, num_samples=4, max_new_tokens=16)
+    config = EvalConfig(
+        model=str(tmp_path / "model"), benchmarks="toy", limit=4, num_samples=4, max_new_tokens=16, budgets="8,16"
+    )
     runs = {}
     for backend in ("vllm", "transformers"):
         runs[backend] = evaluate(dataclasses.replace(config, backend=backend, output_dir=str(tmp_path / backend)))
         samples = read_lines(tmp_path / backend / "samples.jsonl")
         assert len(samples) == 16 and all(1 <= s["num_tokens"] <= 16 for s in samples)
         assert all(s["finished"] or s["num_tokens"] == 16 for s in samples)
+        assert all(len(s["token_ids"]) == s["num_tokens"] for s in samples)
+        # The forced answers continue the stored prefixes on either backend (a random model never closes its thinking).
+        forced = read_lines(tmp_path / backend / "budgets.jsonl")
+        assert {r["budget"] for r in forced} == {8, 16} and all(len(r["forced_ids"]) > 0 for r in forced)
+        rows = runs[backend]["benchmarks"]["toy"]["budgets"]
+        assert [(r["mode"], r["budget"]) for r in rows] == [
+            ("truncate", 8),
+            ("truncate", 16),
+            ("force", 8),
+            ("force", 16),
+        ]
     assert runs["vllm"]["config"]["backend"] == "vllm"
     assert runs["vllm"]["benchmarks"]["toy"].keys() == runs["transformers"]["benchmarks"]["toy"].keys()
 

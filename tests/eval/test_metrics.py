@@ -1,14 +1,22 @@
-"""Evaluation metrics on hand-made generations: pass@1, unbiased pass@k, lengths, truncation, AES."""
+"""Evaluation metrics on hand-made generations: pass@1, unbiased pass@k, maj@k, bootstrap intervals, lengths,
+truncation, AES."""
 
 import math
 
 import pytest
 
-from eval.metrics import aes, benchmark_metrics, default_ks, pass_at_k
+from eval.metrics import aes, benchmark_metrics, bootstrap_intervals, default_ks, majority_at_k, pass_at_k
 
 
-def sample(problem_index, correct, num_tokens, finished=True):
-    return {"problem_index": problem_index, "correct": correct, "num_tokens": num_tokens, "finished": finished}
+def sample(problem_index, correct, num_tokens, finished=True, answer=None, sample_index=0):
+    return {
+        "problem_index": problem_index,
+        "sample_index": sample_index,
+        "correct": correct,
+        "num_tokens": num_tokens,
+        "finished": finished,
+        "extracted_answer": answer,
+    }
 
 
 @pytest.mark.parametrize(("n", "c", "k"), [(4, 1, 1), (4, 1, 2), (10, 3, 5), (16, 0, 4), (16, 16, 1), (64, 7, 32)])
@@ -73,3 +81,47 @@ def test_aes():
     # ThinkPrune-iter2k vs base on AIME24 (docs/method.md): 27.5% / 17.3k -> 26.7% / 5.8k
     assert aes(0.267, 5800, 0.275, 17300) == pytest.approx((17300 - 5800) / 17300 - 5 * (0.008 / 0.275))
     assert aes(0.5, 100, 0.0, 100) is None
+
+
+def votes(problem_index, answers, gold):
+    return [
+        sample(problem_index, answer == gold, 10, answer=answer, sample_index=index)
+        for index, answer in enumerate(answers)
+    ]
+
+
+def test_majority_at_k():
+    # Problem 0: the majority of 4 is right (7, 7, 7 against 5), one of the two pairs ties 5-7 (the first wins: 5).
+    # Problem 1: no answer in the first pair, then 3 and 3 (right).
+    groups = [votes(0, ["5", "7", "7", "7"], "7"), votes(1, [None, None, "3", "3"], "3")]
+    assert majority_at_k(groups, 4) == pytest.approx((1 + 1) / 2)
+    assert majority_at_k(groups, 2) == pytest.approx((0.5 + 0.5) / 2)
+    assert majority_at_k(groups, 1) == pytest.approx(((3 / 4) + (2 / 4)) / 2)  # maj@1 is pass@1
+    metrics = benchmark_metrics(groups[0] + groups[1])
+    assert metrics["maj@k"] == {"1": metrics["pass@1"], "2": 0.5, "4": 1.0}
+
+
+def test_majority_ignores_sample_order_on_disk():
+    shuffled = votes(0, ["5", "7", "7", "7"], "7")[::-1]
+    assert majority_at_k([shuffled], 2) == 0.5  # votes are formed in sample order, whatever the file order
+
+
+def test_bootstrap_intervals_are_deterministic_and_hold_the_estimate():
+    samples = [sample(p, (p * 7 + s) % 3 != 0, 50 + 10 * p + s, sample_index=s) for p in range(30) for s in range(4)]
+    metrics = benchmark_metrics(samples)
+    low, high = metrics["pass@1_ci"]
+    assert low < metrics["pass@1"] < high and 0.4 < low and high < 0.9
+    token_low, token_high = metrics["mean_tokens_ci"]
+    assert token_low < metrics["mean_tokens"] < token_high
+    assert bootstrap_intervals(samples, seed=0) == bootstrap_intervals(samples, seed=0)
+    assert bootstrap_intervals(samples, seed=1) != bootstrap_intervals(samples, seed=0)
+    # 30 problems: the interval is wide; more of the same problems make it narrower.
+    many = [dict(s, problem_index=s["problem_index"] + 30 * copy) for copy in range(8) for s in samples]
+    wide, narrow = metrics["pass@1_ci"], bootstrap_intervals(many)["pass@1"]
+    assert narrow[1] - narrow[0] < 0.6 * (wide[1] - wide[0])
+
+
+def test_bootstrap_of_a_degenerate_run():
+    all_right = [sample(p, True, 12) for p in range(5)]
+    assert bootstrap_intervals(all_right) == {"pass@1": [1.0, 1.0], "mean_tokens": [12.0, 12.0]}
+    assert bootstrap_intervals([sample(0, False, 3)]) == {"pass@1": [0.0, 0.0], "mean_tokens": [3.0, 3.0]}

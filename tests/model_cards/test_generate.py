@@ -194,3 +194,33 @@ def test_usage_snippet_loads_the_trained_tokenizer_json(tmp_path, tiny_checkpoin
     namespace = {}
     exec(snippet.split("outputs = model.generate")[0], namespace)  # loads the round as a user would
     assert namespace["inputs"]["input_ids"].shape[0] == 1
+
+
+def test_card_shows_the_budget_baselines_of_the_base(tmp_path, tiny_checkpoint):
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)  # this model: 92.0% at 61.5 tokens
+    _, without = load_card(write_model_card(round_dir, parent_eval=FIXTURES / "base_eval_results.json"))
+    assert "Budget baselines" not in without
+
+    base = json.loads((FIXTURES / "base_eval_results.json").read_text())
+    base["benchmarks"]["toy"]["budgets"] = [
+        {"budget": budget, "mode": mode, "pass@1": accuracy, "mean_tokens": tokens}
+        for budget, mode, accuracy, tokens in [
+            (40, "truncate", 0.50, 40.0),
+            (80, "truncate", 0.90, 75.0),
+            (40, "force", 0.30, 55.0),
+            (80, "force", 0.70, 95.0),
+        ]
+    ]
+    (tmp_path / "base.json").write_text(json.dumps(base))
+
+    _, body = load_card(write_model_card(round_dir, parent_eval=tmp_path / "base.json"))
+
+    assert "### Budget baselines" in body
+    assert "| toy | base | 40 | 50.0% · 40 tokens | 30.0% · 55 tokens |" in body
+    assert "| toy | base | 80 | 90.0% · 75 tokens | 70.0% · 95 tokens |" in body
+    # 61.5 tokens: truncated 0.5 + 0.4 * 21.5 / 35, forced 0.3 + 0.4 * 6.5 / 40.
+    truncated, forced = 0.5 + 0.4 * 21.5 / 35, 0.3 + 0.4 * 6.5 / 40
+    assert (
+        f"- toy: this model 92.0% at 62 tokens; the base at 62 tokens: truncated {100 * truncated:.1f}%, "
+        f"budget-forced {100 * forced:.1f}%" in body
+    )

@@ -1,0 +1,43 @@
+"""The toy study's budget verdict: each round against the base's budget curves at the round's own mean tokens."""
+
+import pytest
+from conftest import budget_rows
+
+from scripts.toy_study import budget_verdict, verdict_markdown, verdict_sentence
+
+
+BASE = {
+    "budgets": budget_rows(
+        {"truncate": [(60, 0.70, 60), (100, 0.90, 90)], "force": [(60, 0.20, 90), (100, 0.40, 110)]}
+    )
+}
+
+
+def round_row(name, accuracy, tokens):
+    return {"run": name, "pass@1": accuracy, "pass@1_ci": [0, 1], "mean_tokens": tokens, "truncation_rate": 0.0}
+
+
+def test_each_round_is_set_against_the_forced_and_truncated_base_at_equal_tokens():
+    verdict = budget_verdict(BASE, [round_row("round 1", 0.78, 100), round_row("round 3", 0.76, 75)])
+    first, third = verdict
+    assert first["forced_base"] == pytest.approx(0.30) and first["lead_over_forced"] == pytest.approx(0.48)
+    assert first["truncated_base"] is None and first["lead_over_truncated"] is None  # 100 > 90: not measured
+    assert third["forced_base"] is None  # 75 tokens: below the forced curve's shortest point (90)
+    assert third["truncated_base"] == pytest.approx(0.80) and third["lead_over_truncated"] == pytest.approx(-0.04)
+
+    assert verdict_sentence(first, "force") == (
+        "round 1 (78.0% at 100 tokens) beats the forced base at the same tokens (30.0%) by 48.0 points"
+    )
+    assert verdict_sentence(third, "truncate") == (
+        "round 3 (76.0% at 75 tokens) loses to the truncated base at the same tokens (80.0%) by 4.0 points"
+    )
+    assert (
+        verdict_sentence(third, "force") == "round 3 (76.0% at 75 tokens): outside the forced base's measured budgets"
+    )
+
+    report = "\n".join(verdict_markdown(verdict, BASE))
+    assert "| toy | 100 | force | 40.0 [35.0, 45.0] | 110 [105, 115] | 50.0 |" in report
+    assert (
+        "At equal mean tokens, 1 of 1 pruned rounds are more accurate than the budget-forced base, and 0 of 1 than "
+        "the truncated base" in report
+    )

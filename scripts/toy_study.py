@@ -148,16 +148,17 @@ def verdict_sentence(entry: dict, mode: str) -> str:
     head = f"{entry['run']} ({100 * entry['pass@1']:.1f}% at {entry['mean_tokens']:.0f} tokens)"
     if baseline is None:
         return f"{head}: outside the {mode}d base's measured budgets"
-    outcome = "beats" if lead > 0 else "loses to" if lead < 0 else "ties with"
+    points = round(100 * lead, 1)  # judged as printed: a lead that shows as 0.0 points is a tie
+    outcome = "beats" if points > 0 else "loses to" if points < 0 else "ties with"
     return f"{head} {outcome} the {mode}d base at the same tokens ({100 * baseline:.1f}%)" + (
-        f" by {abs(100 * lead):.1f} points" if lead else ""
+        f" by {abs(points):.1f} points" if points else ""
     )
 
 
 def tally(verdict: list[dict], mode: str) -> str:
     """e.g. "3 of 3" rounds ahead of the base's `mode` curve, among the rounds within its measured budgets."""
     leads = [v[f"lead_over_{mode}d"] for v in verdict if v.get(f"lead_over_{mode}d") is not None]
-    return f"{sum(lead > 0 for lead in leads)} of {len(leads)}"
+    return f"{sum(round(100 * lead, 1) > 0 for lead in leads)} of {len(leads)}"
 
 
 def verdict_markdown(verdict: list[dict], base_metrics: dict) -> list[str]:

@@ -92,7 +92,8 @@ def test_the_shipped_toy_base_is_what_the_build_command_makes():
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not __import__("os").environ.get("THINKPRUNE_REBUILD_TOY"), reason="8 minutes on 2 cores: THINKPRUNE_REBUILD_TOY=1"
+    not __import__("os").environ.get("THINKPRUNE_REBUILD_TOY"),
+    reason="12 minutes on 2 cores: THINKPRUNE_REBUILD_TOY=1",
 )
 def test_rebuilding_the_toy_base_reaches_the_shipped_accuracy(tmp_path):
     from eval.evaluate import EvalConfig, evaluate

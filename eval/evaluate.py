@@ -35,7 +35,6 @@ from transformers import AutoConfig, set_seed
 from trl import TrlParser
 
 from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
-from eval.generation import Sampling, decode, make_backend, resolve_backend, vllm_available
 from eval.metrics import aes, benchmark_metrics
 from eval.results import (
     RESULTS_FILE,
@@ -51,6 +50,7 @@ from eval.results import (
 )
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import exclusive_lock, write_json_atomic, write_text_atomic
+from thinkprune.generation import Sampling, decode, make_backend, resolve_backend, vllm_available
 from thinkprune.grading import extract_answer, grade
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids

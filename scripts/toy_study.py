@@ -1,13 +1,16 @@
 """Reproduce the toy ThinkPrune study end to end and write the report to results/toy/.
 
     python scripts/toy_study.py                 # toy base + the 3-round schedule + evaluation of each (~20 min, 2 cores)
-    python scripts/toy_study.py --ablations     # also: one round at the final limit, `grade` truncation, batch scaling
+    python scripts/toy_study.py --ablations     # also: one round at the final limit, `grade` truncation, batch
+                                                # scaling, difficulty-aware limits, the automatic schedule
 
 Builds the toy long-thinker (cached), runs the schedule (finished rounds are reused), evaluates the base and every
 round on the held-out toy benchmark (several samples per problem; finished evaluations are reused), and writes:
 
 - results/toy/README.md   the table: limit, pass@1, mean tokens, truncation rate, tokens per correct answer, AES vs
-                          the base, training wall time; the ablations as extra rows
+                          the base, training wall time; the ablations as extra rows; the schedules compared (rounds,
+                          limits, final accuracy and length, time training and measuring) and why the automatic
+                          schedule stopped
 - results/toy/summary.json  the same numbers, machine-readable
 - results/toy/pareto.png  accuracy vs mean tokens (eval/compare.py)
 - results/toy/training_curves.png  reward and mean completion length per step, all rounds chained
@@ -35,15 +38,17 @@ from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
 from thinkprune.records import RoundRecord, read_trainer_log
 from thinkprune.toy import TOY_RECORD, ensure_toy_base
+from train.schedule import AUTO_STATE, run_schedule
 from train.schedule import parse_args as parse_schedule_args
-from train.schedule import run_schedule
 
 
 ABLATIONS = {
     "one round at the final limit": "recipes/toy/schedule_one_round.yaml",
     "`grade` truncation": "recipes/toy/schedule_grade.yaml",
     "batch reward scaling + clip-higher": "recipes/toy/schedule_batch_scaling.yaml",
+    "difficulty-aware limits": "recipes/toy/schedule_difficulty.yaml",
 }
+AUTO_SCHEDULE = "recipes/toy/schedule_auto.yaml"
 
 
 @dataclass
@@ -104,6 +109,55 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def schedule_row(label: str, evaluated: list[tuple], kept: int, decision_seconds: float) -> dict:
+    """A schedule as a whole: its rounds and limits, the kept round's evaluation, and where its time went."""
+    records = [record for _, record, _, _ in evaluated]
+    metrics = evaluated[kept - 1][2]
+    train_seconds = sum(record.train_seconds for record in records)
+    return {
+        "schedule": label,
+        "rounds": len(records),
+        "limits": " → ".join(str(record.token_limit) for record in records),
+        "kept_round": kept,
+        "pass@1": metrics["pass@1"],
+        "mean_tokens": metrics["mean_tokens"],
+        "train_seconds": train_seconds,
+        "decision_seconds": decision_seconds,
+        "total_seconds": train_seconds + decision_seconds,
+    }
+
+
+def schedules_table(rows: list[dict]) -> str:
+    lines = [
+        "| schedule | rounds | limits | kept round | pass@1 | mean tokens | train time | measuring + validating | total |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['schedule']} | {r['rounds']} | {r['limits']} | {r['kept_round']} | {100 * r['pass@1']:.1f}% "
+            f"| {r['mean_tokens']:.1f} | {r['train_seconds']:.0f} s | {r['decision_seconds']:.0f} s "
+            f"| {r['total_seconds']:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def auto_decisions(schedule_file: str) -> dict:
+    """The automatic schedule's own account: why it stopped, the round it keeps, the seconds spent measuring."""
+    schedule, _ = parse_schedule_args(["--config", schedule_file])
+    state = json.loads((Path(schedule.output_root) / AUTO_STATE).read_text())
+    summaries = [state["first_parent"]] + [
+        entry[key]
+        for entry in state["rounds"]
+        for key in ("measurement", "validation", "next_measurement")
+        if key in entry
+    ]
+    return {
+        "stop_reason": state["stop_reason"],
+        "selected_round": state["selected_round"],
+        "seconds": sum(summary["seconds"] for summary in summaries),
+    }
+
+
 def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
     """Reward and mean completion length per step, rounds one after the other, each limit drawn dashed."""
     figure = Figure(figsize=(10, 3.4), dpi=100)
@@ -162,14 +216,27 @@ def main(argv: list[str] | None = None) -> dict:
     plot_chained_curves([round_dir for round_dir, *_ in main_rounds], results_dir / "training_curves.png")
 
     study_seconds = round(time.time() - started, 1)
-    ablation_rows = []
+    ablation_rows, schedule_rows, auto = [], [], None
     if config.ablations:
+        schedule_rows.append(schedule_row("fixed (the schedule above)", main_rounds, len(main_rounds), 0.0))
         for label, schedule_file in ABLATIONS.items():
             evaluated = run_and_evaluate(schedule_file, config, base_eval)
             _, record, metrics, _ = evaluated[-1]
             train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
             limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated)
             ablation_rows.append(row(f"{label} ({limits})", record.token_limit, metrics, train_seconds))
+            if label == "difficulty-aware limits":
+                measured = sum(r.difficulty["measure_seconds"] for _, r, _, _ in evaluated)
+                schedule_rows.append(schedule_row(label, evaluated, len(evaluated), measured))
+        evaluated = run_and_evaluate(AUTO_SCHEDULE, config, base_eval)
+        auto = auto_decisions(AUTO_SCHEDULE)
+        # The round the schedule keeps: the last within its accuracy tolerance (the first, if none is).
+        kept = auto["selected_round"] or 1
+        _, record, metrics, _ = evaluated[kept - 1]
+        limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated[:kept])
+        train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
+        ablation_rows.append(row(f"automatic schedule ({limits})", record.token_limit, metrics, train_seconds))
+        schedule_rows.append(schedule_row("automatic", evaluated, kept, auto["seconds"]))
 
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
@@ -177,6 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
         "num_samples": config.num_samples,
         "rows": rows,
         "ablations": ablation_rows,
+        "schedules": schedule_rows,
+        "auto": auto,
         "study_seconds": study_seconds,
         "total_seconds": round(time.time() - started, 1),
     }
@@ -194,6 +263,23 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     if ablation_rows:
         report += ["## Ablations (final round of each)", "", markdown_table(ablation_rows), ""]
+        report += [
+            "## Schedules compared",
+            "",
+            schedules_table(schedule_rows),
+            "",
+            f"The automatic schedule stopped: {auto['stop_reason']}. "
+            + (
+                f"It keeps round {auto['selected_round']}, the last within its accuracy tolerance of the base's "
+                "validation accuracy. "
+                if auto["selected_round"]
+                else "No round stayed within its accuracy tolerance: the table shows round 1. "
+            )
+            + "Train time is the GRPO rounds; "
+            "measuring + validating is the automatic schedule's measurements of each parent and validations of "
+            "each round, and the difficulty-aware rounds' measurements of their parent on every training problem.",
+            "",
+        ]
     report += ["![Pareto](pareto.png)", "", "![Training curves](training_curves.png)", ""]
     write_text_atomic(results_dir / "README.md", "\n".join(report))
     print("\n".join(report))

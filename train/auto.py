@@ -157,8 +157,9 @@ def should_stop(
         )
     drop = 1 - mean_len / prev_mean_len if prev_mean_len > 0 else 0.0
     if drop < min_length_drop:
+        change = 100 * (mean_len - prev_mean_len) / prev_mean_len if prev_mean_len > 0 else 0.0
         return (
-            f"the mean validation length went from {prev_mean_len:.0f} to {mean_len:.0f} tokens ({-100 * drop:+.1f}%), "
+            f"the mean validation length went from {prev_mean_len:.0f} to {mean_len:.0f} tokens ({change:+.1f}%), "
             f"short of the minimum drop of {100 * min_length_drop:g}%"
         )
     return None

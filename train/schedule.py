@@ -454,6 +454,7 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
                 )
                 if limit is None:
                     stop = f"no tighter limit for a round {index + 1}: {why}"
+                    entry["next_measurement"] = measurement
                 else:
                     next_entry = {
                         "round": index + 1,

@@ -250,7 +250,8 @@ def test_a_round_trains_and_writes_checkpoint_and_record(coin_flip_checkpoint, t
     assert record["global_step"] == 2
     assert record["recipe"]["max_completion_length"] == 24
     assert record["recipe"]["mask_truncated_completions"] is False
-    assert record["dataset"] == {"name": str(problems), "num_prompts": 8, "num_dropped_too_long": 0}
+    assert record["dataset"] == {"name": str(problems), "num_prompts": 8, "num_dropped_too_long": 0, "num_held_out": 0}
+    assert record["difficulty"] is None and record["auto"] is None
     assert set(record["versions"]) >= {"torch", "transformers", "trl"}
 
     log = json.loads((output_dir / TRAINER_LOG).read_text())

@@ -222,8 +222,9 @@ def test_run_apart_runs_in_a_child_process():
 
 @pytest.mark.slow
 def test_a_real_two_round_automatic_schedule_on_the_toy(tmp_path):
-    """The toy base, measured, pruned for two short rounds and validated for real: the schedule stops by its own
-    rule (here at the latest after its 2 rounds) and says why in the record and card of its last round."""
+    """The toy base measured, pruned for two short rounds and validated, for real. The rounds are too short for the
+    toy's own rules to mean much, so the accuracy guard is loosened and any length drop is enough: the schedule runs
+    its 2 rounds (4 steps at lr 2e-4 shorten the toy's responses by a few percent) and stops by its max_rounds rule."""
     root = tmp_path / "auto"
     result = subprocess.run(
         [
@@ -240,9 +241,15 @@ def test_a_real_two_round_automatic_schedule_on_the_toy(tmp_path):
             "16",
             "--auto_num_samples",
             "2",
+            "--auto_tolerance",
+            "0.5",
+            "--auto_min_length_drop",
+            "0",
             "--",
             "--max_steps",
-            "3",
+            "4",
+            "--learning_rate",
+            "2e-4",
         ],
         capture_output=True,
         text=True,
@@ -251,14 +258,18 @@ def test_a_real_two_round_automatic_schedule_on_the_toy(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     state = json.loads((root / AUTO_STATE).read_text())
-    assert 1 <= len(state["rounds"]) <= 2 and state["stop_reason"]
-    last = len([entry for entry in state["rounds"] if "validation" in entry])
-    record = json.loads((root / f"round{last}" / ROUND_RECORD).read_text())
-    assert record["auto"]["stop_reason"] == state["stop_reason"]
-    assert record["dataset"]["num_held_out"] == 32
+    assert [entry["round"] for entry in state["rounds"]] == [1, 2]
+    assert state["stop_reason"] == "reached auto_max_rounds (2)" and state["selected_round"] == 2
     limits = [entry["token_limit"] for entry in state["rounds"]]
-    assert all(66 <= limit < 512 for limit in limits) and limits == sorted(limits, reverse=True)
-    card = (root / f"round{last}" / "README.md").read_text()
-    assert "## How this limit was chosen" in card
-    assert f"The schedule stopped after this round: {state['stop_reason']}." in card
-    assert f"Stopped after round {last}: {state['stop_reason']}" in result.stdout
+    assert 512 > limits[0] > limits[1] >= 66  # chosen from the measurements, each tighter than the last
+
+    first, second = (json.loads((root / f"round{i}" / ROUND_RECORD).read_text()) for i in (1, 2))
+    assert (first["token_limit"], second["token_limit"], second["parent"]) == (*limits, str(root / "round1"))
+    assert first["auto"]["stop_reason"] is None and first["auto"]["next_limit"] == limits[1]
+    assert second["auto"]["stop_reason"] == state["stop_reason"]
+    assert second["auto"]["parent_measurement"]["max_new_tokens"] == limits[0]  # round 1 measured under its limit
+    assert second["dataset"]["num_held_out"] == 32
+    card = (root / "round2" / "README.md").read_text()
+    assert "## How this limit was chosen" in card and f"Limit: **{limits[1]} tokens**, because 75% of the" in card
+    assert "The schedule stopped after this round: reached auto_max_rounds (2)." in card
+    assert "Stopped after round 2: reached auto_max_rounds (2)" in result.stdout

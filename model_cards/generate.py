@@ -349,8 +349,9 @@ def auto_paragraphs(auto: dict | None) -> list[str]:
         f"Limit: **{auto['token_limit']} tokens**, because {auto['limit_reason']} (the rule: the "
         f"{rules['percentile']:g}th percentile of those lengths, never above the previous limit, never below "
         f"{rules['floor']} tokens).",
-        f"Validation on {validated['num_problems']} other held-out problems × {validated['num_samples']} samples (at "
-        f"most {validated['max_new_tokens']} tokens): accuracy {format_percent(validated['accuracy'])} "
+        f"Validation on {validated['num_problems']} other held-out problems × {validated['num_samples']} samples "
+        f"(temperature {validated['temperature']}, top_p {validated['top_p']}, at most {validated['max_new_tokens']} "
+        f"tokens): accuracy {format_percent(validated['accuracy'])} "
         f"(± {100 * validated['accuracy_stderr']:.1f}; first parent {format_percent(first['accuracy'])}, parent "
         f"{format_percent(parent['accuracy'])}), mean length {format_tokens(validated['mean_tokens'])} tokens (parent "
         f"{format_tokens(parent['mean_tokens'])}). The schedule stops once accuracy is more than "

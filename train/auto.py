@@ -140,6 +140,12 @@ def choose_limit(
     return limit, why
 
 
+def within_tolerance(first_parent_acc: float, val_acc: float, tolerance: float) -> bool:
+    """Accuracy at most `tolerance` below the first parent's. A tolerance of 0.02 is 2 points; the epsilon keeps
+    80% -> 78% (a float difference of 0.0200...01) within it."""
+    return first_parent_acc - val_acc <= tolerance + 1e-9
+
+
 def should_stop(
     first_parent_acc: float,
     val_acc: float,
@@ -149,8 +155,7 @@ def should_stop(
     min_length_drop: float,
 ) -> str | None:
     """Why the schedule stops after a round (its validation against the first parent's and its parent's), or None."""
-    # A tolerance of 0.02 is 2 points; the epsilon keeps 80% -> 78% (a float difference of 0.0200...01) within it.
-    if first_parent_acc - val_acc > tolerance + 1e-9:
+    if not within_tolerance(first_parent_acc, val_acc, tolerance):
         return (
             f"validation accuracy {100 * val_acc:.1f}% fell more than {100 * tolerance:g} points below the first "
             f"parent's {100 * first_parent_acc:.1f}%"

@@ -58,7 +58,7 @@ from thinkprune.generation import Sampling
 from thinkprune.paths import RECIPES_DIR, REPO_ROOT
 from thinkprune.prompts import training_messages
 from thinkprune.records import RoundRecord, model_reference
-from train.auto import choose_limit, measure, should_stop, summarize
+from train.auto import choose_limit, measure, should_stop, summarize, within_tolerance
 from train.round import parse_args as parse_round_args
 from train.round import round_problems
 
@@ -129,6 +129,14 @@ class ScheduleConfig:
         default=128, metadata={"help": "auto: other held-out training problems every round is validated on."}
     )
     auto_num_samples: int = field(default=4, metadata={"help": "auto: samples per problem, measuring and validating."})
+    auto_validation_temperature: float = field(
+        default=0.6,
+        metadata={
+            "help": "auto: validation sampling temperature; the evaluation protocol's, so that the accuracy guard "
+            "watches the accuracy evaluations report (parents are measured with the round's own sampling)."
+        },
+    )
+    auto_validation_top_p: float = field(default=0.95, metadata={"help": "auto: validation top_p (the protocol's)."})
 
 
 def launch_arg(config: ScheduleConfig, name: str) -> str | None:
@@ -294,11 +302,9 @@ def run_apart(function, *args):
         return pool.submit(function, *args).result()
 
 
-def responses(model: str, rows, budget: int, num_samples: int, args, training_args) -> dict:
-    """The summary of `model`'s responses to `rows` with the round's prompt template and sampling, under `budget`."""
-    prompts = [training_messages(problem, args.prompt_template, None) for problem in rows["problem"]]
-    sampling = Sampling(training_args.temperature, training_args.top_p, budget, training_args.seed)
-    backend = "vllm" if training_args.use_vllm else "transformers"
+def responses(model: str, rows, sampling: Sampling, num_samples: int, prompt_template: str, backend: str) -> dict:
+    """The summary of `model`'s responses to `rows`, with the round's prompt template (no limit sentence)."""
+    prompts = [training_messages(problem, prompt_template, None) for problem in rows["problem"]]
     call = (model, prompts, list(rows["answer"]), sampling, num_samples, backend)
     return summarize(run_apart(measure, *call) if torch.cuda.is_available() else measure(*call))
 
@@ -363,8 +369,9 @@ def publish_auto_decisions(round_path: Path, auto: dict) -> None:
         return
     record.auto = auto
     pushed = card_metadata(round_path).get("thinkprune") or {}
-    record.write(round_path)
     write_model_card(round_path, repo_id=pushed.get("repo_id"), revision=pushed.get("revision"), record=record)
+    # Last, as train/round.py does: a record without the decisions makes the next run write both again.
+    record.write(round_path)
 
 
 def selected_round(state: dict, tolerance: float) -> int | None:
@@ -373,7 +380,7 @@ def selected_round(state: dict, tolerance: float) -> int | None:
     kept = [
         entry["round"]
         for entry in state["rounds"]
-        if "validation" in entry and first - entry["validation"]["accuracy"] <= tolerance + 1e-9
+        if "validation" in entry and within_tolerance(first, entry["validation"]["accuracy"], tolerance)
     ]
     return kept[-1] if kept else None
 
@@ -394,10 +401,27 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
     _, held_out = round_problems(replace(args, num_held_out_problems=num_held_out), training_args.seed)
     measure_rows = held_out.select(range(config.auto_measure_problems))
     validation_rows = held_out.select(range(config.auto_measure_problems, num_held_out))
-    round_args = [*extra_args, "--num_held_out_problems", str(num_held_out)]
 
-    def assess(model: str, rows, budget: int) -> dict:
-        return responses(model, rows, budget, config.auto_num_samples, args, training_args)
+    def round_args(limit: int) -> list[str]:
+        # vLLM's context holds the prompt cap plus the round's limit, which only the measurement decides.
+        context = ["--vllm_max_model_length", str(args.max_prompt_length + limit)] if training_args.use_vllm else []
+        return [*extra_args, "--num_held_out_problems", str(num_held_out), *context]
+
+    backend, budget = ("vllm" if training_args.use_vllm else "transformers"), config.auto_max_new_tokens
+
+    def plan(model: str, previous_limit: int) -> tuple[dict, int | None, str]:
+        """The parent measured with the round's sampling under the limit it was trained with, and the limit that
+        follows (None, and why, when none does)."""
+        sampling = Sampling(training_args.temperature, training_args.top_p, previous_limit, training_args.seed)
+        measurement = responses(model, measure_rows, sampling, config.auto_num_samples, args.prompt_template, backend)
+        lengths = measurement["correct_finished_lengths"]
+        return measurement, *choose_limit(lengths, previous_limit, config.auto_percentile, config.auto_floor)
+
+    def validate(model: str) -> dict:
+        sampling = Sampling(
+            config.auto_validation_temperature, config.auto_validation_top_p, budget, training_args.seed
+        )
+        return responses(model, validation_rows, sampling, config.auto_num_samples, args.prompt_template, backend)
 
     state_path = Path(config.output_root) / AUTO_STATE
     state = read_auto_state(state_path, auto_settings(config, extra_args))
@@ -405,16 +429,13 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
     def save() -> None:
         write_json_atomic(state_path, state)
 
-    parent, budget = config.model_name_or_path, config.auto_max_new_tokens
+    parent = config.model_name_or_path
     if "first_parent" not in state:
-        state["first_parent"] = assess(parent, validation_rows, budget)
+        state["first_parent"] = validate(parent)
         save()
     print(f"First parent {parent}, validated: {describe(state['first_parent'])}", flush=True)
     if not state["rounds"]:
-        measurement = assess(parent, measure_rows, budget)
-        limit, why = choose_limit(
-            measurement["correct_finished_lengths"], budget, config.auto_percentile, config.auto_floor
-        )
+        measurement, limit, why = plan(parent, budget)
         if limit is None:
             raise UserError(
                 f"no first limit follows from measuring {parent}: {why}. Raise auto_max_new_tokens, lower "
@@ -427,9 +448,9 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
     while True:
         entry = state["rounds"][index - 1]
         print(f"Round {index}'s limit, {entry['token_limit']} tokens: {entry['limit_reason']}", flush=True)
-        output_dir = run_round(config, index, entry["token_limit"], parent, round_args)
+        output_dir = run_round(config, index, entry["token_limit"], parent, round_args(entry["token_limit"]))
         if "validation" not in entry:
-            entry["validation"] = assess(str(output_dir), validation_rows, budget)
+            entry["validation"] = validate(str(output_dir))
             save()
         print(f"Round {index} validated: {describe(entry['validation'])}", flush=True)
         if "stop_reason" not in entry:
@@ -445,24 +466,14 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
             if stop is None and index >= config.auto_max_rounds:
                 stop = f"reached auto_max_rounds ({config.auto_max_rounds})"
             if stop is None:
-                measurement = assess(str(output_dir), measure_rows, entry["token_limit"])
-                limit, why = choose_limit(
-                    measurement["correct_finished_lengths"],
-                    entry["token_limit"],
-                    config.auto_percentile,
-                    config.auto_floor,
-                )
+                measurement, limit, why = plan(str(output_dir), entry["token_limit"])
                 if limit is None:
                     stop = f"no tighter limit for a round {index + 1}: {why}"
                     entry["next_measurement"] = measurement
                 else:
-                    next_entry = {
-                        "round": index + 1,
-                        "measurement": measurement,
-                        "token_limit": limit,
-                        "limit_reason": why,
-                    }
-                    state["rounds"].append(next_entry)
+                    state["rounds"].append(
+                        {"round": index + 1, "measurement": measurement, "token_limit": limit, "limit_reason": why}
+                    )
             entry["stop_reason"] = stop
             state["stop_reason"] = stop
             state["selected_round"] = selected_round(state, config.auto_tolerance)

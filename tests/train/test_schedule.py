@@ -36,14 +36,14 @@ def auto_config(tmp_path, **changes) -> ScheduleConfig:
     return ScheduleConfig(**{**values, **changes})
 
 
-def summary(accuracy: float, mean_tokens: float, lengths: list[int], budget: int) -> dict:
+def summary(accuracy: float, mean_tokens: float, lengths: list[int], sampling) -> dict:
     """What `responses` returns: a measurement summary (train.auto.summarize)."""
     return {
         "num_problems": 4,
         "num_samples": 4,
-        "max_new_tokens": budget,
-        "temperature": 1.0,
-        "top_p": 1.0,
+        "max_new_tokens": sampling.max_new_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
         "seconds": 2.0,
         "accuracy": accuracy,
         "accuracy_stderr": 0.05,
@@ -64,11 +64,11 @@ class ScriptedRun:
         monkeypatch.setattr(schedule, "responses", self.responses)
         monkeypatch.setattr(schedule.subprocess, "run", self.run)
 
-    def responses(self, model, rows, budget, num_samples, args, training_args):
+    def responses(self, model, rows, sampling, num_samples, prompt_template, backend):
         name = Path(model).name
-        self.measured.append((name, len(rows), budget))
+        self.measured.append((name, len(rows), sampling.max_new_tokens, sampling.temperature))
         accuracy, mean_tokens, lengths = self.script[name]
-        return summary(accuracy, mean_tokens, lengths, budget)
+        return summary(accuracy, mean_tokens, lengths, sampling)
 
     def run(self, command):
         value = {command[i]: command[i + 1] for i in range(len(command) - 1) if command[i].startswith("--")}
@@ -102,14 +102,14 @@ def test_auto_measures_chooses_trains_validates_and_stops_by_its_own_rule(tmp_pa
 
     root = Path(config.output_root)
     assert rounds == [root / "round1", root / "round2"]
-    # First parent: validated at the budget, measured at the budget; each round: validated, then measured under its
-    # own limit when the schedule goes on.
+    # First parent: validated at the budget with the evaluation protocol's temperature, then measured at the budget
+    # with the round's; each round: validated, then measured under its own limit when the schedule goes on.
     assert run.measured == [
-        ("toy", 4, 512),
-        ("toy", 4, 512),
-        ("round1", 4, 512),
-        ("round1", 4, 199),
-        ("round2", 4, 512),
+        ("toy", 4, 512, 0.6),
+        ("toy", 4, 512, 1.0),
+        ("round1", 4, 512, 0.6),
+        ("round1", 4, 199, 1.0),
+        ("round2", 4, 512, 0.6),
     ]
     limits = [command[command.index("--token_limit") + 1] for command in run.launched]
     assert limits == ["199", "120"]  # 75th percentiles of 8 lengths: the 6th smallest
@@ -132,7 +132,9 @@ def test_auto_measures_chooses_trains_validates_and_stops_by_its_own_rule(tmp_pa
     assert "## How this limit was chosen" in card
     assert "Limit: **120 tokens**, because 75% of the 8 finished, correct responses fit in 120 tokens" in card
     assert f"The schedule stopped after this round: {reason}." in card
-    assert "accuracy 77.0% (± 5.0; first parent 80.0%, parent 80.0%)" in card
+    assert (
+        "samples (temperature 0.6, top_p 0.95, at most 512 tokens): accuracy 77.0% (± 5.0; first parent 80.0%" in card
+    )
     assert "The schedule went on to a round at 120 tokens." in ModelCard.load(root / "round1" / "README.md").text
 
     # The same command again: every decision and round is reused, nothing measured or trained.
@@ -156,6 +158,14 @@ def test_auto_stops_when_the_length_no_longer_falls_or_no_tighter_limit_follows(
         "no tighter limit for a round 2: 75% of the 8 finished, correct responses fit in 150 tokens, not below the "
         "150 tokens the parent was measured under"
     )
+
+
+def test_vllm_rounds_get_a_context_for_the_limit_the_measurement_chose(tmp_path, monkeypatch):
+    lengths = [64, 100, 150, 199, 250, 300, 64, 120]
+    run = ScriptedRun(monkeypatch, {"toy": (0.8, 180, lengths), "round1": (0.8, 120, lengths)})
+    run_schedule(auto_config(tmp_path, auto_max_rounds=1), ["--use_vllm", "true", "--vllm_max_model_length", "300"])
+    (command,) = run.launched
+    assert command[-2:] == ["--vllm_max_model_length", str(64 + 199)]  # the toy's prompt cap + the limit
 
 
 def test_auto_stops_after_max_rounds(tmp_path, monkeypatch):

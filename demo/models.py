@@ -95,13 +95,15 @@ class ModelRegistry:
     def __init__(self, device: str = "auto", dtype: str = "auto"):
         self.device, self.dtype = resolve_device(device), dtype
         self._models: dict[str, LoadedModel] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        # One load at a time, whichever the model: transformers builds a model on the meta device by patching torch
+        # process-wide, and two panes loading at once left later models' weights on meta ("Cannot copy out of meta
+        # tensor"). Also makes two users asking for the same model load it once.
+        self._loading = threading.Lock()
 
     def get(self, name: str) -> LoadedModel:
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:  # two users asking for the same model at once load it once
+        if name in self._models:
+            return self._models[name]
+        with self._loading:
             if name not in self._models:
                 tokenizer = load_tokenizer(name)
                 model = load_model(name, dtype=self.dtype_for(name)).to(self.device).eval()

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 from transformers import set_seed
 
-from eval.generation import Sampling, decode_ids
 from eval.metrics import estimates
 from eval.results import append_samples, read_samples
 from thinkprune.budget import lead_in_ids, needs_forcing, think_end_position, think_end_token_id
 from thinkprune.errors import UserError
+from thinkprune.generation import Sampling, decode_ids
 from thinkprune.grading import grade
 
 

@@ -41,7 +41,6 @@ from trl import TrlParser
 
 from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
 from eval.budgets import Forcing, check_budgets, evaluate_budgets, parse_budgets, parse_modes
-from eval.generation import Sampling, decode_ids, make_backend, resolve_backend, vllm_available
 from eval.metrics import aes, benchmark_metrics
 from eval.results import (
     BUDGETS_FILE,
@@ -60,6 +59,7 @@ from eval.results import (
 from thinkprune.budget import FORCE_ANSWER_TOKENS, default_lead_in, lead_in_ids
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import exclusive_lock, write_json_atomic, write_text_atomic
+from thinkprune.generation import Sampling, decode_ids, make_backend, resolve_backend, vllm_available
 from thinkprune.grading import extract_answer, grade
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids

@@ -368,6 +368,53 @@ def _max_positions(checkpoint_dir: Path) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def auto_paragraphs(auto: dict | None) -> list[str]:
+    """ "How this limit was chosen": the automatic schedule's measurement, limit, validation and decision, as prose."""
+    if not auto:
+        return []
+    measured, validated, rules = auto["parent_measurement"], auto["validation"], auto["rules"]
+    first, parent = auto["first_parent_validation"], auto["parent_validation"]
+    spread = ", ".join(f"p{p} {n}" for p, n in measured["correct_finished_percentiles"].items()) or "none"
+    outcome = (
+        f"The schedule stopped after this round: {auto['stop_reason']}."
+        if auto["stop_reason"]
+        else f"The schedule went on to a round at {auto['next_limit']} tokens."
+    )
+    return [
+        f"The automatic schedule (`train/schedule.py --auto`) measured the parent on {measured['num_problems']} "
+        f"held-out training problems × {measured['num_samples']} samples (temperature {measured['temperature']}, "
+        f"top_p {measured['top_p']}, at most {measured['max_new_tokens']} tokens): "
+        f"{format_percent(measured['accuracy'])} correct, {format_percent(measured['finished_rate'])} finished; the "
+        f"{len(measured['correct_finished_lengths'])} finished, correct responses ran {spread} tokens.",
+        f"Limit: **{auto['token_limit']} tokens**, because {auto['limit_reason']} (the rule: the "
+        f"{rules['percentile']:g}th percentile of those lengths, never above the previous limit, never below "
+        f"{rules['floor']} tokens).",
+        f"Validation on {validated['num_problems']} other held-out problems × {validated['num_samples']} samples "
+        f"(temperature {validated['temperature']}, top_p {validated['top_p']}, at most {validated['max_new_tokens']} "
+        f"tokens): accuracy {format_percent(validated['accuracy'])} "
+        f"(± {100 * validated['accuracy_stderr']:.1f}; first parent {format_percent(first['accuracy'])}, parent "
+        f"{format_percent(parent['accuracy'])}), mean length {format_tokens(validated['mean_tokens'])} tokens (parent "
+        f"{format_tokens(parent['mean_tokens'])}). The schedule stops once accuracy is more than "
+        f"{100 * rules['tolerance']:g} points below the first parent's or the length falls by less than "
+        f"{100 * rules['min_length_drop']:g}%, or after {rules['max_rounds']} rounds.",
+        outcome,
+        f"Held out: {auto['held_out']}.",
+    ]
+
+
+def difficulty_text(difficulty: dict | None, token_limit: int) -> str | None:
+    if not difficulty:
+        return None
+    limits = difficulty["limits"]
+    return (
+        f"Difficulty-aware limits: every training problem had its own limit, {difficulty['min_limit']} + "
+        f"({token_limit} − {difficulty['min_limit']}) × (1 − the parent's solve rate over "
+        f"{difficulty['num_samples']} samples), from {limits['min']} to {limits['max']} tokens (mean "
+        f"{limits['mean']:.0f}; the parent's mean solve rate {format_percent(difficulty['mean_solve_rate'])}). A "
+        f"completion longer than its problem's limit earned 0; generation stopped at {token_limit} tokens."
+    )
+
+
 def plot_training_curves(log_history: list[dict], token_limit: int, path: Path) -> bool:
     """Reward, mean length and clipped ratio per step as one PNG, written atomically. False when nothing was logged."""
     series = {
@@ -500,6 +547,8 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         recipe_rows=[(key, format_value(recipe[key])) for key in KEY_RECIPE_VALUES if key in recipe],
         recipe_json=json.dumps(recipe, indent=2, default=str),
         dataset_text=dataset_text,
+        difficulty_text=difficulty_text(record.difficulty, limit),
+        auto_paragraphs=auto_paragraphs(record.auto),
         batch_text=batch_text,
         curves_file=curves_file,
         final_metrics=final_metrics,

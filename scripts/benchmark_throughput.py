@@ -25,8 +25,8 @@ from transformers import HfArgumentParser, set_seed
 
 from eval.benchmarks import load_benchmark
 from eval.evaluate import EvalConfig, evaluate
-from eval.generation import Sampling, TransformersBackend, split_at_eos
 from thinkprune.errors import exit_on_user_error
+from thinkprune.generation import Sampling, TransformersBackend, split_at_eos
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
 from thinkprune.toy import resolve_model_name

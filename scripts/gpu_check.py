@@ -32,11 +32,11 @@ import torch
 from transformers import HfArgumentParser
 
 from eval.evaluate import EvalConfig, evaluate
-from eval.generation import vllm_available
 from eval.results import SAMPLES_FILE, read_samples
 from scripts.dry_run import FAITHFUL_RECIPE, PROBLEMS, peak_rss_mb, write_stand_ins
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic
+from thinkprune.generation import vllm_available
 from thinkprune.records import RoundRecord, read_trainer_log
 from train import round as thinkprune_round
 from train.round import library_versions

@@ -1,7 +1,8 @@
 """Reproduce the toy ThinkPrune study end to end and write the report to results/toy/.
 
     python scripts/toy_study.py                 # toy base + the 3-round schedule + evaluation of each (~20 min, 2 cores)
-    python scripts/toy_study.py --ablations     # also: one round at the final limit, `grade` truncation, batch scaling
+    python scripts/toy_study.py --ablations     # also: one round at the final limit, `grade` truncation, batch
+                                                # scaling, difficulty-aware limits, the automatic schedule
 
 Builds the toy long-thinker (cached), runs the schedule (finished rounds are reused), evaluates the base and every
 round on the held-out toy benchmark (several samples per problem; finished evaluations are reused), evaluates the
@@ -9,7 +10,9 @@ base's budget baselines (its responses truncated, and budget-forced, at `--budge
 
 - results/toy/README.md   the table: limit, pass@1 (95% interval), mean tokens, truncation rate, tokens per correct
                           answer, AES vs the base, training wall time; the ablations as extra rows; the base's budget
-                          table; the verdict: each round against the forced (and the truncated) base at equal tokens
+                          table; the verdict: each round against the forced (and the truncated) base at equal tokens;
+                          the schedules compared (rounds, limits, final accuracy and length, time training and
+                          measuring) and why the automatic schedule stopped
 - results/toy/summary.json  the same numbers, machine-readable
 - results/toy/pareto.png  accuracy vs mean tokens: the rounds as points, the base's budget curves as lines
                           (eval/compare.py)
@@ -22,6 +25,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 
@@ -40,8 +44,8 @@ from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
 from thinkprune.records import RoundRecord, read_trainer_log
 from thinkprune.toy import TOY_RECORD, ensure_toy_base
+from train.schedule import AUTO_STATE, run_schedule
 from train.schedule import parse_args as parse_schedule_args
-from train.schedule import run_schedule
 
 
 SMOOTHING_STEPS = 5
@@ -49,7 +53,9 @@ ABLATIONS = {
     "one round at the final limit": "recipes/toy/schedule_one_round.yaml",
     "`grade` truncation": "recipes/toy/schedule_grade.yaml",
     "batch reward scaling + clip-higher": "recipes/toy/schedule_batch_scaling.yaml",
+    "difficulty-aware limits": "recipes/toy/schedule_difficulty.yaml",
 }
+AUTO_SCHEDULE = "recipes/toy/schedule_auto.yaml"
 
 
 @dataclass
@@ -185,6 +191,64 @@ def running_mean(values: list[float], window: int) -> list[float]:
     return [sum(values[max(0, i - window + 1) : i + 1]) / (i + 1 - max(0, i - window + 1)) for i in range(len(values))]
 
 
+def schedule_row(label: str, evaluated: list[tuple], kept: int, decision_seconds: float) -> dict:
+    """A schedule as a whole: its rounds and limits, the kept round's evaluation, and where its time went."""
+    records = [record for _, record, _, _ in evaluated]
+    metrics = evaluated[kept - 1][2]
+    train_seconds = sum(record.train_seconds for record in records)
+    return {
+        "schedule": label,
+        "rounds": len(records),
+        "limits": " → ".join(str(record.token_limit) for record in records),
+        "kept_round": kept,
+        "pass@1": metrics["pass@1"],
+        "mean_tokens": metrics["mean_tokens"],
+        "train_seconds": train_seconds,
+        "decision_seconds": decision_seconds,
+        "total_seconds": train_seconds + decision_seconds,
+    }
+
+
+def schedules_table(rows: list[dict]) -> str:
+    lines = [
+        "| schedule | rounds | limits | kept round | pass@1 | mean tokens | train time | measuring + validating | total |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['schedule']} | {r['rounds']} | {r['limits']} | {r['kept_round']} | {100 * r['pass@1']:.1f}% "
+            f"| {r['mean_tokens']:.1f} | {r['train_seconds']:.0f} s | {r['decision_seconds']:.0f} s "
+            f"| {r['total_seconds']:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def auto_decisions(schedule_file: str) -> dict:
+    """The automatic schedule's own account: why it stopped, the round it keeps, the seconds spent measuring."""
+    schedule, _ = parse_schedule_args(["--config", schedule_file])
+    state = json.loads((Path(schedule.output_root) / AUTO_STATE).read_text())
+    summaries = [state["first_parent"]] + [
+        entry[key]
+        for entry in state["rounds"]
+        for key in ("measurement", "validation", "next_measurement")
+        if key in entry
+    ]
+    return {
+        "stop_reason": state["stop_reason"],
+        "selected_round": state["selected_round"],
+        "seconds": sum(summary["seconds"] for summary in summaries),
+    }
+
+
+def finished_before(record: RoundRecord, started: float) -> bool:
+    return datetime.fromisoformat(record.finished_at).timestamp() < started
+
+
+def previous_study_seconds(results_dir: Path) -> float | None:
+    summary = results_dir / "summary.json"
+    return json.loads(summary.read_text()).get("study_seconds") if summary.is_file() else None
+
+
 def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
     """Reward and mean completion length per step, rounds one after the other, each limit drawn dashed."""
     figure = Figure(figsize=(10, 3.4), dpi=100)
@@ -249,14 +313,31 @@ def main(argv: list[str] | None = None) -> dict:
 
     verdict = budget_verdict(base_metrics, rows[1:])
     study_seconds = round(time.time() - started, 1)
-    ablation_rows = []
+    main_reused = all(finished_before(record, started) for _, record, _, _ in main_rounds)
+    if main_reused:
+        # Rounds and evaluations reused from an earlier run: its time is the study's, not this run's few seconds.
+        study_seconds = previous_study_seconds(results_dir) or study_seconds
+    ablation_rows, schedule_rows, auto = [], [], None
     if config.ablations:
+        schedule_rows.append(schedule_row("fixed (the schedule above)", main_rounds, len(main_rounds), 0.0))
         for label, schedule_file in ABLATIONS.items():
             evaluated = run_and_evaluate(schedule_file, config, base_eval)
             _, record, metrics, _ = evaluated[-1]
             train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
             limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated)
             ablation_rows.append(row(f"{label} ({limits})", record.token_limit, metrics, train_seconds))
+            if label == "difficulty-aware limits":
+                measured = sum(r.difficulty["measure_seconds"] for _, r, _, _ in evaluated)
+                schedule_rows.append(schedule_row(label, evaluated, len(evaluated), measured))
+        evaluated = run_and_evaluate(AUTO_SCHEDULE, config, base_eval)
+        auto = auto_decisions(AUTO_SCHEDULE)
+        # The round the schedule keeps: the last within its accuracy tolerance (the first, if none is).
+        kept = auto["selected_round"] or 1
+        _, record, metrics, _ = evaluated[kept - 1]
+        limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated[:kept])
+        train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
+        ablation_rows.append(row(f"automatic schedule ({limits})", record.token_limit, metrics, train_seconds))
+        schedule_rows.append(schedule_row("automatic", evaluated, kept, auto["seconds"]))
 
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
@@ -266,12 +347,14 @@ def main(argv: list[str] | None = None) -> dict:
         "ablations": ablation_rows,
         "budgets": base_metrics["budgets"],
         "verdict": verdict,
+        "schedules": schedule_rows,
+        "auto": auto,
         "study_seconds": study_seconds,
         "total_seconds": round(time.time() - started, 1),
     }
     write_json_atomic(results_dir / "summary.json", summary)
     timing = f"The study (schedule and evaluations) took {study_seconds:.0f} s of wall-clock time"
-    if ablation_rows:
+    if ablation_rows and not main_reused:  # a rerun's ablations reuse what they can: their time is no measure
         timing += f", the ablations {summary['total_seconds'] - study_seconds:.0f} s more"
     report = [
         "# Toy ThinkPrune study",
@@ -284,6 +367,23 @@ def main(argv: list[str] | None = None) -> dict:
     report += verdict_markdown(verdict, base_metrics)
     if ablation_rows:
         report += ["## Ablations (final round of each)", "", markdown_table(ablation_rows), ""]
+        report += [
+            "## Schedules compared",
+            "",
+            schedules_table(schedule_rows),
+            "",
+            f"The automatic schedule stopped: {auto['stop_reason']}. "
+            + (
+                f"It keeps round {auto['selected_round']}, the last within its accuracy tolerance of the base's "
+                "validation accuracy. "
+                if auto["selected_round"]
+                else "No round stayed within its accuracy tolerance: the table shows round 1. "
+            )
+            + "Train time is the GRPO rounds; "
+            "measuring + validating is the automatic schedule's measurements of each parent and validations of "
+            "each round, and the difficulty-aware rounds' measurements of their parent on every training problem.",
+            "",
+        ]
     report += ["![Pareto](pareto.png)", "", "![Training curves](training_curves.png)", ""]
     write_text_atomic(results_dir / "README.md", "\n".join(report))
     print("\n".join(report))

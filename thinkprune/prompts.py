@@ -38,12 +38,14 @@ def eval_messages(problem: str, suffix: str = EVAL_SUFFIX, system_prompt: str | 
     return messages + [{"role": "user", "content": problem + suffix}]
 
 
-def eval_prompt_ids(tokenizer, problem: str, suffix: str = EVAL_SUFFIX, system_prompt: str | None = None) -> list[int]:
+def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
     """The prompt ids GRPOTrainer would feed for this chat, with the model's template and generation prompt."""
-    encoded = tokenizer.apply_chat_template(
-        eval_messages(problem, suffix, system_prompt), add_generation_prompt=True, tokenize=True, return_dict=True
-    )
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
     return list(encoded["input_ids"])
+
+
+def eval_prompt_ids(tokenizer, problem: str, suffix: str = EVAL_SUFFIX, system_prompt: str | None = None) -> list[int]:
+    return prompt_ids(tokenizer, eval_messages(problem, suffix, system_prompt))
 
 
 def split_thinking(text: str) -> tuple[str, str | None]:

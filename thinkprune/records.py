@@ -43,6 +43,11 @@ class RoundRecord:
     train_metrics: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     train_seconds: float | None = None
+    # Difficulty-aware limits: the rule and the per-problem limits it gave (train/round.py).
+    difficulty: dict | None = None
+    # The automatic schedule's decisions about this round: the parent's measurement, the limit chosen and why, the
+    # validation, and whether the schedule went on (train/schedule.py adds them once the round is validated).
+    auto: dict | None = None
     format: str = RECORD_FORMAT
 
     @classmethod

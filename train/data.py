@@ -11,7 +11,7 @@ from pathlib import Path
 from datasets import Dataset, load_dataset
 
 from thinkprune.errors import UserError
-from thinkprune.prompts import training_messages
+from thinkprune.prompts import prompt_ids, training_messages
 from thinkprune.toy import TOY_MODEL_NAME, make_problems
 
 
@@ -128,8 +128,7 @@ def build_round_dataset(problems, tokenizer, template: str, token_limit: int | N
 
     def add_prompt(row):
         prompt = training_messages(row["problem"], template, token_limit)
-        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
-        return {"prompt": prompt, "prompt_length": len(ids)}
+        return {"prompt": prompt, "prompt_length": len(prompt_ids(tokenizer, prompt))}
 
     num_proc = min(4, os.cpu_count() or 1) if len(problems) > 5000 else None
     dataset = problems.map(add_prompt, num_proc=num_proc)
@@ -139,3 +138,19 @@ def build_round_dataset(problems, tokenizer, template: str, token_limit: int | N
             f"every prompt is longer than max_prompt_length={max_prompt_length} tokens: raise --max_prompt_length"
         )
     return kept, len(dataset) - len(kept)
+
+
+def hold_out(problems, num_held_out: int, seed: int):
+    """(training problems, held-out problems): the held-out ones are the last `num_held_out` rows after a shuffle with
+    `seed`, so a round and the automatic schedule that launched it (same dataset, same seed) agree on them and
+    training never sees them. With none held out, the problems are returned as they are."""
+    if num_held_out == 0:
+        return problems, problems.select([])
+    if not 0 < num_held_out < len(problems):
+        raise UserError(
+            f"cannot hold out {num_held_out} of {len(problems)} problems and still train on some: lower "
+            "auto_measure_problems / auto_validation_problems, or raise num_train_problems"
+        )
+    shuffled = problems.shuffle(seed=seed)
+    kept = len(shuffled) - num_held_out
+    return shuffled.select(range(kept)), shuffled.select(range(kept, len(shuffled)))

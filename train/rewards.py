@@ -16,8 +16,13 @@ Truncation modes:
 Correctness is `thinkprune.grading.grade` on the whole completion text (R1-style templates prefill "<think>\\n", so the
 completion holds the closing "</think>" and the answer after it) against the dataset column `answer`.
 
+Difficulty-aware limits (train/round.py `difficulty_aware_limits`): a dataset column `token_limit` gives every
+problem its own limit, at most the round's; a completion longer than its problem's limit counts as unfinished, as if
+generation had been cut there.
+
 Every call logs, through trl's `log_metric` hook, the batch means of:
-`thinkprune/accuracy` (answer correct, finished or not), `thinkprune/finished_rate` and `thinkprune/truncation_rate`.
+`thinkprune/accuracy` (answer correct, finished or not), `thinkprune/finished_rate` and `thinkprune/truncation_rate`;
+with per-problem limits also `thinkprune/over_own_limit_rate` (completions longer than their problem's limit).
 """
 
 from collections.abc import Callable, Iterable
@@ -49,8 +54,14 @@ def get_thinkprune_reward(eos_token_ids: int | Iterable[int], truncation: str = 
     if not eos_ids:
         raise ValueError("eos_token_ids is empty: no completion could ever count as finished")
 
-    def thinkprune_reward(completions, completion_ids, answer, log_metric=None, **kwargs) -> list[float]:
-        finished = [bool(ids) and ids[-1] in eos_ids for ids in completion_ids]
+    def thinkprune_reward(
+        completions, completion_ids, answer, log_metric=None, token_limit=None, **kwargs
+    ) -> list[float]:
+        limits = [None] * len(completion_ids) if token_limit is None else token_limit
+        over_own_limit = [
+            limit is not None and len(ids) > limit for ids, limit in zip(completion_ids, limits, strict=True)
+        ]
+        finished = [bool(ids) and ids[-1] in eos_ids and not over for ids, over in zip(completion_ids, over_own_limit)]
         correct = [
             grade(completion_text(completion), gold) for completion, gold in zip(completions, answer, strict=True)
         ]
@@ -63,6 +74,8 @@ def get_thinkprune_reward(eos_token_ids: int | Iterable[int], truncation: str = 
             log_metric("thinkprune/accuracy", sum(correct) / len(correct))
             log_metric("thinkprune/finished_rate", finished_rate)
             log_metric("thinkprune/truncation_rate", 1.0 - finished_rate)
+            if token_limit is not None:
+                log_metric("thinkprune/over_own_limit_rate", sum(over_own_limit) / len(over_own_limit))
         return rewards
 
     return thinkprune_reward

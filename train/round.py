@@ -47,11 +47,13 @@ from trl import GRPOConfig, GRPOTrainer, TrlParser
 from model_cards.generate import write_model_card
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic
+from thinkprune.generation import Sampling
 from thinkprune.hub import looks_like_hub_id
 from thinkprune.modeling import eos_token_ids, load_model, load_tokenizer
 from thinkprune.paths import RECIPES_DIR
 from thinkprune.records import ROUND_RECORD, ROUND_STATE, TRAINER_LOG, RoundRecord, model_reference
-from train.data import build_round_dataset, load_problems
+from train.auto import measure, problem_limits, solve_rates
+from train.data import build_round_dataset, hold_out, load_problems
 from train.push_to_hub import push_round
 from train.rewards import TRUNCATION_MODES, get_thinkprune_reward
 
@@ -59,6 +61,8 @@ from train.rewards import TRUNCATION_MODES, get_thinkprune_reward
 logger = logging.getLogger(__name__)
 
 DEFAULT_RECIPE = RECIPES_DIR / "toy" / "round.yaml"
+# The parent's responses to every training problem, measured for difficulty-aware limits.
+DIFFICULTY_FILE = "difficulty_measurement.json"
 
 
 @dataclass
@@ -105,6 +109,30 @@ class ThinkPruneConfig:
     )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Replace an output directory that holds another or a finished run."}
+    )
+    num_held_out_problems: int = field(
+        default=0,
+        metadata={
+            "help": "Keep the last N problems (after a shuffle with the seed) out of training: the automatic "
+            "schedule measures and validates on them (it sets this)."
+        },
+    )
+    difficulty_aware_limits: bool = field(
+        default=False,
+        metadata={
+            "help": "Give every training problem its own limit from the parent's solve rate (easy problems a tighter "
+            "one): difficulty_min_limit + (token_limit - difficulty_min_limit) x (1 - solve rate). A completion "
+            "longer than its problem's limit counts as unfinished; generation stops at token_limit."
+        },
+    )
+    difficulty_min_limit: int | None = field(
+        default=None, metadata={"help": "Difficulty-aware limits: the limit of a problem the parent always solved."}
+    )
+    difficulty_num_samples: int = field(
+        default=4,
+        metadata={
+            "help": "Difficulty-aware limits: samples of the parent per training problem to measure its solve rate."
+        },
     )
 
 
@@ -212,6 +240,8 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
         raise UserError(f"token_limit must be a positive number of tokens, got {args.token_limit}")
     if args.truncation not in TRUNCATION_MODES:
         raise UserError(f"unknown truncation {args.truncation!r}: use one of {', '.join(TRUNCATION_MODES)}")
+    if args.difficulty_aware_limits:
+        validate_difficulty(args)
     needs_gpu = training_args.use_vllm or training_args.bf16 or training_args.fp16
     if needs_gpu and not training_args.use_cpu and not torch.cuda.is_available():
         raise UserError(
@@ -227,6 +257,21 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
             "--config_file recipes/accelerate_configs/zero2.yaml (or zero3.yaml), or load float32 weights and "
             "compute in bf16 autocast: --dtype float32 --bf16 true"
         )
+
+
+def validate_difficulty(args: ThinkPruneConfig) -> None:
+    if args.truncation != "zero":
+        raise UserError(
+            "difficulty_aware_limits needs truncation zero: under grade a completion over its problem's limit would "
+            "still be graded, so the per-problem limits would change nothing"
+        )
+    if args.difficulty_min_limit is None or not 0 < args.difficulty_min_limit <= args.token_limit:
+        raise UserError(
+            f"difficulty_aware_limits needs difficulty_min_limit between 1 and token_limit ({args.token_limit}), got "
+            f"{args.difficulty_min_limit}: the limit of the problems the parent always solves"
+        )
+    if args.difficulty_num_samples < 1:
+        raise UserError(f"difficulty_num_samples must be at least 1, got {args.difficulty_num_samples}")
 
 
 def run_identity(args: ThinkPruneConfig, training_args) -> dict:
@@ -311,8 +356,8 @@ def final_train_metrics(log_history: list[dict]) -> dict:
     return metrics
 
 
-def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
-    """The round's prompts (with the limit sentence when asked) and how many were dropped as too long."""
+def round_problems(args: ThinkPruneConfig, seed: int):
+    """(training problems, held-out problems): the automatic schedule measures and validates on the held-out ones."""
     problems = load_problems(
         args.dataset_name,
         args.dataset_config,
@@ -323,10 +368,48 @@ def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
         args.num_train_problems,
         seed,
     )
+    return hold_out(problems, args.num_held_out_problems, seed)
+
+
+def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
+    """The round's prompts (with the limit sentence when asked) and how many were dropped as too long."""
+    problems, _ = round_problems(args, seed)
     token_limit_in_prompt = args.token_limit if args.limit_in_prompt else None
     return build_round_dataset(
         problems, tokenizer, args.prompt_template, token_limit_in_prompt, args.max_prompt_length
     )
+
+
+def add_problem_limits(dataset, args: ThinkPruneConfig, training_args, output_dir: Path):
+    """Difficulty-aware limits as a `token_limit` column (the reward reads it) and their summary for the record.
+
+    The parent's solve rate on every training problem is measured with the round's prompt, sampling and limit: the
+    main process measures and keeps it in the output directory, where the other processes (and a resumed run of this
+    round) read it.
+    """
+    path = output_dir / DIFFICULTY_FILE
+    measurement = json.loads(path.read_text()) if path.is_file() else None
+    if measurement is None or measurement["num_problems"] != len(dataset):
+        sampling = Sampling(training_args.temperature, training_args.top_p, args.token_limit, training_args.seed)
+        measurement = measure(
+            args.model_name_or_path,
+            list(dataset["prompt"]),
+            list(dataset["answer"]),
+            sampling,
+            args.difficulty_num_samples,
+        )
+        write_json_atomic(path, measurement)
+    rates = solve_rates(measurement)
+    limits = problem_limits(rates, args.token_limit, args.difficulty_min_limit)
+    summary = {
+        "rule": "min_limit + (token_limit - min_limit) x (1 - parent's solve rate)",
+        "min_limit": args.difficulty_min_limit,
+        "num_samples": args.difficulty_num_samples,
+        "mean_solve_rate": sum(rates) / len(rates),
+        "limits": {"min": min(limits), "mean": sum(limits) / len(limits), "max": max(limits)},
+        "measure_seconds": measurement["seconds"],
+    }
+    return dataset.add_column("token_limit", limits), summary
 
 
 def use_machine_cores(training_args) -> None:
@@ -357,8 +440,14 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
             f"context of {context} tokens: lower --token_limit or --max_prompt_length"
         )
 
+    if training_args.process_index == 0 and read_state(output_dir).get("identity") != identity:
+        # Once anything can be written here, say which run this directory holds: only it may resume it.
+        write_json_atomic(output_dir / ROUND_STATE, {"identity": identity, "trained": False})
+    difficulty = None
     with training_args.main_process_first(desc="preparing the training prompts"):
         train_dataset, num_dropped = prepare_dataset(args, training_args.seed, tokenizer)
+        if args.difficulty_aware_limits:
+            train_dataset, difficulty = add_problem_limits(train_dataset, args, training_args, output_dir)
     batch = batch_arithmetic(args, training_args)
     logger.info(
         "Round %d: limit %d tokens, %d prompts (%d dropped as longer than %d tokens); %d processes x %d rollouts x "
@@ -378,9 +467,6 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
 
     # A rollout is finished when trl stopped it on an end-of-sequence id: the generation config's or the tokenizer's.
     reward = get_thinkprune_reward(eos_token_ids(tokenizer, model.generation_config), truncation=args.truncation)
-    if training_args.process_index == 0 and read_state(output_dir).get("identity") != identity:
-        # Once anything can be written here, say which run this directory holds: only it may resume it.
-        write_json_atomic(output_dir / ROUND_STATE, {"identity": identity, "trained": False})
     start = time.time()
     trainer = GRPOTrainer(
         model=model,
@@ -410,7 +496,13 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
         base_model=base_model,
         lineage=lineage,
         recipe=recipe,
-        dataset={"name": args.dataset_name, "num_prompts": len(train_dataset), "num_dropped_too_long": num_dropped},
+        dataset={
+            "name": args.dataset_name,
+            "num_prompts": len(train_dataset),
+            "num_dropped_too_long": num_dropped,
+            "num_held_out": args.num_held_out_problems,
+        },
+        difficulty=difficulty,
         batch=batch,
         global_step=trainer.state.global_step,
         train_metrics=final_train_metrics(trainer.state.log_history),

@@ -8,9 +8,9 @@ from test_evaluate import ScriptedBackend, read_lines, toy_config
 
 from eval.budgets import Forcing, evaluate_budgets, force_outcome, parse_budgets, parse_modes, truncate_outcome
 from eval.evaluate import EvalConfig, evaluate, main
-from eval.generation import split_at_eos
 from thinkprune.budget import FORCE_LEAD_IN
 from thinkprune.errors import UserError
+from thinkprune.generation import split_at_eos
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import eval_prompt_ids
 from thinkprune.toy import TOY_ANSWER_LEAD, make_completion, parse_operands

@@ -9,10 +9,10 @@ import pytest
 from conftest import REPO_ROOT, requires_gpu
 
 from eval.evaluate import EvalConfig, evaluate, main, with_defaults
-from eval.generation import Generation, Sampling, TransformersBackend, split_at_eos, vllm_available
 from eval.metrics import aes
 from thinkprune.errors import UserError
 from thinkprune.files import exclusive_lock
+from thinkprune.generation import Generation, Sampling, split_at_eos, vllm_available
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
 from thinkprune.records import RoundRecord
@@ -264,22 +264,6 @@ def test_model_without_chat_template_is_a_user_error(tiny_checkpoint, tmp_path):
 def test_vllm_backend_without_vllm_is_a_user_error(tiny_checkpoint, tmp_path):
     with pytest.raises(UserError, match="needs vLLM"):
         evaluate(toy_config(tiny_checkpoint, tmp_path, backend="vllm"))
-
-
-def test_split_at_eos():
-    assert split_at_eos([5, 6, 1, 2, 2], {1}) == Generation([5, 6, 1], True)
-    assert split_at_eos([5, 6, 7], {1}) == Generation([5, 6, 7], False)
-
-
-@pytest.mark.slow
-def test_batched_left_padded_generation_matches_one_prompt_at_a_time(tiny_checkpoint, tokenizer):
-    backend = TransformersBackend(str(tiny_checkpoint), tokenizer)
-    prompts = [eval_prompt_ids(tokenizer, p, EVAL_SUFFIX, None) for p in ("What is 1 + 2?", "What is 100 + 23456?")]
-    assert len(prompts[0]) != len(prompts[1])
-    greedy = Sampling(temperature=0.0, top_p=1.0, max_new_tokens=6, seed=0)
-    batched = backend.generate(prompts, greedy)
-    assert batched == [backend.generate([ids], greedy)[0] for ids in prompts]
-    assert all(len(g.token_ids) <= 6 for g in batched)
 
 
 @pytest.mark.slow

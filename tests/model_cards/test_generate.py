@@ -224,3 +224,24 @@ def test_card_shows_the_budget_baselines_of_the_base(tmp_path, tiny_checkpoint):
         f"- toy: this model 92.0% at 62 tokens; the base at 62 tokens: truncated {100 * truncated:.1f}%, "
         f"budget-forced {100 * forced:.1f}%" in body
     )
+
+
+def test_difficulty_aware_limits_are_stated_under_the_training_data(tmp_path, tiny_checkpoint):
+    difficulty = {
+        "rule": "min_limit + (token_limit - min_limit) x (1 - parent's solve rate)",
+        "min_limit": 66,
+        "num_samples": 4,
+        "mean_solve_rate": 0.62,
+        "limits": {"min": 66, "mean": 75.4, "max": 90},
+        "measure_seconds": 41.0,
+    }
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint, difficulty=difficulty)
+    _, body = load_card(write_model_card(round_dir))
+    assert (
+        "Difficulty-aware limits: every training problem had its own limit, 66 + (90 − 66) × (1 − the parent's "
+        "solve rate over 4 samples), from 66 to 90 tokens (mean 75; the parent's mean solve rate 62.0%)"
+    ) in body
+    assert "How this limit was chosen" not in body  # a round of a fixed schedule
+
+    _, plain = load_card(write_model_card(make_round_dir(tmp_path / "plain", tiny_checkpoint)))
+    assert "Difficulty-aware" not in plain

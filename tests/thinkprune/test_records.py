@@ -54,3 +54,15 @@ def test_local_models_are_named_by_absolute_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert model_reference("round1") == str(tmp_path / "round1")
     assert model_reference("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+
+
+def test_the_automatic_schedules_decisions_and_difficulty_limits_round_trip(tmp_path):
+    record = make_record(
+        auto={"token_limit": 150, "limit_reason": "75% of the 8 finished, correct responses fit in 150 tokens"},
+        difficulty={"min_limit": 66, "limits": {"min": 66, "mean": 120.5, "max": 200}},
+    )
+    record.write(tmp_path)
+    assert RoundRecord.read(tmp_path) == record
+    older = {key: value for key, value in make_record().to_dict().items() if key not in ("auto", "difficulty")}
+    (tmp_path / ROUND_RECORD).write_text(json.dumps(older))
+    assert RoundRecord.read(tmp_path).auto is None and RoundRecord.read(tmp_path).difficulty is None

@@ -4,7 +4,7 @@ import pytest
 
 from thinkprune.errors import UserError
 from thinkprune.toy import build_tokenizer, make_problems, parse_operands
-from train.data import EURUS_INSTRUCTION, build_round_dataset, load_problems
+from train.data import EURUS_INSTRUCTION, build_round_dataset, hold_out, load_problems
 
 
 def test_toy_problems_are_deterministic_disjoint_and_correct():
@@ -65,3 +65,16 @@ def test_over_long_prompts_are_dropped_and_counted():
     assert kept[0]["prompt"][0]["content"].startswith("What is 1 + 2?")
     with pytest.raises(UserError, match="max_prompt_length"):
         build_round_dataset(problems, tokenizer, "plain", None, max_prompt_length=5)
+
+
+def test_held_out_problems_are_the_last_rows_after_a_seeded_shuffle_and_never_trained_on():
+    problems = load_problems("toy", num_problems=50, seed=0)
+    train, held_out = hold_out(problems, 10, seed=42)
+    assert (len(train), len(held_out)) == (40, 10)
+    assert not set(train["problem"]) & set(held_out["problem"])
+    assert held_out["problem"] == problems.shuffle(seed=42)["problem"][40:]
+    assert hold_out(problems, 10, seed=42)[1]["problem"] == held_out["problem"]  # a round and its schedule agree
+    unchanged, none = hold_out(problems, 0, seed=42)
+    assert unchanged["problem"] == problems["problem"] and len(none) == 0
+    with pytest.raises(UserError, match="cannot hold out 50 of 50 problems and still train on some"):
+        hold_out(problems, 50, seed=42)

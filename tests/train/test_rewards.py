@@ -85,6 +85,33 @@ def test_metrics_are_logged_through_trl_hook():
     }
 
 
+def test_a_completion_over_its_problems_own_limit_counts_as_unfinished():
+    logged = {}
+    reward = get_thinkprune_reward(EOS)
+    # Three finished, correct completions of 3 ids: within a limit of 3 or 5, over a limit of 2.
+    rewards = reward(
+        prompts=["p"] * 4,
+        completions=[CORRECT, CORRECT, CORRECT, CUT_AFTER_BOX],
+        completion_ids=[[5, 6, EOS], [5, 6, EOS], [5, 6, EOS], [5, 6]],
+        answer=["579"] * 4,
+        token_limit=[3, 5, 2, 2],
+        log_metric=logged.__setitem__,
+    )
+    assert rewards == [1.0, 1.0, 0.0, 0.0]
+    assert logged == {
+        "thinkprune/accuracy": 1.0,
+        "thinkprune/finished_rate": 0.5,
+        "thinkprune/truncation_rate": 0.5,
+        "thinkprune/over_own_limit_rate": 0.25,  # the cut one is at its limit of 2, not over it
+    }
+
+
+def test_without_per_problem_limits_nothing_is_over_its_own_limit():
+    logged = {}
+    call(get_thinkprune_reward(EOS), [CORRECT], [True], ["579"], log_metric=logged.__setitem__)
+    assert "thinkprune/over_own_limit_rate" not in logged
+
+
 @pytest.mark.parametrize("mode", ["paper", "", "Zero"])
 def test_unknown_truncation_mode_names_the_valid_ones(mode):
     with pytest.raises(ValueError, match="zero, grade"):

@@ -174,6 +174,49 @@ def test_recipe_rollouts_per_step_set_the_batch_before_anything_loads():
     }
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--truncation", "grade"], "difficulty_aware_limits needs truncation zero"),
+        ([], "needs difficulty_min_limit between 1 and token_limit \\(200\\), got None"),
+        (["--difficulty_min_limit", "201"], "between 1 and token_limit \\(200\\), got 201"),
+        (
+            ["--difficulty_min_limit", "66", "--difficulty_num_samples", "0"],
+            "difficulty_num_samples must be at least 1",
+        ),
+    ],
+)
+def test_impossible_difficulty_aware_limits_are_refused(argv, message):
+    with pytest.raises(UserError, match=message):
+        validate(*parse_args(["--difficulty_aware_limits", "true", "--token_limit", "200", *argv]))
+
+
+def test_difficulty_aware_limits_become_a_token_limit_column(tmp_path):
+    from datasets import Dataset
+
+    from train.round import DIFFICULTY_FILE, add_problem_limits
+
+    args, training_args = parse_args(
+        ["--difficulty_aware_limits", "true", "--token_limit", "200", "--difficulty_min_limit", "80"]
+    )
+    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": f"Q{i}"}], "answer": "1"} for i in range(3)])
+    # What the main process measured (kept in the output directory): solve rates 1, 1/2 and 0.
+    measured = {
+        "num_problems": 3,
+        "seconds": 12.0,
+        "problems": [
+            {"lengths": [70, 90], "finished": [True, True], "correct": [True, True]},
+            {"lengths": [150, 200], "finished": [True, False], "correct": [True, True]},
+            {"lengths": [200, 120], "finished": [False, True], "correct": [False, False]},
+        ],
+    }
+    (tmp_path / DIFFICULTY_FILE).write_text(json.dumps(measured))
+    with_limits, summary = add_problem_limits(dataset, args, training_args, tmp_path)
+    assert with_limits["token_limit"] == [80, 140, 200]
+    assert summary["limits"] == {"min": 80, "mean": 140, "max": 200}
+    assert (summary["min_limit"], summary["mean_solve_rate"], summary["measure_seconds"]) == (80, 0.5, 12.0)
+
+
 def test_half_precision_weights_without_master_copies_are_refused(monkeypatch):
     with pytest.raises(UserError, match="no float32 master weights.*zero2.yaml.*--dtype float32 --bf16 true"):
         validate(*parse_args(["--dtype", "bfloat16"]))
@@ -209,7 +252,8 @@ def test_a_round_trains_and_writes_checkpoint_and_record(coin_flip_checkpoint, t
     assert record["global_step"] == 2
     assert record["recipe"]["max_completion_length"] == 24
     assert record["recipe"]["mask_truncated_completions"] is False
-    assert record["dataset"] == {"name": str(problems), "num_prompts": 8, "num_dropped_too_long": 0}
+    assert record["dataset"] == {"name": str(problems), "num_prompts": 8, "num_dropped_too_long": 0, "num_held_out": 0}
+    assert record["difficulty"] is None and record["auto"] is None
     assert set(record["versions"]) >= {"torch", "transformers", "trl"}
 
     log = json.loads((output_dir / TRAINER_LOG).read_text())
@@ -224,6 +268,28 @@ def test_a_round_trains_and_writes_checkpoint_and_record(coin_flip_checkpoint, t
     again = launch_round(round_args(model, problems, output_dir))
     assert again.returncode != 0 and "error: " in again.stderr and "already holds a finished round" in again.stderr
     assert json.loads((output_dir / ROUND_RECORD).read_text()) == record
+
+
+@pytest.mark.slow
+def test_a_round_with_difficulty_aware_limits(coin_flip_checkpoint, tmp_path):
+    model, problems = coin_flip_checkpoint
+    output_dir = tmp_path / "round1"
+    difficulty = ["--difficulty_aware_limits", "true", "--difficulty_min_limit", "16", "--difficulty_num_samples", "2"]
+    result = launch_round([*round_args(model, problems, output_dir), *difficulty])
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    record = json.loads((output_dir / ROUND_RECORD).read_text())
+    limits = record["difficulty"]["limits"]
+    assert 16 <= limits["min"] <= limits["mean"] <= limits["max"] <= 24
+    assert record["difficulty"]["num_samples"] == 2 and 0 < record["difficulty"]["mean_solve_rate"] < 1
+    measured = json.loads((output_dir / "difficulty_measurement.json").read_text())
+    assert measured["num_problems"] == 8 and measured["max_new_tokens"] == 24  # the parent, under the round's limit
+    log = json.loads((output_dir / TRAINER_LOG).read_text())
+    over = [entry["thinkprune/over_own_limit_rate"] for entry in log if "thinkprune/over_own_limit_rate" in entry]
+    assert len(over) == 2 and all(0.0 <= rate <= 1.0 for rate in over)
+    assert (
+        "Difficulty-aware limits: every training problem had its own limit" in (output_dir / "README.md").read_text()
+    )
 
 
 def test_unknown_model_id_is_a_one_line_error(tmp_path):
@@ -251,7 +317,7 @@ def test_schedule_chains_parents_and_limits(tmp_path):
     config = ScheduleConfig(
         recipe=TOY_RECIPE, model_name_or_path="toy", token_limits=[90, 70], output_root=str(tmp_path)
     )
-    command = round_command(config, 2, str(tmp_path / "round1"), ["--max_steps", "3"])
+    command = round_command(config, 2, 70, str(tmp_path / "round1"), ["--max_steps", "3"])
     assert command[command.index("--model_name_or_path") + 1] == str(tmp_path / "round1")
     assert command[command.index("--token_limit") + 1] == "70"
     assert command[command.index("--output_dir") + 1] == str(tmp_path / "round2")
@@ -330,5 +396,5 @@ def test_a_machine_other_than_the_main_one_waits_for_its_record(tmp_path, monkey
         run_schedule(config)
     with pytest.raises(UserError, match="must be a number, got 'one'"):
         schedule.machine_rank(
-            ScheduleConfig(TOY_RECIPE, "toy", [200], str(tmp_path), launch_args="--machine_rank one")
+            ScheduleConfig(TOY_RECIPE, "toy", str(tmp_path), [200], launch_args="--machine_rank one")
         )

@@ -1,9 +1,9 @@
 """Generation backends: vLLM when installed (GPU), batched transformers `generate` otherwise.
 
-Both take prompts as token ids (rendered once, by `thinkprune.prompts.eval_prompt_ids`, with the model's chat template exactly as
-training does) and return, for every prompt, the generated ids and whether generation ended with EOS. Text is
-decoded here, by the same tokenizer, for both backends; token counts are the number of generated ids, EOS included
-(as trl counts completion lengths).
+Used by the evaluation harness (eval/) and by the automatic schedule's measurements (train/auto.py). Both backends
+take prompts as token ids (rendered once, with the model's chat template exactly as training does) and return, for
+every prompt, the generated ids and whether generation ended with EOS. Text is decoded here, by the same tokenizer,
+for both backends; token counts are the number of generated ids, EOS included (as trl counts completion lengths).
 """
 
 import importlib.util

@@ -285,7 +285,13 @@ def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_co
             weight_decay=0.0,
             max_length=tokenizer.model_max_length,
             completion_only_loss=True,
-            train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding, faster on CPU
+            # Similar lengths per batch: less padding, 1.7x faster on CPU. It also shapes the toy: the loss is a mean
+            # over each batch's tokens, so batches of short traces weigh their "stop after the first box" several
+            # times more than the "re-check" it competes with, and the toy stops at once in about 37% of its answers
+            # (20% of its traces; mean 168 tokens). Unbatched, it stops at once in 10% (mean 341 tokens, 95.5%), but
+            # its pruned rounds lost half their accuracy (75% -> 57% -> 50% at 65 tokens): the short answers stay
+            # reliable only with the weight this batching gives them.
+            train_sampling_strategy="group_by_length",
             logging_steps=25,
             save_strategy="no",
             report_to="none",

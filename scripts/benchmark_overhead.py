@@ -186,11 +186,12 @@ def markdown(report: dict) -> str:
     step, fixed = summary["median_step_seconds"], summary["median_fixed_seconds"]
     verdict = "met" if summary["within_goal"] else "NOT met"
     # Each run's own threads count in the load average: only a load above them means other jobs competed.
-    shared = load["median"] > report["machine"]["threads"] + 0.5
+    threads = report["machine"]["threads"]
+    own_load = threads if isinstance(threads, int) else report["machine"]["cpu_count"]
     load_note = (
         "It was shared with other jobs, so wall-clock times are noisy"
-        if shared
-        else "Nothing else ran: that is the runs' own threads"
+        if load["median"] > own_load + 0.5
+        else "No more than the runs' own threads: no other job competed"
     )
     return f"""# Overhead of a ThinkPrune round over a bare trl GRPOTrainer run
 
@@ -225,8 +226,9 @@ every rollout with math-verify, and writing the trainer log, round record and mo
 different rollouts on the two sides (different rewards give different updates): compare the completion lengths above.
 
 Machine: {report["machine"]["cpu_count"]} CPUs ({report["machine"]["platform"]}), torch threads per run: \
-{report["machine"]["threads"]}. The 1-minute load average was {load["min"]:.2f} to {load["max"]:.2f} (median \
-{load["median"]:.2f}) during the runs. {load_note}; the sides were interleaved and medians are reported. CPU time is the steadier of the two measures.
+{threads}. The 1-minute load average was {load["min"]:.2f} to {load["max"]:.2f} (median {load["median"]:.2f}) \
+during the runs. {load_note}; the sides were interleaved and medians are reported. CPU time is the steadier of the \
+two measures.
 """
 
 

@@ -1,10 +1,11 @@
 """scripts/benchmark_overhead.py: one repeat of one step on each side, and the report's shape."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from scripts.benchmark_overhead import SIDES, finished_reward, main
+from scripts.benchmark_overhead import SIDES, finished_reward, main, markdown
 
 
 def test_bare_reward_checks_only_the_end_of_sequence():
@@ -72,3 +73,19 @@ def test_one_repeat_reports_both_sides_and_their_ratio(coin_flip_checkpoint, tmp
 
     text = (output_dir / "overhead.md").read_text()
     assert f"**{summary['ratio_wall']:.3f}x**" in text and "load average" in text
+
+
+@pytest.mark.parametrize(
+    ("threads", "median_load", "expected"),
+    [
+        (1, 1.1, "no other job competed"),
+        (1, 2.0, "shared with other jobs"),
+        ("torch default", 2.1, "no other job competed"),  # without --threads a run uses every core
+        ("torch default", 3.0, "shared with other jobs"),
+    ],
+)
+def test_the_report_blames_other_jobs_only_for_load_beyond_the_runs_own_threads(threads, median_load, expected):
+    report = json.loads((Path(__file__).resolve().parents[2] / "results/overhead/overhead.json").read_text())
+    report["machine"].update(threads=threads, cpu_count=2)
+    report["summary"]["load_average_1min"].update(min=median_load, median=median_load, max=median_load)
+    assert expected in markdown(report)

@@ -209,10 +209,18 @@ def pareto_plot(labels, names, runs, curves, path: Path) -> None:
                     )
                 color += 1
         points = [run[name] for run in runs]
+        # Runs on the same spot (pruned rounds at a floor) share one label instead of printing over each other.
+        spots: dict[tuple[int, float], tuple[float, float, list[str], list[bool]]] = {}
         for point, label, optimal in zip(points, labels, pareto_optimal(points)):
             x, y = point.mean_tokens, 100 * point.accuracy
             ax.scatter(x, y, s=50, zorder=2, color="C0", facecolors="C0" if optimal else "white")
-            ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+            spot = spots.setdefault((round(x), round(y, 1)), (x, y, [], []))
+            spot[2].append(label)
+            spot[3].append(optimal)
+        for x, y, spot_labels, optimal in spots.values():
+            # Dominated runs labelled below their point: near an optimal one at the same accuracy, labels would meet.
+            offset = (5, 5) if any(optimal) else (5, -12)
+            ax.annotate(", ".join(spot_labels), (x, y), textcoords="offset points", xytext=offset, fontsize=8)
         ax.set_title(name)
         ax.set_xlabel("mean response tokens")
         ax.set_ylabel("pass@1 (%)")

@@ -126,3 +126,18 @@ def test_budget_curves_are_drawn_and_runs_compared_at_equal_tokens(tmp_path, mon
     assert lines["base, forced"] == ([80, 120, 170], [20.0, 50.0, 78.0])
     assert len(axis.collections) == 4  # one point per run
     assert figure.texts[0].get_text().startswith("Accuracy vs length")
+
+
+def test_runs_on_the_same_spot_share_one_label(tmp_path, monkeypatch):
+    """Pruned rounds that reached a floor plot on one spot: one label naming both, not two printed over each other."""
+    base = write_run(tmp_path / "base", "toy", {"toy": (1.0, 219.2, 0.0)})
+    r2 = write_run(tmp_path / "r2", "outputs/toy/round2", {"toy": (0.9975, 65.119, 0.0)})
+    r3 = write_run(tmp_path / "r3", "outputs/toy/round3", {"toy": (0.9975, 65.109, 0.0)})
+    figures = []
+    monkeypatch.setattr(eval.compare, "save_figure_atomic", lambda figure, path: figures.append(figure))
+
+    eval.compare.compare([base, r2, r3], ["base", "round 2", "round 3"], str(tmp_path / "c"))
+
+    (axis,) = figures[0].axes
+    assert sorted(text.get_text() for text in axis.texts) == ["base", "round 2, round 3"]
+    assert len(axis.collections) == 3  # every run still has its point

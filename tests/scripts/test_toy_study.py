@@ -41,3 +41,19 @@ def test_each_round_is_set_against_the_forced_and_truncated_base_at_equal_tokens
         "At equal mean tokens, 1 of 1 pruned rounds are more accurate than the budget-forced base, and 0 of 1 than "
         "the truncated base" in report
     )
+
+
+def test_the_ablations_time_is_reported_only_when_this_run_or_the_reused_one_measured_it_whole():
+    import time
+
+    from scripts.toy_study import ablation_seconds
+    from thinkprune.records import RoundRecord
+
+    started = time.time()
+    before, after = "2026-01-01T00:00:00+00:00", "2999-01-01T00:00:00+00:00"
+    records = [RoundRecord(1, 400, "toy", "toy", ["toy"], finished_at=at) for at in (before, after)]
+    previous = {"ablation_seconds": 937.0}
+    assert ablation_seconds([records[1]] * 2, previous, started, study_done=started - 5) >= 5  # trained here
+    assert ablation_seconds([records[0]] * 2, previous, started, study_done=started) == 937.0  # all reused
+    assert ablation_seconds(records, previous, started, study_done=started) is None  # partly reused: no measure
+    assert ablation_seconds([], previous, started, study_done=started) is None

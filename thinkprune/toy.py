@@ -4,15 +4,15 @@ No weights can be downloaded everywhere this project runs, so the whole ThinkPru
 model cards, demo) also runs on a toy built here from scratch on a laptop CPU:
 
 - problems: 3-digit + 3-digit additions, split into train / held-out test by a hash of the operands;
-- traces in the R1 style: the useful column-by-column steps ending in a boxed answer, then none (one trace in five)
-  or 1-9 redundant "Wait, let me double-check." passes repeating the columns (each boxing the answer again, as R1
+- traces in the R1 style: the useful column-by-column steps ending in a boxed answer, then none (two traces in five)
+  or 3-9 redundant "Wait, let me double-check." passes repeating the columns (each boxing the answer again, as R1
   keeps checking after it has an answer), then `</think>` and `The answer is \\boxed{N}.`: 66 tokens without
   re-checks, 46 more per re-check;
 - a byte-level BPE tokenizer (digits split) with an R1-Distill-like chat template that opens `<think>`;
 - a Qwen2-architecture model of about 1M parameters, SFT-trained with trl on those traces (seed 0).
 
 Most of each trace is waste, which is what ThinkPrune should learn to cut. The base is shipped in
-checkpoints/toy/base, built by the project's own command (a few minutes on 2 CPU cores):
+checkpoints/toy/base, built by the project's own command (about half an hour on 2 CPU cores):
 
     python -m thinkprune.toy                 # -> checkpoints/toy/base; --output_dir elsewhere, --seed, --max_steps
 
@@ -46,9 +46,6 @@ TOY_RECORD = "toy_record.json"
 RECHECK_HEADER = "Wait, let me double-check."
 # How a toy response closes its thinking and opens its final answer; budget forcing appends it (thinkprune.budget).
 TOY_ANSWER_LEAD = "\n</think>\n\nThe answer is \\boxed{"
-MAX_RECHECKS = 9
-# R1 stops at once on some problems and re-checks many times on others; so does the toy (mean 4 re-checks).
-NO_RECHECK_SHARE = 0.2
 
 BOS_TOKEN = "<|begin_of_text|>"
 EOS_TOKEN = "<|end_of_text|>"
@@ -129,13 +126,9 @@ def make_completion(a: int, b: int, num_rechecks: int) -> str:
     return f"{thinking}{TOY_ANSWER_LEAD}{a + b}}}."
 
 
-def sample_num_rechecks(rng: random.Random) -> int:
-    """No re-check in a fifth of the traces, else 1 to MAX_RECHECKS of them.
-
-    The share without any is what lets a pruned toy stay accurate: a tiny model copies its answer after `</think>`
-    reliably only from contexts it has seen often, and a trace pruned to no re-checks is that context.
-    """
-    return 0 if rng.random() < NO_RECHECK_SHARE else rng.randint(1, MAX_RECHECKS)
+def sample_num_rechecks(rng: random.Random, sft: "ToySFTConfig") -> int:
+    """No re-check in `sft.no_recheck_share` of the traces, else `sft.min_rechecks` to `sft.max_rechecks` of them."""
+    return 0 if rng.random() < sft.no_recheck_share else rng.randint(sft.min_rechecks, sft.max_rechecks)
 
 
 def parse_operands(problem: str) -> tuple[int, int]:
@@ -233,30 +226,44 @@ def build_model(tokenizer, config: ToyModelConfig | None = None, seed: int = 0):
 @dataclass
 class ToySFTConfig:
     # Many small steps beat fewer big ones here: at 2000 x 8 a toy with 0-5 re-checks reached ~85% accuracy, at
-    # 600 x 32 ~2%. The short traces carry the addition: at 3000 x 8, with no re-check in a fifth of the traces the
-    # toy reaches 95% pass@1; in a tenth, 44%; uniform 0-6 re-checks, 81%; longer re-checks (67 tokens), 38%; 3-9
-    # re-checks instead of 1-9 (a longer base, 206 tokens), 9%: its first box miscomposes the sum from the columns.
+    # 600 x 32 ~2%.
     num_train_problems: int = 24000
     max_steps: int = 3000
     batch_size: int = 8
     learning_rate: float = 3e-3
     warmup_steps: int = 30
+    # The trace mix. R1 stops at once on some problems and re-checks many times on others; so does the toy: no
+    # re-check in 40% of its traces, else 3-9 of them (mean 6: the base thinks three times longer than it needs to).
+    # The share without re-checks is what lets a pruned toy stay accurate: a tiny model copies its answer after
+    # `</think>` reliably only from contexts it has seen often, and a trace pruned to no re-checks is that context.
+    # Measured (200 or 800 samples; lengths are mean response tokens): 1-9 re-checks with that share at a fifth, 95%
+    # at 168 tokens, at a tenth 44%; uniform 0-6, 81%; re-checks of 67 tokens, 38%; 3-9 at a fifth, 9% (its first
+    # box miscomposes the sum); 1-12 at 40%, 77%; 1-9 at 40%, 100% at 184 tokens; 3-9 at 40% (these defaults), 100%
+    # at 219 tokens.
+    no_recheck_share: float = 0.4
+    min_rechecks: int = 3
+    max_rechecks: int = 9
+    # Batches drawn at random, not grouped by length, although grouping is 1.8x faster (708 s vs 1298 s for 1-9
+    # re-checks at a fifth): the loss is a mean over each batch's tokens, so batches of short traces weigh their
+    # "stop after the first box" several times more than the "re-check" it competes with, and a grouped toy stops at
+    # once in about twice as many answers as its traces do, thinking far less than its traces teach.
+    group_by_length: bool = False
     seed: int = 0
 
 
-def sft_dataset(tokenizer, num_problems: int, seed: int):
+def sft_dataset(tokenizer, sft: ToySFTConfig):
     """Prompt-completion rows; the prompt is the rendered chat (ending in "<think>\\n") in either suffix style."""
     from datasets import Dataset  # training-only dependency: a Space that serves the toy has no datasets
 
-    rng = random.Random(seed)
+    rng = random.Random(sft.seed)
     rows = []
-    for row in make_problems("train", num_problems, seed):
+    for row in make_problems("train", sft.num_train_problems, sft.seed):
         a, b = parse_operands(row["problem"])
         suffix = rng.choice([TRAIN_SUFFIX, EVAL_SUFFIX])
         prompt = tokenizer.apply_chat_template(
             [{"role": "user", "content": row["problem"] + suffix}], tokenize=False, add_generation_prompt=True
         )
-        completion = make_completion(a, b, sample_num_rechecks(rng)) + tokenizer.eos_token
+        completion = make_completion(a, b, sample_num_rechecks(rng, sft)) + tokenizer.eos_token
         rows.append({"prompt": prompt, "completion": completion})
     return Dataset.from_list(rows)
 
@@ -269,7 +276,7 @@ def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_co
     output_dir = Path(output_dir)
     tokenizer = build_tokenizer(seed=sft.seed)
     model = build_model(tokenizer, model_config, seed=sft.seed)
-    dataset = sft_dataset(tokenizer, sft.num_train_problems, sft.seed)
+    dataset = sft_dataset(tokenizer, sft)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
@@ -285,14 +292,7 @@ def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_co
             weight_decay=0.0,
             max_length=tokenizer.model_max_length,
             completion_only_loss=True,
-            # Similar lengths per batch: less padding, 1.8x faster on CPU (708 s vs 1298 s). It also shapes the toy: the loss is a mean
-            # over each batch's tokens, so batches of short traces weigh their "stop after the first box" several
-            # times more than the "re-check" it competes with, and the toy stops at once in about 37% of its answers
-            # (20% of its traces; mean 168 tokens). Ungrouped, it stops at once in 10% (mean 341 tokens, 95.5%), but
-            # its pruned rounds lost half their accuracy (75% -> 57% -> 50% at 65 tokens): short answers stay reliable
-            # only when the SFT weighs them enough. Ungrouped with no re-check in 40% of the traces they do: 100% at
-            # 184 tokens, every round 99-100% at 65 tokens (35.3%), but the floor is reached in round 1.
-            train_sampling_strategy="group_by_length",
+            train_sampling_strategy="group_by_length" if sft.group_by_length else "random",
             logging_steps=25,
             save_strategy="no",
             report_to="none",

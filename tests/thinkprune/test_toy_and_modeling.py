@@ -7,7 +7,7 @@ import pytest
 from thinkprune.errors import UserError
 from thinkprune.grading import grade
 from thinkprune.modeling import TOKENIZER_PROBE, load_model, load_tokenizer
-from thinkprune.toy import EVAL_SUFFIX, MAX_RECHECKS, RECHECK_HEADER, make_completion, make_problems, solve_steps
+from thinkprune.toy import EVAL_SUFFIX, RECHECK_HEADER, ToySFTConfig, make_completion, make_problems, solve_steps
 
 
 def test_trace_holds_the_steps_then_redundant_rechecks_then_the_boxed_answer():
@@ -27,7 +27,7 @@ def test_the_answer_is_boxed_before_the_checks_like_r1():
 
 
 def test_waste_grows_with_rechecks():
-    lengths = [len(make_completion(123, 456, k)) for k in range(MAX_RECHECKS + 1)]
+    lengths = [len(make_completion(123, 456, k)) for k in range(ToySFTConfig().max_rechecks + 1)]
     assert lengths == sorted(lengths) and lengths[-1] > 3 * lengths[0]
 
 
@@ -93,7 +93,7 @@ def test_the_shipped_toy_base_is_what_the_build_command_makes():
 @pytest.mark.slow
 @pytest.mark.skipif(
     not __import__("os").environ.get("THINKPRUNE_REBUILD_TOY"),
-    reason="12 minutes on 2 cores: THINKPRUNE_REBUILD_TOY=1",
+    reason="about half an hour on 2 cores: THINKPRUNE_REBUILD_TOY=1",
 )
 def test_rebuilding_the_toy_base_reaches_the_shipped_accuracy(tmp_path):
     from eval.evaluate import EvalConfig, evaluate

@@ -18,7 +18,7 @@ from transformers import HfArgumentParser
 from thinkprune.errors import UserError
 from thinkprune.paths import REPO_ROOT, TOY_CHECKPOINTS, TOY_OUTPUTS
 from thinkprune.records import ROUND_RECORD
-from thinkprune.toy import TOY_MODEL_NAME, TOY_RECORD
+from thinkprune.toy import TOY_MAX_NEW_TOKENS, TOY_MODEL_NAME, TOY_RECORD
 
 
 SPACE_CONFIG = REPO_ROOT / "demo_config.yaml"
@@ -40,7 +40,8 @@ class DemoConfig:
         },
     )
     max_new_tokens: int | None = field(
-        default=None, metadata={"help": "Initial max new tokens per model (default: 256 on the toy, else 4096)."}
+        default=None,
+        metadata={"help": f"Initial max new tokens per model (default: {TOY_MAX_NEW_TOKENS} on the toy, else 4096)."},
     )
     max_new_tokens_limit: int | None = field(
         default=None,
@@ -86,7 +87,7 @@ class DemoConfig:
 
     @property
     def initial_max_new_tokens(self) -> int:
-        return min(self.max_new_tokens or (256 if self.is_toy else 4096), self.tokens_limit)
+        return min(self.max_new_tokens or (TOY_MAX_NEW_TOKENS if self.is_toy else 4096), self.tokens_limit)
 
     def zero_gpu_duration(self, max_new_tokens: int) -> int:
         """GPU seconds to ask ZeroGPU for a comparison: both panes generate at once, so the time of one response of

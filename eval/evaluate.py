@@ -63,12 +63,11 @@ from thinkprune.generation import Sampling, decode_ids, make_backend, resolve_ba
 from thinkprune.grading import extract_answer, grade
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
-from thinkprune.toy import TOY_MODEL_NAME, is_toy_model, resolve_model_name
+from thinkprune.toy import TOY_MAX_NEW_TOKENS, TOY_MODEL_NAME, is_toy_model, resolve_model_name
 
 
 PAPER_BENCHMARKS = "aime24,amc23,math500"
 PAPER_MAX_NEW_TOKENS = 32768
-TOY_MAX_NEW_TOKENS = 512
 DEFAULT_BATCH_SIZE = {"transformers": 64, "vllm": 2048}
 # What makes two runs the same run: samples of runs that differ in any of these never share a directory. The
 # backend as resolved (vLLM and transformers sample differently), and the samples per problem per benchmark.

@@ -46,6 +46,8 @@ TOY_RECORD = "toy_record.json"
 RECHECK_HEADER = "Wait, let me double-check."
 # How a toy response closes its thinking and opens its final answer; budget forcing appends it (thinkprune.budget).
 TOY_ANSWER_LEAD = "\n</think>\n\nThe answer is \\boxed{"
+# The toy's response budget, in evaluation and in the demo: room for its longest trace (9 re-checks, 480 tokens).
+TOY_MAX_NEW_TOKENS = 512
 
 BOS_TOKEN = "<|begin_of_text|>"
 EOS_TOKEN = "<|end_of_text|>"

@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     write_json_atomic(results_dir / "summary.json", summary)
     timing = f"The study (schedule and evaluations) took {study_seconds:.0f} s of wall-clock time"
-    if ablation_rows and summary["ablation_seconds"]:
+    if summary["ablation_seconds"]:
         timing += f", the ablations {summary['ablation_seconds']:.0f} s more"
     report = [
         "# Toy ThinkPrune study",

@@ -34,7 +34,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, HfArgumentParser, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-from thinkprune.errors import UserError
+from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import exclusive_lock, replace_dir, write_json_atomic
 from thinkprune.paths import TOY_CHECKPOINTS
 from thinkprune.prompts import EVAL_SUFFIX, TRAIN_SUFFIX
@@ -252,11 +252,32 @@ class ToySFTConfig:
     group_by_length: bool = False
     seed: int = 0
 
+    def __post_init__(self):
+        if not 0 <= self.no_recheck_share <= 1:
+            raise UserError(f"no_recheck_share is a share of the traces, between 0 and 1; got {self.no_recheck_share}")
+        if not 0 <= self.min_rechecks <= self.max_rechecks:
+            raise UserError(
+                f"re-checks go from min_rechecks to max_rechecks: need 0 <= min_rechecks <= max_rechecks, got "
+                f"{self.min_rechecks} and {self.max_rechecks}"
+            )
+
 
 def sft_dataset(tokenizer, sft: ToySFTConfig):
     """Prompt-completion rows; the prompt is the rendered chat (ending in "<think>\\n") in either suffix style."""
     from datasets import Dataset  # training-only dependency: a Space that serves the toy has no datasets
 
+    # SFT cuts a trace longer than the context without a word: refuse a mix whose longest trace would be cut.
+    longest = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 999 + 999?" + max(TRAIN_SUFFIX, EVAL_SUFFIX, key=len)}],
+        tokenize=False,
+        add_generation_prompt=True,
+    ) + make_completion(999, 999, sft.max_rechecks)
+    num_tokens = len(tokenizer(longest + tokenizer.eos_token, add_special_tokens=False)["input_ids"])
+    if num_tokens > tokenizer.model_max_length:
+        raise UserError(
+            f"max_rechecks {sft.max_rechecks} makes traces of {num_tokens} tokens, over the toy's context of "
+            f"{tokenizer.model_max_length}: lower --max_rechecks"
+        )
     rng = random.Random(sft.seed)
     rows = []
     for row in make_problems("train", sft.num_train_problems, sft.seed):
@@ -355,6 +376,7 @@ def is_toy_model(name_or_path: str) -> bool:
     )
 
 
+@exit_on_user_error
 def main(argv: list[str] | None = None) -> Path:
     parser = HfArgumentParser(ToySFTConfig)
     parser.add_argument("--output_dir", default=str(TOY_CHECKPOINTS / "base"))

@@ -105,3 +105,21 @@ def test_rebuilding_the_toy_base_reaches_the_shipped_accuracy(tmp_path):
     ours = evaluate(EvalConfig(model=str(rebuilt), output_dir=str(tmp_path / "rebuilt"), **common))
     shipped = evaluate(EvalConfig(model=str(TOY_CHECKPOINTS / "base"), output_dir=str(tmp_path / "shipped"), **common))
     assert abs(ours["benchmarks"]["toy"]["pass@1"] - shipped["benchmarks"]["toy"]["pass@1"]) <= 0.05
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--no_recheck_share", "1.5"], "between 0 and 1"),
+        (["--min_rechecks", "5", "--max_rechecks", "3"], "0 <= min_rechecks <= max_rechecks"),
+        (["--max_rechecks", "21"], "over the toy's context of 1024: lower --max_rechecks"),
+    ],
+)
+def test_a_trace_mix_the_toy_cannot_learn_is_refused_before_anything_is_written(args, message, tmp_path, capsys):
+    from thinkprune.toy import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--num_train_problems", "4", "--output_dir", str(tmp_path / "base")])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in error and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

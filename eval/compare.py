@@ -4,8 +4,8 @@
         --labels base,4k,3k,2k --output eval_results/comparison
 
 Writes `comparison.md` (pass@1 and mean tokens with their 95% intervals, truncation rate and AES per benchmark and
-run; AES and the changes are against the FIRST directory) and `pareto.png` (one panel per benchmark plus their
-average; every run a point, Pareto-optimal runs filled). "average" is the mean over the benchmarks every run has, as
+run; AES and the changes are against the FIRST directory, the pass@1 change with a paired interval) and `pareto.png`
+(one panel per benchmark plus their average; every run a point, Pareto-optimal runs filled). "average" is the mean over the benchmarks every run has, as
 the paper averages AIME24, AMC23 and MATH500.
 
 A run evaluated with `--budgets` (the base, typically) also brings its budget curves: accuracy against mean tokens
@@ -27,8 +27,8 @@ from matplotlib.figure import Figure
 from transformers import HfArgumentParser
 
 from eval.budgets import MODES
-from eval.metrics import aes
-from eval.results import load_results, percent_interval, tokens_interval
+from eval.metrics import aes, group_by_problem, paired_change
+from eval.results import load_results, percent_interval, samples_by_benchmark, tokens_interval
 from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
@@ -113,21 +113,43 @@ def collect(results: list[dict]) -> tuple[list[str], list[dict[str, Point]], lis
     return common + ([AVERAGE] if len(common) > 1 else []), runs, curves
 
 
-def comparison_table(labels: list[str], names: list[str], runs: list[dict[str, Point]]) -> str:
+def paired_intervals(result_dirs: list[str], names: list[str]) -> list[dict[str, list[float]]]:
+    """Per run and benchmark, the paired 95% interval of its pass@1 change against the first run (eval.metrics'
+    `paired_change`), where both runs' samples are on disk and hold the same problems."""
+    samples = [samples_by_benchmark(directory) for directory in result_dirs]
+    intervals = []
+    for run in samples:
+        intervals.append({})
+        for name in names:
+            mine, reference = run.get(name, []), samples[0].get(name, [])
+            change = paired_change(mine, reference)
+            if change["paired_problems"] == len(group_by_problem(mine)) == len(group_by_problem(reference)):
+                intervals[-1][name] = change["pass@1_change_ci"]
+    return intervals
+
+
+def comparison_table(
+    labels: list[str],
+    names: list[str],
+    runs: list[dict[str, Point]],
+    change_intervals: list[dict[str, list[float]]] | None = None,
+) -> str:
     lines = [
-        "| benchmark | run | pass@1 (%) | 95% CI | Δ pass@1 (points) | mean tokens | 95% CI | Δ tokens | truncated (%) "
-        "| AES |",
+        "| benchmark | run | pass@1 (%) | 95% CI | Δ pass@1 (points) [paired 95% CI] | mean tokens | 95% CI | Δ tokens "
+        "| truncated (%) | AES |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in names:
         base = runs[0][name]
-        for label, points in zip(labels, runs):
+        for index, (label, points) in enumerate(zip(labels, runs)):
             point = points[name]
             score = aes(point.accuracy, point.mean_tokens, base.accuracy, base.mean_tokens)
             change = (point.mean_tokens - base.mean_tokens) / base.mean_tokens if base.mean_tokens else None
+            paired = (change_intervals or [{}] * len(runs))[index].get(name)
+            paired_text = f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]" if paired and index else ""
             lines.append(
                 f"| {name} | {label} | {100 * point.accuracy:.1f} | {percent_interval(point.accuracy_ci).strip() or '-'} "
-                f"| {100 * (point.accuracy - base.accuracy):+.1f} | {point.mean_tokens:,.0f} "
+                f"| {100 * (point.accuracy - base.accuracy):+.1f}{paired_text} | {point.mean_tokens:,.0f} "
                 f"| {tokens_interval(point.tokens_ci).strip() or '-'} | {'-' if change is None else f'{100 * change:+.1f}%'} "
                 f"| {100 * point.truncation_rate:.1f} | {'-' if score is None else f'{score:+.3f}'} |"
             )
@@ -243,7 +265,7 @@ def compare(result_dirs: list[str], labels: list[str] | None, output: str) -> st
         raise UserError(f"{len(labels)} labels for {len(result_dirs)} directories: give one label per directory")
     results = [load_results(d) for d in result_dirs]
     names, runs, curves = collect(results)
-    table = comparison_table(labels, names, runs)
+    table = comparison_table(labels, names, runs, paired_intervals(result_dirs, names))
     if rows := baseline_rows(labels, names, runs, curves):
         table += (
             "\n## Against the budget baselines\n\nThe baseline's accuracy at each run's own mean tokens, "
@@ -254,7 +276,9 @@ def compare(result_dirs: list[str], labels: list[str] | None, output: str) -> st
     output_dir = Path(output)
     markdown = (
         f"# Accuracy vs length\n\nRuns:\n{runs_list}\n\nΔ and AES against {labels[0]}; 95% intervals are "
-        f"bootstrapped over problems.\n\n{table}\n![Pareto plot](pareto.png)\n"
+        "bootstrapped over problems. The paired interval of Δ pass@1 draws the same problems for both runs (where "
+        f"both runs' samples are there): an interval holding 0 means no measurable change.\n\n{table}\n"
+        "![Pareto plot](pareto.png)\n"
     )
     write_text_atomic(output_dir / "comparison.md", markdown)
     pareto_plot(labels, names, runs, curves, output_dir / "pareto.png")

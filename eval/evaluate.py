@@ -41,7 +41,7 @@ from trl import TrlParser
 
 from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
 from eval.budgets import Forcing, check_budgets, evaluate_budgets, parse_budgets, parse_modes
-from eval.metrics import aes, benchmark_metrics
+from eval.metrics import aes, benchmark_metrics, paired_change
 from eval.results import (
     BUDGETS_FILE,
     RESULTS_FILE,
@@ -50,10 +50,12 @@ from eval.results import (
     SAMPLES_FILE,
     append_samples,
     budgets_table,
+    group_by_benchmark,
     load_results,
     read_samples,
     results_markdown,
     results_table,
+    samples_by_benchmark,
     write_samples,
 )
 from thinkprune.budget import FORCE_ANSWER_TOKENS, default_lead_in, lead_in_ids
@@ -115,7 +117,11 @@ class EvalConfig:
         default=False, metadata={"help": "Re-grade output_dir/samples.jsonl and rewrite the results; no generation."}
     )
     reference: str | None = field(
-        default=None, metadata={"help": "Results directory of a reference run (base model, previous round) for AES."}
+        default=None,
+        metadata={
+            "help": "Results directory of a reference run (base model, previous round): AES and the paired pass@1 "
+            "change against it."
+        },
     )
     data_dir: str | None = field(
         default=None,
@@ -372,6 +378,7 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
     config = with_defaults(config)
     check_config(config)
     reference = load_results(config.reference) if config.reference else None
+    reference_samples = samples_by_benchmark(config.reference)
     model_path = resolve_model_name(config.model)
     tokenizer = load_tokenizer(model_path)
     if not tokenizer.chat_template:
@@ -423,7 +430,9 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"):
-        return run_benchmarks(config, benchmarks, backend, model_path, tokenizer, max_model_len, reference)
+        return run_benchmarks(
+            config, benchmarks, backend, model_path, tokenizer, max_model_len, reference, reference_samples
+        )
 
 
 def forced_length(config: EvalConfig, tokenizer) -> int:
@@ -434,7 +443,9 @@ def forced_length(config: EvalConfig, tokenizer) -> int:
     return parse_budgets(config.budgets)[-1] + len(lead_in) + config.force_answer_tokens
 
 
-def run_benchmarks(config, benchmarks, backend, model_path, tokenizer, max_model_len, reference) -> dict:
+def run_benchmarks(
+    config, benchmarks, backend, model_path, tokenizer, max_model_len, reference, reference_samples
+) -> dict:
     """Generate what `output_dir` lacks, grade it (and its budgets) and write the results after every benchmark."""
     output_dir = Path(config.output_dir)
     expected = {name: (len(rows), num_samples) for name, (rows, _, num_samples) in benchmarks.items()}
@@ -487,7 +498,9 @@ def run_benchmarks(config, benchmarks, backend, model_path, tokenizer, max_model
             )
             done.update(((s["problem_index"], s["sample_index"]), s) for s in generated)
         samples = [done[(p, s)] for p in range(len(rows)) for s in range(num_samples)]
-        results["benchmarks"][name] = benchmark_metrics(samples) | dataset_of(name)
+        results["benchmarks"][name] = (
+            benchmark_metrics(samples) | dataset_of(name) | paired_change(samples, reference_samples.get(name, []))
+        )
         if budgets:
             results["benchmarks"][name]["budgets"] = evaluate_budgets(
                 name, samples, *budgets, tokenizer, output_dir / BUDGETS_FILE, prompts, generator, sampling
@@ -542,10 +555,13 @@ def rescore_samples(output_dir: Path, reference: str | None, budget_config: dict
     if budgets:
         check_budgets(budgets[0], config["max_new_tokens"])
         tokenizer = load_tokenizer(resolve_model_name(model))
-    names = list(dict.fromkeys(sample["benchmark"] for sample in samples))
-    for name in names:
-        benchmark_samples = [sample for sample in samples if sample["benchmark"] == name]
-        results["benchmarks"][name] = benchmark_metrics(benchmark_samples) | dataset_of(name)
+    reference_samples = samples_by_benchmark(reference_dir)
+    for name, benchmark_samples in group_by_benchmark(samples).items():
+        results["benchmarks"][name] = (
+            benchmark_metrics(benchmark_samples)
+            | dataset_of(name)
+            | paired_change(benchmark_samples, reference_samples.get(name, []))
+        )
         if budgets:
             results["benchmarks"][name]["budgets"] = evaluate_budgets(
                 name, benchmark_samples, *budgets, tokenizer, output_dir / BUDGETS_FILE

@@ -13,7 +13,8 @@ and `finished` (ended with EOS before the token budget).
   problems, not the samples, are what a benchmark draws (AIME24 has only 30).
 - length: mean and median generated tokens over all samples, correct or not; mean tokens of correct samples.
 - truncation rate: share of samples that hit the budget without EOS.
-- AES (O1-Pruner's accuracy-efficiency score) against a reference run, see `aes`.
+- against a reference run (the base model, the previous round): AES, O1-Pruner's accuracy-efficiency score (`aes`),
+  and the pass@1 change with a paired bootstrap interval (`paired_change`).
 """
 
 import statistics
@@ -58,17 +59,53 @@ def group_by_problem(samples: list[dict]) -> dict[int, list[dict]]:
     return dict(groups)
 
 
+def problem_draws(num_problems: int, seed: int, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """Bootstrap resamples of problem indices, with replacement: one row per resample."""
+    return np.random.default_rng(seed).integers(0, num_problems, size=(resamples, num_problems))
+
+
+def percentile_interval(resampled: np.ndarray) -> list[float]:
+    """The central `CONFIDENCE` interval of a statistic's bootstrap distribution."""
+    tail = 100 * (1 - CONFIDENCE) / 2
+    return [float(bound) for bound in np.percentile(resampled, [tail, 100 - tail])]
+
+
 def bootstrap_intervals(samples: list[dict], seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
     """Percentile bootstrap intervals (`CONFIDENCE`) of pass@1 and mean tokens, resampling problems with replacement
     (the same draws for both). Deterministic for a seed."""
     groups = list(group_by_problem(samples).values())
     accuracy = np.array([statistics.fmean(bool(s["correct"]) for s in group) for group in groups])
     tokens = np.array([statistics.fmean(s["num_tokens"] for s in group) for group in groups])
-    draws = np.random.default_rng(seed).integers(0, len(groups), size=(resamples, len(groups)))
-    tail = 100 * (1 - CONFIDENCE) / 2
+    draws = problem_draws(len(groups), seed, resamples)
     return {
-        name: [float(bound) for bound in np.percentile(values[draws].mean(axis=1), [tail, 100 - tail])]
+        name: percentile_interval(values[draws].mean(axis=1))
         for name, values in (("pass@1", accuracy), ("mean_tokens", tokens))
+    }
+
+
+def paired_change(samples: list[dict], reference_samples: list[dict], seed: int = 0) -> dict:
+    """pass@1 minus the reference run's on the problems both answered, with a percentile bootstrap interval that
+    draws the same problems for both runs. Most of a benchmark's noise is which problems it holds, and pairing
+    cancels it: the change's interval is far tighter than the two runs' own intervals side by side. Problems are
+    matched by id and text; None without a common problem."""
+
+    def accuracy_by_problem(group: list[dict]) -> dict[tuple, float]:
+        return {
+            (problem[0].get("problem_id"), problem[0].get("problem")): statistics.fmean(
+                bool(s["correct"]) for s in problem
+            )
+            for problem in group_by_problem(group).values()
+        }
+
+    mine, theirs = accuracy_by_problem(samples), accuracy_by_problem(reference_samples)
+    changes = np.array([mine[key] - theirs[key] for key in mine if key in theirs])
+    if not changes.size:
+        return {"pass@1_change": None, "pass@1_change_ci": None, "paired_problems": 0}
+    draws = problem_draws(changes.size, seed)
+    return {
+        "pass@1_change": float(changes.mean()),
+        "pass@1_change_ci": percentile_interval(changes[draws].mean(axis=1)),
+        "paired_problems": int(changes.size),
     }
 
 

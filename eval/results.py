@@ -8,12 +8,15 @@ and with budgets `budgets.jsonl`.
         "mean_tokens_ci": [7400.2, 8850.9], "pass@k": {"1": 0.283, "4": 0.41}, "maj@k": {"1": 0.283, "4": 0.33},
         "median_tokens": 7000, "mean_tokens_correct": 6000.1, "truncation_rate": 0.05,
         "num_problems": 30, "num_samples": 16, "num_generated": 480, "expected_samples": 480, "complete": true,
-        "dataset_id": "HuggingFaceH4/aime_2024", "aes": null,
+        "dataset_id": "HuggingFaceH4/aime_2024", "aes": null, "pass@1_change": null, "pass@1_change_ci": null,
+        "paired_problems": 0,
         "budgets": [{"budget": 4000, "mode": "truncate", "pass@1": 0.21, "pass@1_ci": [...], "mean_tokens": 3650.0,
                      "mean_tokens_ci": [...], "cut_rate": 0.8}, {"budget": 4000, "mode": "force", ...}]}}}
 
 `complete` is false while a run (or a `--rescore` of one) lacks samples that run.json expects; `budgets` is there
-only for a run with `--budgets` (`cut_rate`: the share of responses cut, or forced, at the budget).
+only for a run with `--budgets` (`cut_rate`: the share of responses cut, or forced, at the budget). `aes` and
+`pass@1_change` (with its paired interval, over `paired_problems` problems both runs answered) are against
+`reference`, null without one.
 
 Each line of `samples.jsonl` is one generation: benchmark, problem_index, sample_index, problem_id, problem,
 answer (gold), response, num_tokens, finished, token_ids (the generated ids), extracted_answer, correct. Each line of
@@ -78,6 +81,21 @@ def load_results(path: str | Path) -> dict:
         raise UserError(f"{path} is not valid JSON: re-run the evaluation, or rescore it with --rescore") from error
 
 
+def samples_by_benchmark(results_path: str | Path | None) -> dict[str, list[dict]]:
+    """The samples of an evaluation run (given its directory or its results.json), per benchmark; {} for None."""
+    if results_path is None:
+        return {}
+    path = Path(results_path)
+    return group_by_benchmark(read_samples((path if path.is_dir() else path.parent) / SAMPLES_FILE))
+
+
+def group_by_benchmark(samples: list[dict]) -> dict[str, list[dict]]:
+    grouped = {}
+    for sample in samples:
+        grouped.setdefault(sample["benchmark"], []).append(sample)
+    return grouped
+
+
 def _percent(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -95,11 +113,19 @@ def tokens_interval(interval) -> str:
     return "" if not interval else f" [{interval[0]:,.0f}, {interval[1]:,.0f}]"
 
 
+def percent_change(metrics: dict) -> str:
+    """ "-0.2 [-0.6, +0.0]": the paired pass@1 change against the reference run, in points; "-" without one."""
+    change, interval = metrics.get("pass@1_change"), metrics.get("pass@1_change_ci")
+    if change is None:
+        return "-"
+    return f"{100 * change:+.1f} [{100 * interval[0]:+.1f}, {100 * interval[1]:+.1f}]"
+
+
 def results_table(results: dict) -> str:
     """The per-benchmark Markdown table printed at the end of a run and written to results.md."""
     header = (
         "| benchmark | problems x samples | pass@1 (%) [95% CI] | pass@k (%) | maj@k (%) | mean tokens [95% CI] "
-        "| median tokens | tokens (correct) | truncated (%) | AES |"
+        "| median tokens | tokens (correct) | truncated (%) | AES | Δ pass@1 (points) [95% CI] |"
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
     for name, metrics in results["benchmarks"].items():
@@ -112,7 +138,7 @@ def results_table(results: dict) -> str:
             f"| {_percent(metrics['pass@k'][top_k])} (k={top_k}) | {_percent(majority)} (k={top_k}) "
             f"| {_number(metrics['mean_tokens'])}{tokens_interval(metrics.get('mean_tokens_ci'))} "
             f"| {_number(metrics['median_tokens'])} | {_number(metrics['mean_tokens_correct'])} "
-            f"| {_percent(metrics['truncation_rate'])} | {aes} |"
+            f"| {_percent(metrics['truncation_rate'])} | {aes} | {percent_change(metrics)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -140,7 +166,12 @@ def results_markdown(results: dict) -> str:
         f"temperature {config['temperature']}, top_p {config['top_p']}, max_new_tokens {config['max_new_tokens']}, "
         f"seed {config['seed']}, backend {config['backend']}"
     )
-    reference = f"\nAES against `{results['reference']}`.\n" if results.get("reference") else ""
+    reference = (
+        f"\nAES and Δ pass@1 against `{results['reference']}`; Δ pass@1 pairs the two runs problem by problem, and "
+        "its interval draws the same problems for both.\n"
+        if results.get("reference")
+        else ""
+    )
     if results.get("complete") is False:
         reference += "\n**Partial run**: some benchmarks lack samples (see `complete` in results.json); re-run the same command.\n"
     markdown = f"# Evaluation of `{results['model']}`\n\nSampling: {sampling}.\n{reference}\n{results_table(results)}"

@@ -8,8 +8,9 @@ Builds the toy long-thinker (cached), runs the schedule (finished rounds are reu
 round on the held-out toy benchmark (several samples per problem; finished evaluations are reused), evaluates the
 base's budget baselines (its responses truncated, and budget-forced, at `--budgets`), and writes:
 
-- results/toy/README.md   the table: limit, pass@1 (95% interval), mean tokens, truncation rate, tokens per correct
-                          answer, AES vs the base, training wall time; the ablations as extra rows; the base's budget
+- results/toy/README.md   the table: limit, pass@1 (95% interval), its change from the base (paired interval), mean
+                          tokens, truncation rate, tokens per correct answer, AES vs the base, training wall time;
+                          the ablations as extra rows; the base's budget
                           table; the verdict: each round against the forced (and the truncated) base at equal tokens;
                           the schedules compared (rounds, limits, final accuracy and length, time training and
                           measuring) and why the automatic schedule stopped
@@ -38,7 +39,7 @@ from transformers import HfArgumentParser
 
 from eval.compare import at_equal_tokens, compare, curves_of, point_of
 from eval.evaluate import EvalConfig, evaluate
-from eval.results import budgets_table
+from eval.results import budgets_table, percent_change
 from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
@@ -56,6 +57,10 @@ ABLATIONS = {
     "difficulty-aware limits": "recipes/toy/schedule_difficulty.yaml",
 }
 AUTO_SCHEDULE = "recipes/toy/schedule_auto.yaml"
+PAIRED_CHANGE_NOTE = (
+    "Δ pass@1 is in points against the base on the same problems; its interval draws the same problems for both "
+    "runs (a paired bootstrap), so an interval holding 0 means no measurable change."
+)
 
 
 @dataclass
@@ -98,6 +103,8 @@ def row(label: str, limit, metrics: dict, train_seconds) -> dict:
         "token_limit": limit,
         "pass@1": pass_at_1,
         "pass@1_ci": metrics["pass@1_ci"],
+        "pass@1_change": metrics.get("pass@1_change"),
+        "pass@1_change_ci": metrics.get("pass@1_change_ci"),
         "mean_tokens": metrics["mean_tokens"],
         "truncation_rate": metrics["truncation_rate"],
         "tokens_per_correct": metrics["mean_tokens"] / pass_at_1 if pass_at_1 else None,
@@ -112,14 +119,16 @@ def markdown_table(rows: list[dict]) -> str:
         return "—" if value is None else format(value, fmt)
 
     lines = [
-        "| run | limit | pass@1 [95% CI] | mean tokens | truncated | tokens per correct | AES vs base | train time |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | limit | pass@1 [95% CI] | Δ pass@1 vs base [95% CI] | mean tokens | truncated | tokens per correct "
+        "| AES vs base | train time |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         low, high = r["pass@1_ci"]
+        change = "—" if r["pass@1_change"] is None else percent_change(r)
         lines.append(
             f"| {r['run']} | {r['token_limit'] or '—'} | {100 * r['pass@1']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] "
-            f"| {r['mean_tokens']:.1f} "
+            f"| {change} | {r['mean_tokens']:.1f} "
             f"| {100 * r['truncation_rate']:.1f}% | {number(r['tokens_per_correct'], '.1f')} "
             f"| {number(r['aes'], '+.2f')} | {number(r['train_seconds'], '.0f')} s |"
         )
@@ -377,6 +386,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"Measured on {summary['machine']}. {timing}.",
         "",
         markdown_table(rows),
+        "",
+        PAIRED_CHANGE_NOTE,
         "",
     ]
     report += verdict_markdown(verdict, base_metrics)

@@ -141,3 +141,33 @@ def test_runs_on_the_same_spot_share_one_label(tmp_path, monkeypatch):
     (axis,) = figures[0].axes
     assert sorted(text.get_text() for text in axis.texts) == ["base", "round 2, round 3"]
     assert len(axis.collections) == 3  # every run still has its point
+
+
+def write_samples(directory, correct_by_problem, problems=None):
+    lines = [
+        {"benchmark": "toy", "problem_index": p, "sample_index": s, "problem_id": p, "problem": f"{p} + 1"}
+        | {"correct": bool(c), "num_tokens": 10}
+        for p, row in enumerate(correct_by_problem)
+        for s, c in enumerate(row)
+        if problems is None or p in problems
+    ]
+    (directory / "samples.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_the_pass_at_1_change_gets_a_paired_interval_when_both_runs_samples_are_there(tmp_path):
+    base = write_run(tmp_path / "base", "toy", {"toy": (1.0, 219, 0.0)}, intervals=True)
+    pruned = write_run(tmp_path / "r3", "outputs/toy/round3", {"toy": (0.9975, 65, 0.0)}, intervals=True)
+    subset = write_run(tmp_path / "half", "outputs/toy/half", {"toy": (1.0, 65, 0.0)})
+    no_samples = write_run(tmp_path / "r9", "outputs/toy/round9", {"toy": (0.5, 40, 0.0)})
+    write_samples(tmp_path / "base", [[1] * 4] * 200)
+    write_samples(tmp_path / "r3", [[1] * 4] * 3 + [[0, 1, 1, 1]] + [[1] * 4] * 66 + [[1, 1, 0, 1]] + [[1] * 4] * 129)
+    write_samples(tmp_path / "half", [[1] * 4] * 200, problems=range(100))
+
+    table = eval.compare.compare([base, pruned, subset, no_samples], None, str(tmp_path / "c"))
+
+    low = 100 * eval.compare.paired_intervals([base, pruned], ["toy"])[1]["toy"][0]
+    assert -0.7 < low < -0.2
+    assert f"| toy | r3 | 99.8 | [89.8, 109.8] | -0.2 [{low:+.1f}, +0.0] | 65 |" in table
+    assert "| toy | half | 100.0 | - | +0.0 | 65 |" in table  # other problems: no paired interval
+    assert "| toy | r9 | 50.0 | - | -50.0 | 40 |" in table
+    assert "| toy | base | 100.0 | [90.0, 110.0] | +0.0 | 219 |" in table

@@ -155,7 +155,7 @@ def test_rescore_needs_samples(tmp_path):
         evaluate(EvalConfig(output_dir=str(tmp_path), rescore=True))
 
 
-def test_aes_against_a_reference_run(tiny_checkpoint, tokenizer, tmp_path):
+def test_aes_and_paired_change_against_a_reference_run(tiny_checkpoint, tokenizer, tmp_path):
     base = evaluate(toy_config(tiny_checkpoint, tmp_path / "base"), backend=ScriptedBackend(tokenizer))
     short = evaluate(
         toy_config(tiny_checkpoint, tmp_path / "short", max_new_tokens=60, reference=str(tmp_path / "base")),
@@ -164,7 +164,16 @@ def test_aes_against_a_reference_run(tiny_checkpoint, tokenizer, tmp_path):
     b, s = base["benchmarks"]["toy"], short["benchmarks"]["toy"]
     assert s["mean_tokens"] < b["mean_tokens"]
     assert s["aes"] == pytest.approx(aes(s["pass@1"], s["mean_tokens"], b["pass@1"], b["mean_tokens"]))
-    assert "AES against" in (tmp_path / "short" / "results.md").read_text()
+    assert s["pass@1_change"] == pytest.approx(s["pass@1"] - b["pass@1"])
+    assert s["paired_problems"] == b["num_problems"]
+    assert s["pass@1_change_ci"][0] <= s["pass@1_change"] <= s["pass@1_change_ci"][1]
+    assert b["aes"] is None and b["pass@1_change"] is None
+    markdown = (tmp_path / "short" / "results.md").read_text()
+    assert "AES and Δ pass@1 against" in markdown
+    assert f"| {100 * s['pass@1_change']:+.1f} [" in markdown
+
+    rescored = evaluate(EvalConfig(output_dir=str(tmp_path / "short"), rescore=True))["benchmarks"]["toy"]
+    assert rescored["pass@1_change"] == s["pass@1_change"] and rescored["pass@1_change_ci"] == s["pass@1_change_ci"]
 
 
 def test_output_dir_of_another_model_is_refused_and_kept(tiny_checkpoint, tokenizer, tmp_path):

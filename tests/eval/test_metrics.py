@@ -1,11 +1,19 @@
 """Evaluation metrics on hand-made generations: pass@1, unbiased pass@k, maj@k, bootstrap intervals, lengths,
-truncation, AES."""
+truncation, AES, the paired change against a reference run."""
 
 import math
 
 import pytest
 
-from eval.metrics import aes, benchmark_metrics, bootstrap_intervals, default_ks, majority_at_k, pass_at_k
+from eval.metrics import (
+    aes,
+    benchmark_metrics,
+    bootstrap_intervals,
+    default_ks,
+    majority_at_k,
+    paired_change,
+    pass_at_k,
+)
 
 
 def sample(problem_index, correct, num_tokens, finished=True, answer=None, sample_index=0):
@@ -125,3 +133,42 @@ def test_bootstrap_of_a_degenerate_run():
     all_right = [sample(p, True, 12) for p in range(5)]
     assert bootstrap_intervals(all_right) == {"pass@1": [1.0, 1.0], "mean_tokens": [12.0, 12.0]}
     assert bootstrap_intervals([sample(0, False, 3)]) == {"pass@1": [0.0, 0.0], "mean_tokens": [3.0, 3.0]}
+
+
+def with_problem(samples):
+    return [dict(s, problem_id=s["problem_index"], problem=f"problem {s['problem_index']}") for s in samples]
+
+
+def test_paired_change_cancels_the_spread_between_problems():
+    # 40 problems of every difficulty; the run solves one sample more than the reference on 4 of them.
+    reference = with_problem([sample(p, s < p % 5, 10, sample_index=s) for p in range(40) for s in range(4)])
+    run = [dict(s, correct=s["correct"] or (s["problem_index"] < 4 and s["sample_index"] == 3)) for s in reference]
+    change = paired_change(run, reference)
+    assert change["pass@1_change"] == pytest.approx(4 * 0.25 / 40)
+    assert change["paired_problems"] == 40
+    low, high = change["pass@1_change_ci"]
+    assert 0 <= low < change["pass@1_change"] < high
+    run_low, run_high = benchmark_metrics(run)["pass@1_ci"]
+    assert high - low < 0.25 * (run_high - run_low)  # the unpaired intervals overlap widely
+    assert paired_change(run, reference) == change  # deterministic
+
+
+def test_paired_change_of_a_run_that_lost_two_samples_against_a_perfect_reference():
+    reference = with_problem([sample(p, True, 10, sample_index=s) for p in range(200) for s in range(4)])
+    run = [dict(s, correct=(s["problem_index"], s["sample_index"]) not in {(3, 0), (70, 2)}) for s in reference]
+    change = paired_change(run, reference)
+    assert change["pass@1_change"] == pytest.approx(-2 / 800)
+    low, high = change["pass@1_change_ci"]
+    assert low < change["pass@1_change"] and high == 0.0  # not significantly lower: most resamples miss both
+
+
+def test_paired_change_matches_problems_by_id_and_text():
+    reference = with_problem([sample(p, p % 2 == 0, 10) for p in range(6)])
+    shifted = [
+        dict(s, problem_index=s["problem_index"] + 3) for s in with_problem([sample(p, True, 10) for p in range(6)])
+    ]
+    change = paired_change(shifted, reference)  # other indices, same problems: still paired
+    assert change["paired_problems"] == 6 and change["pass@1_change"] == pytest.approx(0.5)
+    other = [dict(s, problem=f"another {s['problem_id']}") for s in reference]
+    assert paired_change(other, reference) == {"pass@1_change": None, "pass@1_change_ci": None, "paired_problems": 0}
+    assert paired_change(reference, [])["pass@1_change"] is None

@@ -1,9 +1,10 @@
-"""The toy study's budget verdict: each round against the base's budget curves at the round's own mean tokens."""
+"""The toy study's report: each round against the base (its paired change), and against the base's budget curves at
+the round's own mean tokens."""
 
 import pytest
 from conftest import budget_rows
 
-from scripts.toy_study import budget_verdict, verdict_markdown, verdict_sentence
+from scripts.toy_study import budget_verdict, markdown_table, row, verdict_markdown, verdict_sentence
 
 
 BASE = {
@@ -57,3 +58,12 @@ def test_the_ablations_time_is_reported_only_when_this_run_or_the_reused_one_mea
     assert ablation_seconds([records[0]] * 2, previous, started, study_done=started) == 937.0  # all reused
     assert ablation_seconds(records, previous, started, study_done=started) is None  # partly reused: no measure
     assert ablation_seconds([], previous, started, study_done=started) is None
+
+
+def test_the_table_gives_each_round_its_paired_change_from_the_base():
+    base = {"pass@1": 1.0, "pass@1_ci": [1.0, 1.0], "mean_tokens": 219.2, "truncation_rate": 0.0, "eval_seconds": 9}
+    final = base | {"pass@1": 0.9975, "pass@1_ci": [0.994, 1.0], "mean_tokens": 65.1, "aes": 0.69}
+    final |= {"pass@1_change": -0.0025, "pass@1_change_ci": [-0.00625, 0.0]}
+    table = markdown_table([row("toy base (SFT)", None, base, 1693), row("round 3", 200, final, 30)])
+    assert "| toy base (SFT) | — | 100.0% [100.0, 100.0] | — | 219.2 |" in table
+    assert "| round 3 | 200 | 99.8% [99.4, 100.0] | -0.2 [-0.6, +0.0] | 65.1 |" in table

@@ -5,8 +5,8 @@
 
 Writes `comparison.md` (pass@1 and mean tokens with their 95% intervals, truncation rate and AES per benchmark and
 run; AES and the changes are against the FIRST directory, the pass@1 change with a paired interval) and `pareto.png`
-(one panel per benchmark plus their average; every run a point, Pareto-optimal runs filled). "average" is the mean over the benchmarks every run has, as
-the paper averages AIME24, AMC23 and MATH500.
+(one panel per benchmark plus their average; every run a point, Pareto-optimal runs filled). "average" is the mean
+over the benchmarks every run has, as the paper averages AIME24, AMC23 and MATH500.
 
 A run evaluated with `--budgets` (the base, typically) also brings its budget curves: accuracy against mean tokens
 with its responses truncated at each budget, and budget-forced. They are drawn as lines beside the points, and

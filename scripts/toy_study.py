@@ -10,10 +10,10 @@ base's budget baselines (its responses truncated, and budget-forced, at `--budge
 
 - results/toy/README.md   the table: limit, pass@1 (95% interval), its change from the base (paired interval), mean
                           tokens, truncation rate, tokens per correct answer, AES vs the base, training wall time;
-                          the ablations as extra rows; the base's budget
-                          table; the verdict: each round against the forced (and the truncated) base at equal tokens;
-                          the schedules compared (rounds, limits, final accuracy and length, time training and
-                          measuring) and why the automatic schedule stopped
+                          the ablations as extra rows; the base's budget table; the verdict: each round against the
+                          forced (and the truncated) base at equal tokens; the schedules compared (rounds, limits,
+                          final accuracy and length, time training and measuring) and why the automatic schedule
+                          stopped
 - results/toy/summary.json  the same numbers, machine-readable
 - results/toy/pareto.png  accuracy vs mean tokens: the rounds as points, the base's budget curves as lines
                           (eval/compare.py)

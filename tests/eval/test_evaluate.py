@@ -323,8 +323,12 @@ def test_end_to_end_on_the_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
         "dataset_id",
         "dataset_config",
         "aes",
+        "pass@1_change",
+        "pass@1_change_ci",
+        "paired_problems",
     }
     assert results["complete"] and results["benchmarks"]["toy"]["expected_samples"] == 4
+    assert results["benchmarks"]["toy"]["pass@1_change"] is None  # no --reference
 
 
 @pytest.mark.vllm

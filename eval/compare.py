@@ -28,7 +28,7 @@ from transformers import HfArgumentParser
 
 from eval.budgets import MODES
 from eval.metrics import aes, group_by_problem, paired_change
-from eval.results import load_results, percent_interval, samples_by_benchmark, tokens_interval
+from eval.results import load_results, outcomes_by_benchmark, percent_interval, tokens_interval
 from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
@@ -116,7 +116,7 @@ def collect(results: list[dict]) -> tuple[list[str], list[dict[str, Point]], lis
 def paired_intervals(result_dirs: list[str], names: list[str]) -> list[dict[str, list[float]]]:
     """Per run and benchmark, the paired 95% interval of its pass@1 change against the first run (eval.metrics'
     `paired_change`), where both runs' samples are on disk and hold the same problems."""
-    samples = [samples_by_benchmark(directory) for directory in result_dirs]
+    samples = [outcomes_by_benchmark(directory) for directory in result_dirs]
     intervals = []
     for run in samples:
         intervals.append({})
@@ -132,7 +132,7 @@ def comparison_table(
     labels: list[str],
     names: list[str],
     runs: list[dict[str, Point]],
-    change_intervals: list[dict[str, list[float]]] | None = None,
+    change_intervals: list[dict[str, list[float]]],
 ) -> str:
     lines = [
         "| benchmark | run | pass@1 (%) | 95% CI | Δ pass@1 (points) [paired 95% CI] | mean tokens | 95% CI | Δ tokens "
@@ -145,8 +145,8 @@ def comparison_table(
             point = points[name]
             score = aes(point.accuracy, point.mean_tokens, base.accuracy, base.mean_tokens)
             change = (point.mean_tokens - base.mean_tokens) / base.mean_tokens if base.mean_tokens else None
-            paired = (change_intervals or [{}] * len(runs))[index].get(name)
-            paired_text = f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]" if paired and index else ""
+            paired = change_intervals[index].get(name) if index else None  # the reference against itself: none
+            paired_text = f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]" if paired else ""
             lines.append(
                 f"| {name} | {label} | {100 * point.accuracy:.1f} | {percent_interval(point.accuracy_ci).strip() or '-'} "
                 f"| {100 * (point.accuracy - base.accuracy):+.1f}{paired_text} | {point.mean_tokens:,.0f} "

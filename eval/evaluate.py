@@ -52,10 +52,10 @@ from eval.results import (
     budgets_table,
     group_by_benchmark,
     load_results,
+    outcomes_by_benchmark,
     read_samples,
     results_markdown,
     results_table,
-    samples_by_benchmark,
     write_samples,
 )
 from thinkprune.budget import FORCE_ANSWER_TOKENS, default_lead_in, lead_in_ids
@@ -378,7 +378,7 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
     config = with_defaults(config)
     check_config(config)
     reference = load_results(config.reference) if config.reference else None
-    reference_samples = samples_by_benchmark(config.reference)
+    reference_samples = outcomes_by_benchmark(config.reference)
     model_path = resolve_model_name(config.model)
     tokenizer = load_tokenizer(model_path)
     if not tokenizer.chat_template:
@@ -555,7 +555,7 @@ def rescore_samples(output_dir: Path, reference: str | None, budget_config: dict
     if budgets:
         check_budgets(budgets[0], config["max_new_tokens"])
         tokenizer = load_tokenizer(resolve_model_name(model))
-    reference_samples = samples_by_benchmark(reference_dir)
+    reference_samples = outcomes_by_benchmark(reference_dir)
     for name, benchmark_samples in group_by_benchmark(samples).items():
         results["benchmarks"][name] = (
             benchmark_metrics(benchmark_samples)

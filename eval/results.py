@@ -39,8 +39,14 @@ BUDGETS_FILE = "budgets.jsonl"
 RUN_FILE = "run.json"
 
 
-def read_samples(path: Path) -> list[dict]:
-    """Every complete line of a samples file; a line torn by a killed run (the last one) is dropped."""
+# What pairing two runs needs of each sample (eval.metrics.paired_change): not the responses and their ids, which
+# long-thinking runs make hundreds of MB per run once parsed.
+OUTCOME_FIELDS = ("benchmark", "problem_index", "problem_id", "problem", "correct")
+
+
+def read_samples(path: Path, fields: tuple[str, ...] | None = None) -> list[dict]:
+    """Every complete line of a samples file (only `fields` of each, when given); a line torn by a killed run (the
+    last one) is dropped."""
     if not path.exists():
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -49,7 +55,8 @@ def read_samples(path: Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            samples.append(json.loads(line))
+            sample = json.loads(line)
+            samples.append(sample if fields is None else {key: sample.get(key) for key in fields})
         except json.JSONDecodeError as error:
             if number == len(lines):
                 break
@@ -81,12 +88,14 @@ def load_results(path: str | Path) -> dict:
         raise UserError(f"{path} is not valid JSON: re-run the evaluation, or rescore it with --rescore") from error
 
 
-def samples_by_benchmark(results_path: str | Path | None) -> dict[str, list[dict]]:
-    """The samples of an evaluation run (given its directory or its results.json), per benchmark; {} for None."""
+def outcomes_by_benchmark(results_path: str | Path | None) -> dict[str, list[dict]]:
+    """The graded samples of an evaluation run (given its directory or its results.json), per benchmark, with only
+    their `OUTCOME_FIELDS`; {} for None."""
     if results_path is None:
         return {}
     path = Path(results_path)
-    return group_by_benchmark(read_samples((path if path.is_dir() else path.parent) / SAMPLES_FILE))
+    samples_path = (path if path.is_dir() else path.parent) / SAMPLES_FILE
+    return group_by_benchmark(read_samples(samples_path, OUTCOME_FIELDS))
 
 
 def group_by_benchmark(samples: list[dict]) -> dict[str, list[dict]]:

@@ -9,6 +9,7 @@ from conftest import budget_rows
 import eval.compare
 from eval.compare import Point, main, pareto_optimal
 from eval.metrics import aes
+from eval.results import outcomes_by_benchmark
 
 
 def write_run(directory, model, benchmarks, budgets=None, intervals=False):
@@ -146,7 +147,7 @@ def test_runs_on_the_same_spot_share_one_label(tmp_path, monkeypatch):
 def write_samples(directory, correct_by_problem, problems=None):
     lines = [
         {"benchmark": "toy", "problem_index": p, "sample_index": s, "problem_id": p, "problem": f"{p} + 1"}
-        | {"correct": bool(c), "num_tokens": 10}
+        | {"correct": bool(c), "num_tokens": 10, "response": "...", "token_ids": [7] * 10}
         for p, row in enumerate(correct_by_problem)
         for s, c in enumerate(row)
         if problems is None or p in problems
@@ -164,6 +165,10 @@ def test_the_pass_at_1_change_gets_a_paired_interval_when_both_runs_samples_are_
     write_samples(tmp_path / "half", [[1] * 4] * 200, problems=range(100))
 
     table = eval.compare.compare([base, pruned, subset, no_samples], None, str(tmp_path / "c"))
+
+    # Only the outcomes are kept in memory: a long-thinking run's responses and ids weigh hundreds of MB.
+    (outcome, *_) = outcomes_by_benchmark(tmp_path / "base" / "results.json")["toy"]
+    assert set(outcome) == {"benchmark", "problem_index", "problem_id", "problem", "correct"}
 
     low = 100 * eval.compare.paired_intervals([base, pruned], ["toy"])[1]["toy"][0]
     assert -0.7 < low < -0.2

@@ -8,6 +8,10 @@ differently, so each benchmark lists the columns it accepts, in order of prefere
     from eval.benchmarks import load_benchmark
     rows = load_benchmark("amc23", data_dir="data/benchmarks")  # [{"id", "problem", "answer"}, ...]
 
+A problem's difficulty level, where the source has a `level` column (MATH500: 1..5, or "Level 3" in other copies of
+MATH; the toy: 1..3), comes along as `level`, read as `eval.metrics.level_label` shows it ("3"): the reports give
+pass@1 and length per level.
+
 Gold answers are stored many ways (AMC23: the float 27.0; OlympiadBench: a list, or a list as a string;
 MinervaMath: only inside the solution's `\\boxed{}`); `thinkprune.grading.normalize_gold` is the one place that undoes
 such quirks.
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from datasets import DatasetDict, load_dataset
 
+from eval.metrics import level_label
 from thinkprune.errors import UserError
 from thinkprune.grading import extract_answer, normalize_gold
 from thinkprune.toy import make_problems
@@ -25,6 +30,7 @@ from thinkprune.toy import make_problems
 
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 ID_COLUMNS = ("id", "unique_id", "idx", "problem_id")
+LEVEL_COLUMN = "level"
 TOY_TEST_PROBLEMS = 200
 
 
@@ -190,10 +196,14 @@ def load_benchmark(
     answer_column: str | None = None,
     limit: int | None = None,
 ) -> list[dict]:
-    """The benchmark's problems as [{"id", "problem", "answer"}], in the source's order (the first `limit`)."""
+    """The benchmark's problems as [{"id", "problem", "answer"}] (and "level" where the source has one), in the
+    source's order (the first `limit`)."""
     benchmark = get_benchmark(name)
     if benchmark.name == "toy":
-        rows = [{"id": index, **row} for index, row in enumerate(make_problems("test", TOY_TEST_PROBLEMS, seed=0))]
+        rows = [
+            {"id": index, **row} | with_level(row)
+            for index, row in enumerate(make_problems("test", TOY_TEST_PROBLEMS, seed=0))
+        ]
         return rows[:limit] if limit is not None else rows
 
     path = Path(data_file) if data_file else find_local_file(benchmark, data_dir) if data_dir else None
@@ -229,5 +239,12 @@ def load_benchmark(
         problem_id = row.get(id_key) if id_key else None
         rows.append(
             {"id": index if problem_id is None else problem_id, "problem": str(row[problem_key]), "answer": gold}
+            | with_level(row)
         )
     return rows[:limit] if limit is not None else rows
+
+
+def with_level(row: dict) -> dict:
+    """{"level": "3"} for a source row with a difficulty level, {} for one without."""
+    level = level_label(row.get(LEVEL_COLUMN))
+    return {} if level is None else {"level": level}

@@ -51,6 +51,7 @@ from eval.results import (
     append_samples,
     budgets_table,
     group_by_benchmark,
+    levels_table,
     load_results,
     outcomes_by_benchmark,
     read_samples,
@@ -341,6 +342,7 @@ def generate_benchmark(name, rows, prompts, pending, backend, batch_size, tokeni
                     "problem_id": row["id"],
                     "problem": row["problem"],
                     "answer": row["answer"],
+                    "level": row.get("level"),  # compare and --rescore group by it without the benchmark
                     "response": decode_ids(tokenizer, generation.token_ids),
                     "num_tokens": len(generation.token_ids),
                     "finished": generation.finished,
@@ -599,7 +601,9 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError(f"cannot use the config file: {error}") from error
     results = evaluate(config)
     output_dir = config.output_dir or with_defaults(config).output_dir
-    tables = results_table(results) + (f"\n{budgets_table(results)}" if budgets_table(results) else "")
+    tables = results_table(results) + "".join(
+        f"\n{table}" for table in (levels_table(results), budgets_table(results)) if table
+    )
     print(f"\n{tables}\nResults in {output_dir}/ ({RESULTS_FILE}, {RESULTS_MD_FILE}, {SAMPLES_FILE})")
     return results
 

@@ -15,8 +15,14 @@ and `finished` (ended with EOS before the token budget).
 - truncation rate: share of samples that hit the budget without EOS.
 - against a reference run (the base model, the previous round): AES, O1-Pruner's accuracy-efficiency score (`aes`),
   and the pass@1 change with a paired bootstrap interval (`paired_change`).
+- reflection words: mean count per response of the words R1-style models re-check with (`REFLECTION_MARKERS`), to
+  see what pruning removed on any model, not only where the traces' structure is known.
+- per difficulty level (`level_metrics`), for benchmarks whose problems carry a `level`: pass@1 and mean tokens with
+  their intervals, tokens of correct responses, truncation rate and reflection words.
 """
 
+import math
+import re
 import statistics
 from collections import Counter, defaultdict
 
@@ -29,6 +35,11 @@ AES_GAIN_WEIGHT = 3.0
 AES_DROP_WEIGHT = 5.0
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
+# Words R1-style models mark a re-check or a change of approach with, matched case-insensitively as whole words
+# ("Wait," counts, "waiting" does not). Kept short and unambiguous: a bare "check" or "but" also occurs in the
+# reasoning itself, so they are left out; "let me verify" counts once.
+REFLECTION_MARKERS = ("wait", "hmm", "alternatively", "double-check", "double check", "let me check", "verify")
+REFLECTION_PATTERN = re.compile(r"\b(?:" + "|".join(map(re.escape, REFLECTION_MARKERS)) + r")\b", re.IGNORECASE)
 
 
 def pass_at_k(num_samples: int, num_correct: int, k: int) -> float:
@@ -121,6 +132,54 @@ def estimates(samples: list[dict]) -> dict:
     }
 
 
+def reflection_words(text: str) -> int:
+    """How many `REFLECTION_MARKERS` a response holds."""
+    return len(REFLECTION_PATTERN.findall(text))
+
+
+def mean_reflection_words(samples: list[dict]) -> float | None:
+    """Mean `reflection_words` per response; None when the samples hold no responses (only their outcomes)."""
+    responses = [s["response"] for s in samples if s.get("response") is not None]
+    return statistics.fmean(reflection_words(response) for response in responses) if responses else None
+
+
+def level_label(value) -> str | None:
+    """A difficulty level as reports show it: 3, 3.0, "3" and MATH's "Level 3" all read "3"; other text stays as it
+    is ("Level ?"); None for a problem without a level."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    number = re.fullmatch(r"(?:level\s*)?(\d+)(?:\.0*)?", text, re.IGNORECASE)
+    return str(int(number.group(1))) if number else text
+
+
+def level_order(label: str) -> tuple:
+    """Sort key of level labels: numbers in numeric order ("2" before "10"), then any other text."""
+    return (0, int(label), "") if label.isdigit() else (1, 0, label)
+
+
+def level_metrics(samples: list[dict]) -> dict[str, dict]:
+    """Per difficulty level, in level order: what `benchmark_metrics` reports of the level's samples that matters
+    per level; {} when no sample has a level."""
+    by_level = defaultdict(list)
+    for sample in samples:
+        if (label := level_label(sample.get("level"))) is not None:
+            by_level[label].append(sample)
+    levels = {}
+    for label in sorted(by_level, key=level_order):
+        level_samples = by_level[label]
+        correct_tokens = [s["num_tokens"] for s in level_samples if s["correct"]]
+        levels[label] = {
+            **estimates(level_samples),
+            "mean_tokens_correct": statistics.fmean(correct_tokens) if correct_tokens else None,
+            "truncation_rate": sum(not s["finished"] for s in level_samples) / len(level_samples),
+            "mean_reflection_words": mean_reflection_words(level_samples),
+            "num_problems": len(group_by_problem(level_samples)),
+            "num_generated": len(level_samples),
+        }
+    return levels
+
+
 def majority_vote(group: list[dict]) -> bool:
     """Whether the most frequent extracted answer of `group` is correct (ties: the answer written first); samples
     without an answer do not vote, and a group without any answer is wrong."""
@@ -153,6 +212,7 @@ def benchmark_metrics(samples: list[dict], ks: list[int] | None = None) -> dict:
     tokens = [s["num_tokens"] for s in samples]
     correct_tokens = [s["num_tokens"] for s in samples if s["correct"]]
     pass_k = {str(k): statistics.fmean(pass_at_k(size, c, k) for size, c in correct_counts) for k in ks}
+    levels = level_metrics(samples)
     return {
         **estimates(samples),
         "pass@k": pass_k,
@@ -160,10 +220,12 @@ def benchmark_metrics(samples: list[dict], ks: list[int] | None = None) -> dict:
         "median_tokens": statistics.median(tokens),
         "mean_tokens_correct": statistics.fmean(correct_tokens) if correct_tokens else None,
         "truncation_rate": sum(not s["finished"] for s in samples) / len(samples),
+        "mean_reflection_words": mean_reflection_words(samples),
         "num_problems": len(groups),
         "num_samples": n,
         "num_generated": len(samples),
         "aes": None,
+        **({"levels": levels} if levels else {}),
     }
 
 

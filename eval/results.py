@@ -6,28 +6,34 @@ and with budgets `budgets.jsonl`.
     {"model": "<path or id>", "config": {...}, "versions": {...}, "reference": "<dir or null>", "complete": true,
      "benchmarks": {"aime24": {"pass@1": 0.283, "pass@1_ci": [0.17, 0.40], "mean_tokens": 8123.4,
         "mean_tokens_ci": [7400.2, 8850.9], "pass@k": {"1": 0.283, "4": 0.41}, "maj@k": {"1": 0.283, "4": 0.33},
-        "median_tokens": 7000, "mean_tokens_correct": 6000.1, "truncation_rate": 0.05,
+        "median_tokens": 7000, "mean_tokens_correct": 6000.1, "truncation_rate": 0.05, "mean_reflection_words": 41.2,
         "num_problems": 30, "num_samples": 16, "num_generated": 480, "expected_samples": 480, "complete": true,
         "dataset_id": "HuggingFaceH4/aime_2024", "aes": null, "pass@1_change": null, "pass@1_change_ci": null,
         "paired_problems": 0,
         "budgets": [{"budget": 4000, "mode": "truncate", "pass@1": 0.21, "pass@1_ci": [...], "mean_tokens": 3650.0,
-                     "mean_tokens_ci": [...], "cut_rate": 0.8}, {"budget": 4000, "mode": "force", ...}]}}}
+                     "mean_tokens_ci": [...], "cut_rate": 0.8}, {"budget": 4000, "mode": "force", ...}]},
+      "math500": {..., "levels": {"1": {"pass@1": 0.95, "pass@1_ci": [...], "mean_tokens": 2100.5,
+        "mean_tokens_ci": [...], "mean_tokens_correct": 2050.0, "truncation_rate": 0.0, "mean_reflection_words": 9.5,
+        "num_problems": 43, "num_generated": 688}, "2": {...}, ...}}}}
 
 `complete` is false while a run (or a `--rescore` of one) lacks samples that run.json expects; `budgets` is there
-only for a run with `--budgets` (`cut_rate`: the share of responses cut, or forced, at the budget). `aes` and
-`pass@1_change` (with its paired interval, over `paired_problems` problems both runs answered) are against
-`reference`, null without one.
+only for a run with `--budgets` (`cut_rate`: the share of responses cut, or forced, at the budget); `levels` only
+for a benchmark whose problems have a difficulty level, in level order. `mean_reflection_words` is the mean count per
+response of `eval.metrics.REFLECTION_MARKERS` ("wait", "hmm", ...). `aes` and `pass@1_change` (with its paired
+interval, over `paired_problems` problems both runs answered) are against `reference`, null without one.
 
 Each line of `samples.jsonl` is one generation: benchmark, problem_index, sample_index, problem_id, problem,
-answer (gold), response, num_tokens, finished, token_ids (the generated ids), extracted_answer, correct. Each line of
-`budgets.jsonl` is one forced answer: benchmark, problem_index, sample_index, budget, lead_in, answer_tokens (the
-allowance), answer (its text), answer_finished, forced_ids (the lead-in's and the answer's ids).
+answer (gold), level (null without one), response, num_tokens, finished, token_ids (the generated ids),
+extracted_answer, correct. Each line of `budgets.jsonl` is one forced answer: benchmark, problem_index, sample_index,
+budget, lead_in, answer_tokens (the allowance), answer (its text), answer_finished, forced_ids (the lead-in's and the
+answer's ids).
 """
 
 import json
 import os
 from pathlib import Path
 
+from eval.metrics import REFLECTION_MARKERS, level_order
 from thinkprune.errors import UserError
 from thinkprune.files import write_text_atomic
 
@@ -134,7 +140,7 @@ def results_table(results: dict) -> str:
     """The per-benchmark Markdown table printed at the end of a run and written to results.md."""
     header = (
         "| benchmark | problems x samples | pass@1 (%) [95% CI] | pass@k (%) | maj@k (%) | mean tokens [95% CI] "
-        "| median tokens | tokens (correct) | truncated (%) | AES | Δ pass@1 (points) [95% CI] |"
+        "| median tokens | tokens (correct) | truncated (%) | reflection words | AES | Δ pass@1 (points) [95% CI] |"
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
     for name, metrics in results["benchmarks"].items():
@@ -147,9 +153,31 @@ def results_table(results: dict) -> str:
             f"| {_percent(metrics['pass@k'][top_k])} (k={top_k}) | {_percent(majority)} (k={top_k}) "
             f"| {_number(metrics['mean_tokens'])}{tokens_interval(metrics.get('mean_tokens_ci'))} "
             f"| {_number(metrics['median_tokens'])} | {_number(metrics['mean_tokens_correct'])} "
-            f"| {_percent(metrics['truncation_rate'])} | {aes} | {percent_change(metrics)} |"
+            f"| {_percent(metrics['truncation_rate'])} | {_number(metrics.get('mean_reflection_words'), 1)} "
+            f"| {aes} | {percent_change(metrics)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def levels_table(results: dict) -> str:
+    """pass@1 and length per difficulty level of every benchmark that has levels; "" when none has."""
+    lines = [
+        "| benchmark | level | problems | pass@1 (%) [95% CI] | mean tokens [95% CI] | tokens (correct) "
+        "| truncated (%) | reflection words |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, metrics in results["benchmarks"].items():
+        levels = metrics.get("levels", {})
+        for level in sorted(levels, key=level_order):
+            row = levels[level]
+            lines.append(
+                f"| {name} | {level} | {row['num_problems']} "
+                f"| {_percent(row['pass@1'])}{percent_interval(row['pass@1_ci'])} "
+                f"| {_number(row['mean_tokens'])}{tokens_interval(row['mean_tokens_ci'])} "
+                f"| {_number(row['mean_tokens_correct'])} | {_percent(row['truncation_rate'])} "
+                f"| {_number(row['mean_reflection_words'], 1)} |"
+            )
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def budgets_table(results: dict) -> str:
@@ -184,6 +212,12 @@ def results_markdown(results: dict) -> str:
     if results.get("complete") is False:
         reference += "\n**Partial run**: some benchmarks lack samples (see `complete` in results.json); re-run the same command.\n"
     markdown = f"# Evaluation of `{results['model']}`\n\nSampling: {sampling}.\n{reference}\n{results_table(results)}"
+    markdown += (
+        "\nReflection words: mean count per response of "
+        f"{', '.join(f'`{marker}`' for marker in REFLECTION_MARKERS)} (case-insensitive, whole words).\n"
+    )
+    if levels := levels_table(results):
+        markdown += f"\n## Per difficulty level\n\n{levels}"
     if budgets := budgets_table(results):
         markdown += (
             "\n## Budget baselines\n\nThe same responses cut at each token budget: `truncate` grades the cut text, "

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import eval.benchmarks
 from eval.benchmarks import BENCHMARKS, TOY_TEST_PROBLEMS, load_benchmark, parse_mapping
 from thinkprune.errors import UserError
 from thinkprune.toy import make_problems
@@ -51,7 +52,30 @@ def test_limit_keeps_the_first_problems():
 def test_toy_benchmark_is_the_held_out_toy_problems():
     rows = load_benchmark("toy")
     assert len(rows) == TOY_TEST_PROBLEMS
-    assert [{"problem": r["problem"], "answer": r["answer"]} for r in rows] == make_problems("test", 200, seed=0)
+    expected = make_problems("test", 200, seed=0)
+    assert [(r["problem"], r["answer"]) for r in rows] == [(r["problem"], r["answer"]) for r in expected]
+
+
+def test_difficulty_levels_come_along_as_display_strings(tmp_path, monkeypatch):
+    assert [row["level"] for row in load_benchmark("math500", data_dir=str(FIXTURES))] == ["2"]  # the Hub's ints
+    (tmp_path / "math.jsonl").write_text(
+        '{"problem": "a", "answer": "1", "level": "Level 3"}\n{"problem": "b", "answer": "2", "level": "Level ?"}\n'
+        '{"problem": "c", "answer": "3", "level": null}\n'
+    )
+    rows = load_benchmark("math500", data_file=str(tmp_path / "math.jsonl"))
+    assert [row.get("level") for row in rows] == ["3", "Level ?", None]
+    assert "level" not in rows[2]
+    assert all("level" not in row for row in load_benchmark("aime24", data_dir=str(FIXTURES)))
+
+    toy_rows = [
+        {"problem": "What is 1 + 2?", "answer": "3", "level": 1},
+        {"problem": "What is 10 + 2?", "answer": "12"},
+    ]
+    monkeypatch.setattr(eval.benchmarks, "make_problems", lambda split, count, seed: toy_rows)
+    assert load_benchmark("toy") == [
+        {"id": 0, "problem": "What is 1 + 2?", "answer": "3", "level": "1"},
+        {"id": 1, "problem": "What is 10 + 2?", "answer": "12"},
+    ]
 
 
 def test_parse_mapping():

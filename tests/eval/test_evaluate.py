@@ -150,6 +150,43 @@ def test_rescore_regrades_without_generating(tiny_checkpoint, tokenizer, tmp_pat
     )
 
 
+def test_levels_are_stored_per_sample_reported_and_rescored(tiny_checkpoint, tokenizer, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    # MATH500-style levels, the hardest first in the file; right iff the first operand is even (ScriptedBackend).
+    levels = {"Level 2": (301, 400), "Level 1": (200, 202), "Level 10": (501, 503)}
+    math = [
+        {"problem": f"What is {a} + 111?", "answer": str(a + 111), "level": level}
+        for level, pair in levels.items()
+        for a in pair
+    ]
+    (data / "math500.jsonl").write_text("".join(json.dumps(row) + "\n" for row in math))
+    (data / "aime24.jsonl").write_text('{"problem": "What is 100 + 111?", "answer": "211"}\n')
+    config = toy_config(tiny_checkpoint, tmp_path / "out", benchmarks="math500,aime24", data_dir=str(data), limit=None)
+
+    results = evaluate(config, backend=ScriptedBackend(tokenizer))
+
+    samples = read_lines(tmp_path / "out" / "samples.jsonl")
+    assert [s["level"] for s in samples if s["sample_index"] == 0] == ["2", "2", "1", "1", "10", "10", None]
+    metrics = results["benchmarks"]["math500"]
+    assert list(metrics["levels"]) == ["1", "2", "10"]
+    assert [metrics["levels"][level]["pass@1"] for level in ("1", "2", "10")] == [1.0, 0.5, 0.0]
+    assert metrics["levels"]["2"]["num_problems"] == 2 and metrics["levels"]["2"]["num_generated"] == 4
+    # Each toy re-check says "Wait, let me double-check.": 2 words, a % 3 re-checks per response.
+    assert metrics["mean_reflection_words"] == pytest.approx(2 * (1 + 1 + 2 + 1 + 0 + 2) / 6)
+    assert [metrics["levels"][level]["mean_reflection_words"] for level in ("1", "2", "10")] == [3, 2, 2]
+    assert "levels" not in results["benchmarks"]["aime24"]
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    assert "| math500 | 2 | 2 | 50.0 [" in markdown.split("## Per difficulty level")[1]
+
+    (tmp_path / "out" / "results.json").unlink()
+    main(["--output_dir", str(tmp_path / "out"), "--rescore"])
+    rescored = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert rescored["benchmarks"]["math500"]["levels"] == json.loads(json.dumps(metrics["levels"]))
+    printed = capsys.readouterr().out
+    assert "| math500 | 10 | 2 | 0.0 [" in printed and "| aime24 | 1 x 2 |" in printed
+
+
 def test_rescore_needs_samples(tmp_path):
     with pytest.raises(UserError, match="no samples to rescore"):
         evaluate(EvalConfig(output_dir=str(tmp_path), rescore=True))
@@ -305,7 +342,7 @@ def test_end_to_end_on_the_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
     assert all(1 <= s["num_tokens"] <= 8 and (s["finished"] or s["num_tokens"] == 8) for s in samples)
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["backend"] == "transformers"
-    assert set(results["benchmarks"]["toy"]) == {
+    assert set(results["benchmarks"]["toy"]) - {"levels"} == {
         "pass@1",
         "pass@1_ci",
         "mean_tokens_ci",
@@ -315,6 +352,7 @@ def test_end_to_end_on_the_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
         "median_tokens",
         "mean_tokens_correct",
         "truncation_rate",
+        "mean_reflection_words",
         "num_problems",
         "num_samples",
         "num_generated",

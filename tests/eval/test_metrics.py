@@ -1,5 +1,5 @@
 """Evaluation metrics on hand-made generations: pass@1, unbiased pass@k, maj@k, bootstrap intervals, lengths,
-truncation, AES, the paired change against a reference run."""
+truncation, AES, the paired change against a reference run, reflection words, per-level metrics."""
 
 import math
 
@@ -10,13 +10,17 @@ from eval.metrics import (
     benchmark_metrics,
     bootstrap_intervals,
     default_ks,
+    level_label,
+    level_metrics,
     majority_at_k,
+    mean_reflection_words,
     paired_change,
     pass_at_k,
+    reflection_words,
 )
 
 
-def sample(problem_index, correct, num_tokens, finished=True, answer=None, sample_index=0):
+def sample(problem_index, correct, num_tokens, finished=True, answer=None, sample_index=0, **extra):
     return {
         "problem_index": problem_index,
         "sample_index": sample_index,
@@ -24,6 +28,7 @@ def sample(problem_index, correct, num_tokens, finished=True, answer=None, sampl
         "num_tokens": num_tokens,
         "finished": finished,
         "extracted_answer": answer,
+        **extra,
     }
 
 
@@ -172,3 +177,71 @@ def test_paired_change_matches_problems_by_id_and_text():
     other = [dict(s, problem=f"another {s['problem_id']}") for s in reference]
     assert paired_change(other, reference) == {"pass@1_change": None, "pass@1_change_ci": None, "paired_problems": 0}
     assert paired_change(reference, [])["pass@1_change"] is None
+
+
+def test_reflection_words_are_whole_words_of_any_case():
+    text = (
+        "Wait, 3+4=7. Hmm, let me double-check. WAIT. Double check: yes. Alternatively, let me verify it. "
+        "Let me check the carry."
+    )
+    assert reflection_words(text) == 8  # "let me verify" counts once, as "verify"
+    # Inside other words, and words left out as too common in the reasoning itself: none.
+    assert reflection_words("Awaiting the waiter, we check: verified, but checking; hmmm. Rewait.") == 0
+    assert reflection_words("") == 0
+
+
+def test_mean_reflection_words_per_response():
+    samples = [sample(0, True, 5, response="Wait. Wait."), sample(1, True, 5, response="So 7.")]
+    assert mean_reflection_words(samples) == 1.0
+    assert mean_reflection_words([sample(0, True, 5)]) is None  # outcomes only: nothing to count
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [(3, "3"), (3.0, "3"), ("3", "3"), ("Level 3", "3"), ("level 12", "12"), ("Level ?", "Level ?"), ("hard", "hard")]
+    + [(None, None), ("", None), (float("nan"), None)],
+)
+def test_level_label(value, label):
+    assert level_label(value) == label
+
+
+def test_level_metrics_group_by_level_in_numeric_order():
+    # MATH-style strings and numbers mixed: "Level 2" and 2 are one level, and 10 sorts after 2.
+    samples = [
+        sample(0, True, 10, level="Level 2", response="Wait."),
+        sample(0, False, 30, level="Level 2", sample_index=1),
+        sample(1, True, 20, level=2, response="So 3."),
+        sample(2, False, 100, finished=False, level=10, response="Hmm, wait, alternatively"),
+        sample(3, True, 5, level=1),
+        sample(4, True, 5),  # no level: only in the overall figures
+    ]
+    levels = level_metrics(samples)
+    assert list(levels) == ["1", "2", "10"]
+    two = levels["2"]
+    assert two["pass@1"] == pytest.approx(0.75)  # problem 0: 1/2, problem 1: 1/1
+    assert two["pass@1_ci"][0] <= two["pass@1"] <= two["pass@1_ci"][1]
+    assert two["mean_tokens"] == 20 and two["mean_tokens_correct"] == 15
+    assert (two["num_problems"], two["num_generated"], two["truncation_rate"]) == (2, 3, 0)
+    assert two["mean_reflection_words"] == 0.5  # only the responses there are counted
+    assert levels["10"] | {"pass@1_ci": None, "mean_tokens_ci": None} == {
+        "pass@1": 0,
+        "pass@1_ci": None,
+        "mean_tokens": 100,
+        "mean_tokens_ci": None,
+        "mean_tokens_correct": None,
+        "truncation_rate": 1,
+        "mean_reflection_words": 3,
+        "num_problems": 1,
+        "num_generated": 1,
+    }
+    assert levels["1"]["mean_reflection_words"] is None
+
+    metrics = benchmark_metrics(samples)
+    assert metrics["levels"] == levels
+    assert metrics["mean_reflection_words"] == pytest.approx(4 / 3)  # over the 3 responses
+
+
+def test_benchmarks_without_levels_report_none():
+    samples = [sample(0, True, 10), sample(1, False, 20, level=None)]
+    assert level_metrics(samples) == {}
+    assert "levels" not in benchmark_metrics(samples)

@@ -3,10 +3,12 @@
     python eval/compare.py eval_results/base eval_results/round1 eval_results/round2 eval_results/round3 \\
         --labels base,4k,3k,2k --output eval_results/comparison
 
-Writes `comparison.md` (pass@1 and mean tokens with their 95% intervals, truncation rate and AES per benchmark and
-run; AES and the changes are against the FIRST directory, the pass@1 change with a paired interval) and `pareto.png`
-(one panel per benchmark plus their average; every run a point, Pareto-optimal runs filled). "average" is the mean
-over the benchmarks every run has, as the paper averages AIME24, AMC23 and MATH500.
+Writes `comparison.md` (pass@1 and mean tokens with their 95% intervals, truncation rate, reflection words per
+response and AES per benchmark and run; AES and the changes are against the FIRST directory, the pass@1 change with a
+paired interval) and `pareto.png` (one panel per benchmark plus their average; every run a point, Pareto-optimal runs
+filled). "average" is the mean over the benchmarks every run has, as the paper averages AIME24, AMC23 and MATH500.
+Benchmarks with difficulty levels (MATH500, the toy) get the same comparison per level, on the levels every run has:
+where did a run lose accuracy, and where did it save its tokens?
 
 A run evaluated with `--budgets` (the base, typically) also brings its budget curves: accuracy against mean tokens
 with its responses truncated at each budget, and budget-forced. They are drawn as lines beside the points, and
@@ -27,7 +29,7 @@ from matplotlib.figure import Figure
 from transformers import HfArgumentParser
 
 from eval.budgets import MODES
-from eval.metrics import aes, group_by_problem, paired_change
+from eval.metrics import aes, group_by_problem, level_label, level_order, paired_change
 from eval.results import load_results, outcomes_by_benchmark, percent_interval, tokens_interval
 from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
@@ -53,6 +55,8 @@ class Point:
     # 95% intervals; None for an average over benchmarks, and in results written before intervals were.
     accuracy_ci: tuple[float, float] | None = None
     tokens_ci: tuple[float, float] | None = None
+    # Mean reflection words per response; None for budget rows, and in results written before they were counted.
+    reflection_words: float | None = None
 
 
 # A run's budget curves on one benchmark: {mode: [(budget, Point), ...]} in budget order.
@@ -67,12 +71,15 @@ def point_of(metrics: dict) -> Point:
         metrics.get("truncation_rate", metrics.get("cut_rate", 0.0)),
         tuple(accuracy_ci) if accuracy_ci else None,
         tuple(tokens_ci) if tokens_ci else None,
+        metrics.get("mean_reflection_words"),
     )
 
 
 def average_point(points: list[Point]) -> Point:
+    reflection = [p.reflection_words for p in points]
     return Point(
-        *(statistics.fmean(getattr(p, f) for p in points) for f in ("accuracy", "mean_tokens", "truncation_rate"))
+        *(statistics.fmean(getattr(p, f) for p in points) for f in ("accuracy", "mean_tokens", "truncation_rate")),
+        reflection_words=None if None in reflection else statistics.fmean(reflection),
     )
 
 
@@ -113,19 +120,53 @@ def collect(results: list[dict]) -> tuple[list[str], list[dict[str, Point]], lis
     return common + ([AVERAGE] if len(common) > 1 else []), runs, curves
 
 
-def paired_intervals(result_dirs: list[str], names: list[str]) -> list[dict[str, list[float]]]:
-    """Per run and benchmark, the paired 95% interval of its pass@1 change against the first run (eval.metrics'
-    `paired_change`), where both runs' samples are on disk and hold the same problems."""
-    samples = [outcomes_by_benchmark(directory) for directory in result_dirs]
+def collect_levels(results: list[dict], names: list[str]) -> list[dict[tuple[str, str], Point]]:
+    """Per run {(benchmark, level): Point}, on the benchmarks where every run has levels and the levels every run has,
+    in level order; [] when there are none."""
+    runs = [{} for _ in results]
+    for name in names:
+        levels = [result["benchmarks"].get(name, {}).get("levels") or {} for result in results]
+        for level in sorted(set.intersection(*(set(run_levels) for run_levels in levels)), key=level_order):
+            for points, run_levels in zip(runs, levels):
+                points[(name, level)] = point_of(run_levels[level])
+    return runs if runs[0] else []
+
+
+def outcomes_by_level(outcomes: dict[str, list[dict]]) -> dict[tuple[str, str], list[dict]]:
+    """A run's outcomes per (benchmark, level), for those that have a level."""
+    grouped = {}
+    for name, samples in outcomes.items():
+        for sample in samples:
+            if (level := level_label(sample.get("level"))) is not None:
+                grouped.setdefault((name, level), []).append(sample)
+    return grouped
+
+
+def paired_intervals(outcomes: list[dict], keys: list) -> list[dict]:
+    """Per run and key (a benchmark, or a benchmark and a level), the paired 95% interval of its pass@1 change against
+    the first run (eval.metrics' `paired_change`), where both runs' samples are on disk and hold the same problems."""
     intervals = []
-    for run in samples:
+    for run in outcomes:
         intervals.append({})
-        for name in names:
-            mine, reference = run.get(name, []), samples[0].get(name, [])
+        for key in keys:
+            mine, reference = run.get(key, []), outcomes[0].get(key, [])
             change = paired_change(mine, reference)
             if change["paired_problems"] == len(group_by_problem(mine)) == len(group_by_problem(reference)):
-                intervals[-1][name] = change["pass@1_change_ci"]
+                intervals[-1][key] = change["pass@1_change_ci"]
     return intervals
+
+
+def run_cells(point: Point, base: Point, paired: list[float] | None) -> str:
+    """A run's cells against the reference's point: pass@1, its interval, the change, mean tokens, ... reflection words."""
+    change = (point.mean_tokens - base.mean_tokens) / base.mean_tokens if base.mean_tokens else None
+    paired_text = f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]" if paired else ""
+    reflection = "-" if point.reflection_words is None else f"{point.reflection_words:.1f}"
+    return (
+        f"| {100 * point.accuracy:.1f} | {percent_interval(point.accuracy_ci).strip() or '-'} "
+        f"| {100 * (point.accuracy - base.accuracy):+.1f}{paired_text} | {point.mean_tokens:,.0f} "
+        f"| {tokens_interval(point.tokens_ci).strip() or '-'} | {'-' if change is None else f'{100 * change:+.1f}%'} "
+        f"| {100 * point.truncation_rate:.1f} | {reflection} |"
+    )
 
 
 def comparison_table(
@@ -136,23 +177,34 @@ def comparison_table(
 ) -> str:
     lines = [
         "| benchmark | run | pass@1 (%) | 95% CI | Δ pass@1 (points) [paired 95% CI] | mean tokens | 95% CI | Δ tokens "
-        "| truncated (%) | AES |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| truncated (%) | reflection words | AES |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in names:
         base = runs[0][name]
         for index, (label, points) in enumerate(zip(labels, runs)):
             point = points[name]
             score = aes(point.accuracy, point.mean_tokens, base.accuracy, base.mean_tokens)
-            change = (point.mean_tokens - base.mean_tokens) / base.mean_tokens if base.mean_tokens else None
             paired = change_intervals[index].get(name) if index else None  # the reference against itself: none
-            paired_text = f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]" if paired else ""
             lines.append(
-                f"| {name} | {label} | {100 * point.accuracy:.1f} | {percent_interval(point.accuracy_ci).strip() or '-'} "
-                f"| {100 * (point.accuracy - base.accuracy):+.1f}{paired_text} | {point.mean_tokens:,.0f} "
-                f"| {tokens_interval(point.tokens_ci).strip() or '-'} | {'-' if change is None else f'{100 * change:+.1f}%'} "
-                f"| {100 * point.truncation_rate:.1f} | {'-' if score is None else f'{score:+.3f}'} |"
+                f"| {name} | {label} {run_cells(point, base, paired)} {'-' if score is None else f'{score:+.3f}'} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def levels_comparison_table(
+    labels: list[str], runs: list[dict[tuple[str, str], Point]], change_intervals: list[dict[tuple, list[float]]]
+) -> str:
+    lines = [
+        "| benchmark | level | run | pass@1 (%) | 95% CI | Δ pass@1 (points) [paired 95% CI] | mean tokens | 95% CI "
+        "| Δ tokens | truncated (%) | reflection words |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, level in runs[0]:
+        base = runs[0][(name, level)]
+        for index, (label, points) in enumerate(zip(labels, runs)):
+            paired = change_intervals[index].get((name, level)) if index else None
+            lines.append(f"| {name} | {level} | {label} {run_cells(points[(name, level)], base, paired)}")
     return "\n".join(lines) + "\n"
 
 
@@ -265,7 +317,14 @@ def compare(result_dirs: list[str], labels: list[str] | None, output: str) -> st
         raise UserError(f"{len(labels)} labels for {len(result_dirs)} directories: give one label per directory")
     results = [load_results(d) for d in result_dirs]
     names, runs, curves = collect(results)
-    table = comparison_table(labels, names, runs, paired_intervals(result_dirs, names))
+    outcomes = [outcomes_by_benchmark(directory) for directory in result_dirs]
+    table = comparison_table(labels, names, runs, paired_intervals(outcomes, names))
+    if level_runs := collect_levels(results, [name for name in names if name != AVERAGE]):
+        level_intervals = paired_intervals([outcomes_by_level(run) for run in outcomes], list(level_runs[0]))
+        table += (
+            "\n## Per difficulty level\n\nThe same comparison on each level's problems (Δ against "
+            f"{labels[0]} on the same level).\n\n{levels_comparison_table(labels, level_runs, level_intervals)}"
+        )
     if rows := baseline_rows(labels, names, runs, curves):
         table += (
             "\n## Against the budget baselines\n\nThe baseline's accuracy at each run's own mean tokens, "

@@ -45,9 +45,9 @@ BUDGETS_FILE = "budgets.jsonl"
 RUN_FILE = "run.json"
 
 
-# What pairing two runs needs of each sample (eval.metrics.paired_change): not the responses and their ids, which
+# What pairing two runs needs of each sample (eval.metrics.paired_change), per level too: not the responses and their ids, which
 # long-thinking runs make hundreds of MB per run once parsed.
-OUTCOME_FIELDS = ("benchmark", "problem_index", "problem_id", "problem", "correct")
+OUTCOME_FIELDS = ("benchmark", "problem_index", "problem_id", "problem", "level", "correct")
 
 
 def read_samples(path: Path, fields: tuple[str, ...] | None = None) -> list[dict]:

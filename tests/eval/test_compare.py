@@ -1,5 +1,5 @@
 """The compare command: one Markdown table (Δ and AES against the first run, intervals, the budget baselines at
-equal tokens) and a Pareto PNG with the budget curves."""
+equal tokens, the same per difficulty level) and a Pareto PNG with the budget curves."""
 
 import json
 
@@ -12,7 +12,18 @@ from eval.metrics import aes
 from eval.results import outcomes_by_benchmark
 
 
-def write_run(directory, model, benchmarks, budgets=None, intervals=False):
+def level_row(accuracy, tokens, reflection):
+    return {"pass@1": accuracy, "pass@1_ci": [accuracy - 0.1, accuracy + 0.1], "mean_tokens": tokens} | {
+        "mean_tokens_ci": [tokens - 5, tokens + 5],
+        "mean_tokens_correct": tokens,
+        "truncation_rate": 0.0,
+        "mean_reflection_words": reflection,
+        "num_problems": 2,
+        "num_generated": 8,
+    }
+
+
+def write_run(directory, model, benchmarks, budgets=None, intervals=False, levels=None):
     directory.mkdir(parents=True)
     results = {
         "model": model,
@@ -35,6 +46,7 @@ def write_run(directory, model, benchmarks, budgets=None, intervals=False):
                     else {}
                 ),
                 **({"budgets": budget_rows(budgets[name])} if budgets and name in budgets else {}),
+                **({"levels": {k: level_row(*v) for k, v in levels[name].items()}} if levels else {}),
             }
             for name, (acc, tokens, trunc) in benchmarks.items()
         },
@@ -70,9 +82,9 @@ def test_compare_writes_table_and_plot(runs, tmp_path, capsys):
     assert "amc23" not in table  # only benchmarks every run has
     average = [line for line in table.splitlines() if line.startswith("| average | 4k |")]
     assert average == [
-        f"| average | 4k | 55.9 | - | +0.6 | 5,400 | - | -52.8% | 5.0 | {aes(0.559, 5400, 0.553, 11450):+.3f} |"
+        f"| average | 4k | 55.9 | - | +0.6 | 5,400 | - | -52.8% | 5.0 | - | {aes(0.559, 5400, 0.553, 11450):+.3f} |"
     ]
-    assert "budget baselines" not in table
+    assert "budget baselines" not in table and "Per difficulty level" not in table
     assert "| aime24 | base |" in capsys.readouterr().out
 
     png = (out / "pareto.png").read_bytes()
@@ -144,10 +156,11 @@ def test_runs_on_the_same_spot_share_one_label(tmp_path, monkeypatch):
     assert len(axis.collections) == 3  # every run still has its point
 
 
-def write_samples(directory, correct_by_problem, problems=None):
+def write_samples(directory, correct_by_problem, problems=None, levels=None):
     lines = [
         {"benchmark": "toy", "problem_index": p, "sample_index": s, "problem_id": p, "problem": f"{p} + 1"}
-        | {"correct": bool(c), "num_tokens": 10, "response": "...", "token_ids": [7] * 10}
+        | {"level": levels[p] if levels else None, "correct": bool(c), "num_tokens": 10, "response": "..."}
+        | {"token_ids": [7] * 10}
         for p, row in enumerate(correct_by_problem)
         for s, c in enumerate(row)
         if problems is None or p in problems
@@ -168,11 +181,55 @@ def test_the_pass_at_1_change_gets_a_paired_interval_when_both_runs_samples_are_
 
     # Only the outcomes are kept in memory: a long-thinking run's responses and ids weigh hundreds of MB.
     (outcome, *_) = outcomes_by_benchmark(tmp_path / "base" / "results.json")["toy"]
-    assert set(outcome) == {"benchmark", "problem_index", "problem_id", "problem", "correct"}
+    assert set(outcome) == {"benchmark", "problem_index", "problem_id", "problem", "level", "correct"}
 
-    low = 100 * eval.compare.paired_intervals([base, pruned], ["toy"])[1]["toy"][0]
+    outcomes = [outcomes_by_benchmark(directory) for directory in (base, pruned)]
+    low = 100 * eval.compare.paired_intervals(outcomes, ["toy"])[1]["toy"][0]
     assert -0.7 < low < -0.2
     assert f"| toy | r3 | 99.8 | [89.8, 109.8] | -0.2 [{low:+.1f}, +0.0] | 65 |" in table
     assert "| toy | half | 100.0 | - | +0.0 | 65 |" in table  # other problems: no paired interval
     assert "| toy | r9 | 50.0 | - | -50.0 | 40 |" in table
     assert "| toy | base | 100.0 | [90.0, 110.0] | +0.0 | 219 |" in table
+
+
+def test_levels_are_compared_level_by_level_with_paired_intervals(tmp_path, monkeypatch):
+    monkeypatch.setattr(eval.compare, "save_figure_atomic", lambda figure, path: None)
+    levels = [1, 1, 2, 2, 3, 3]
+    base = write_run(
+        tmp_path / "base",
+        "toy",
+        {"toy": (0.9, 120, 0.0)},
+        levels={"toy": {"1": (1.0, 60, 2.0), "2": (1.0, 120, 4.0), "3": (0.75, 180, 6.0)}},
+    )
+    pruned = write_run(
+        tmp_path / "r1",
+        "outputs/toy/round1",
+        {"toy": (0.8, 60, 0.0)},
+        levels={"toy": {"3": (0.5, 90, 0.5), "1": (1.0, 30, 0.0), "2": (0.875, 60, 0.25)}},
+    )
+    write_samples(tmp_path / "base", [[1] * 4] * 4 + [[1, 1, 1, 0]] * 2, levels=levels)
+    write_samples(tmp_path / "r1", [[1] * 4] * 3 + [[1, 1, 1, 0]] + [[1, 0, 1, 0]] * 2, levels=levels)
+
+    table = eval.compare.compare([base, pruned], ["base", "round 1"], str(tmp_path / "c"))
+
+    per_level = table.split("## Per difficulty level")[1]
+    rows = [line for line in per_level.splitlines() if line.startswith("| toy |")]
+    assert [tuple(row.split(" | ")[1:3]) for row in rows] == [
+        ("1", "base"),
+        ("1", "round 1"),
+        ("2", "base"),
+        ("2", "round 1"),
+        ("3", "base"),
+        ("3", "round 1"),
+    ]
+    assert rows[0] == "| toy | 1 | base | 100.0 | [90.0, 110.0] | +0.0 | 60 | [55, 65] | +0.0% | 0.0 | 2.0 |"
+    assert rows[1].endswith("| 100.0 | [90.0, 110.0] | +0.0 [+0.0, +0.0] | 30 | [25, 35] | -50.0% | 0.0 | 0.0 |")
+    assert rows[5].startswith("| toy | 3 | round 1 | 50.0 | [40.0, 60.0] | -25.0 [-25.0, -25.0] | 90 |")
+    assert rows[3].startswith("| toy | 2 | round 1 | 87.5 | [77.5, 97.5] | -12.5 [-25.0, +0.0] |")
+    # Only the levels every run has, and only where every run has levels.
+    partial = write_run(tmp_path / "r2", "r2", {"toy": (0.8, 60, 0.0)}, levels={"toy": {"2": (1.0, 50, 0.0)}})
+    table = eval.compare.compare([base, pruned, partial], None, str(tmp_path / "c"))
+    rows = [line for line in table.split("## Per difficulty level")[1].splitlines() if line.startswith("| toy |")]
+    assert [row.split(" | ")[1] for row in rows] == ["2"] * 3
+    no_levels = write_run(tmp_path / "r3", "r3", {"toy": (0.8, 60, 0.0)})
+    assert "Per difficulty level" not in eval.compare.compare([base, no_levels], None, str(tmp_path / "c"))

@@ -236,6 +236,7 @@ def recipe_values(recipe: str) -> dict:
         f"rollouts_per_step_on_{NUM_GPUS_OF_THE_RECIPE}_gpus": rollouts,
         f"prompts_per_step_on_{NUM_GPUS_OF_THE_RECIPE}_gpus": rollouts // training_args.num_generations,
         "learning_rate": training_args.learning_rate,
+        "entropy_coef": training_args.entropy_coef,
         "max_steps": training_args.max_steps,
         "use_vllm": training_args.use_vllm,
         "dtype": args.dtype,

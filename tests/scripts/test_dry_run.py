@@ -14,6 +14,7 @@ from scripts.dry_run import (
     PROBLEMS,
     USER_TOKEN,
     main,
+    recipe_values,
     write_stand_ins,
 )
 from thinkprune.modeling import load_model, load_tokenizer
@@ -45,6 +46,12 @@ def test_stand_in_has_r1_distill_tokens_template_and_architecture(tmp_path):
     assert model.generation_config.eos_token_id == tokenizer.eos_token_id
     rows = [json.loads(line) for line in problems.read_text().splitlines()]
     assert rows == [{"problem": problem, "answer": answer} for problem, answer in PROBLEMS]
+
+
+@pytest.mark.parametrize("recipe", ["thinkprune.yaml", "thinkprune_beyond_paper.yaml", "thinkprune_vllm_server.yaml"])
+def test_r1_recipes_keep_the_official_entropy_bonus(recipe):
+    values = recipe_values(str(REPO_ROOT / "recipes" / "DeepSeek-R1-Distill-Qwen-1.5B" / recipe))
+    assert values["entropy_coef"] == 0.001
 
 
 def test_missing_recipe_is_a_one_line_error(capsys):

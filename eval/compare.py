@@ -142,18 +142,38 @@ def outcomes_by_level(outcomes: dict[str, list[dict]]) -> dict[tuple[str, str], 
     return grouped
 
 
-def paired_intervals(outcomes: list[dict], keys: list) -> list[dict]:
+def paired_intervals(
+    outcomes: list[dict], keys: list, labels: list[str], result_dirs: list[str]
+) -> tuple[list[dict], list[str]]:
     """Per run and key (a benchmark, or a benchmark and a level), the paired 95% interval of its pass@1 change against
-    the first run (eval.metrics' `paired_change`), where both runs' samples are on disk and hold the same problems."""
-    intervals = []
-    for run in outcomes:
-        intervals.append({})
-        for key in keys:
-            mine, reference = run.get(key, []), outcomes[0].get(key, [])
+    the first run (eval.metrics' `paired_change`), where both runs' samples are on disk and hold the same problems;
+    and, for every other run and key, why it has none."""
+    intervals, missing = [{} for _ in outcomes], []
+    for key in keys:
+        if key == AVERAGE:  # the average over benchmarks has no samples of its own
+            continue
+        reference = outcomes[0].get(key, [])
+        reference_problems = len(group_by_problem(reference))
+        for index in range(1, len(outcomes)):
+            mine = outcomes[index].get(key, [])
             change = paired_change(mine, reference)
-            if change["paired_problems"] == len(group_by_problem(mine)) == len(group_by_problem(reference)):
-                intervals[-1][key] = change["pass@1_change_ci"]
-    return intervals
+            paired, mine_problems = change["paired_problems"], len(group_by_problem(mine))
+            if not reference:
+                missing.append(f"{key}, {labels[index]}: {labels[0]} has no samples of it in {result_dirs[0]}")
+            elif not mine:
+                missing.append(f"{key}, {labels[index]}: no samples of it in {result_dirs[index]}")
+            elif not paired:
+                missing.append(
+                    f"{key}, {labels[index]}: no problem in common with {labels[0]} (matched by id and text)"
+                )
+            elif paired == mine_problems == reference_problems:
+                intervals[index][key] = change["pass@1_change_ci"]
+            else:
+                missing.append(
+                    f"{key}, {labels[index]}: {paired} problems in common, of its {mine_problems} and "
+                    f"{labels[0]}'s {reference_problems}"
+                )
+    return intervals, missing
 
 
 def run_cells(point: Point, base: Point, paired: list[float] | None) -> str:
@@ -185,7 +205,7 @@ def comparison_table(
         for index, (label, points) in enumerate(zip(labels, runs)):
             point = points[name]
             score = aes(point.accuracy, point.mean_tokens, base.accuracy, base.mean_tokens)
-            paired = change_intervals[index].get(name) if index else None  # the reference against itself: none
+            paired = change_intervals[index].get(name)  # the reference against itself: none
             lines.append(
                 f"| {name} | {label} {run_cells(point, base, paired)} {'-' if score is None else f'{score:+.3f}'} |"
             )
@@ -203,7 +223,7 @@ def levels_comparison_table(
     for name, level in runs[0]:
         base = runs[0][(name, level)]
         for index, (label, points) in enumerate(zip(labels, runs)):
-            paired = change_intervals[index].get((name, level)) if index else None
+            paired = change_intervals[index].get((name, level))
             lines.append(f"| {name} | {level} | {label} {run_cells(points[(name, level)], base, paired)}")
     return "\n".join(lines) + "\n"
 
@@ -318,9 +338,17 @@ def compare(result_dirs: list[str], labels: list[str] | None, output: str) -> st
     results = [load_results(d) for d in result_dirs]
     names, runs, curves = collect(results)
     outcomes = [outcomes_by_benchmark(directory) for directory in result_dirs]
-    table = comparison_table(labels, names, runs, paired_intervals(outcomes, names))
+    intervals, unpaired = paired_intervals(outcomes, names, labels, result_dirs)
+    table = comparison_table(labels, names, runs, intervals)
+    if unpaired:
+        table += "\nNo paired interval (the same problems' samples of both runs are needed):\n" + "".join(
+            f"- {reason}\n" for reason in unpaired
+        )
     if level_runs := collect_levels(results, [name for name in names if name != AVERAGE]):
-        level_intervals = paired_intervals([outcomes_by_level(run) for run in outcomes], list(level_runs[0]))
+        # A level without an interval belongs to a benchmark listed above: its reasons are not repeated per level.
+        level_intervals, _ = paired_intervals(
+            [outcomes_by_level(run) for run in outcomes], list(level_runs[0]), labels, result_dirs
+        )
         table += (
             "\n## Per difficulty level\n\nThe same comparison on each level's problems (Δ against "
             f"{labels[0]} on the same level).\n\n{levels_comparison_table(labels, level_runs, level_intervals)}"

@@ -57,6 +57,7 @@ from eval.results import (
     read_samples,
     results_markdown,
     results_table,
+    unpaired_note,
     write_samples,
 )
 from thinkprune.budget import FORCE_ANSWER_TOKENS, default_lead_in, lead_in_ids
@@ -601,9 +602,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError(f"cannot use the config file: {error}") from error
     results = evaluate(config)
     output_dir = config.output_dir or with_defaults(config).output_dir
-    tables = results_table(results) + "".join(
-        f"\n{table}" for table in (levels_table(results), budgets_table(results)) if table
-    )
+    tables = results_table(results) + unpaired_note(results)
+    tables += "".join(f"\n{table}" for table in (levels_table(results), budgets_table(results)) if table)
     print(f"\n{tables}\nResults in {output_dir}/ ({RESULTS_FILE}, {RESULTS_MD_FILE}, {SAMPLES_FILE})")
     return results
 

@@ -136,6 +136,20 @@ def percent_change(metrics: dict) -> str:
     return f"{100 * change:+.1f} [{100 * interval[0]:+.1f}, {100 * interval[1]:+.1f}]"
 
 
+def unpaired_note(results: dict) -> str:
+    """Why Δ pass@1 is "-" on a benchmark although a reference run was given: pairing matches problems by id and
+    text, and the reference's samples hold none of that benchmark's problems."""
+    if not results.get("reference"):
+        return ""
+    unpaired = [name for name, metrics in results["benchmarks"].items() if metrics.get("paired_problems") == 0]
+    if not unpaired:
+        return ""
+    return (
+        f"Δ pass@1 is `-` for {', '.join(unpaired)}: the reference's samples.jsonl holds none of the same problems "
+        "(matched by id and text); evaluate both runs on the same benchmark data.\n"
+    )
+
+
 def results_table(results: dict) -> str:
     """The per-benchmark Markdown table printed at the end of a run and written to results.md."""
     header = (
@@ -209,6 +223,8 @@ def results_markdown(results: dict) -> str:
         if results.get("reference")
         else ""
     )
+    if note := unpaired_note(results):
+        reference += f"\n{note}"
     if results.get("complete") is False:
         reference += "\n**Partial run**: some benchmarks lack samples (see `complete` in results.json); re-run the same command.\n"
     markdown = f"# Evaluation of `{results['model']}`\n\nSampling: {sampling}.\n{reference}\n{results_table(results)}"

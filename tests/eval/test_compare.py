@@ -173,23 +173,33 @@ def test_the_pass_at_1_change_gets_a_paired_interval_when_both_runs_samples_are_
     pruned = write_run(tmp_path / "r3", "outputs/toy/round3", {"toy": (0.9975, 65, 0.0)}, intervals=True)
     subset = write_run(tmp_path / "half", "outputs/toy/half", {"toy": (1.0, 65, 0.0)})
     no_samples = write_run(tmp_path / "r9", "outputs/toy/round9", {"toy": (0.5, 40, 0.0)})
+    others = write_run(tmp_path / "other", "outputs/toy/other", {"toy": (1.0, 60, 0.0)})
     write_samples(tmp_path / "base", [[1] * 4] * 200)
     write_samples(tmp_path / "r3", [[1] * 4] * 3 + [[0, 1, 1, 1]] + [[1] * 4] * 66 + [[1, 1, 0, 1]] + [[1] * 4] * 129)
     write_samples(tmp_path / "half", [[1] * 4] * 200, problems=range(100))
+    write_samples(tmp_path / "other", [[1] * 4] * 300, problems=range(200, 300))
 
-    table = eval.compare.compare([base, pruned, subset, no_samples], None, str(tmp_path / "c"))
+    table = eval.compare.compare([base, pruned, subset, no_samples, others], None, str(tmp_path / "c"))
 
     # Only the outcomes are kept in memory: a long-thinking run's responses and ids weigh hundreds of MB.
     (outcome, *_) = outcomes_by_benchmark(tmp_path / "base" / "results.json")["toy"]
     assert set(outcome) == {"benchmark", "problem_index", "problem_id", "problem", "level", "correct"}
 
     outcomes = [outcomes_by_benchmark(directory) for directory in (base, pruned)]
-    low = 100 * eval.compare.paired_intervals(outcomes, ["toy"])[1]["toy"][0]
+    intervals, unpaired = eval.compare.paired_intervals(outcomes, ["toy"], ["base", "r3"], [base, pruned])
+    low = 100 * intervals[1]["toy"][0]
+    assert unpaired == []
     assert -0.7 < low < -0.2
     assert f"| toy | r3 | 99.8 | [89.8, 109.8] | -0.2 [{low:+.1f}, +0.0] | 65 |" in table
     assert "| toy | half | 100.0 | - | +0.0 | 65 |" in table  # other problems: no paired interval
     assert "| toy | r9 | 50.0 | - | -50.0 | 40 |" in table
     assert "| toy | base | 100.0 | [90.0, 110.0] | +0.0 | 219 |" in table
+    # Every missing interval says why, in the printed table and in comparison.md.
+    assert "- toy, half: 100 problems in common, of its 100 and base's 200\n" in table
+    assert f"- toy, r9: no samples of it in {no_samples}\n" in table
+    assert "- toy, other: no problem in common with base (matched by id and text)\n" in table
+    assert "- toy, r3" not in table
+    assert "- toy, other: no problem in common" in (tmp_path / "c" / "comparison.md").read_text()
 
 
 def test_levels_are_compared_level_by_level_with_paired_intervals(tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
-"""What results.md shows: the per-benchmark table with reflection words, and a per-level table for benchmarks whose
-problems have a difficulty level."""
+"""What results.md shows: the per-benchmark table with reflection words, a per-level table for benchmarks whose
+problems have a difficulty level, and why a Δ pass@1 is `-` where it is."""
 
 from eval.metrics import benchmark_metrics
 from eval.results import levels_table, results_markdown, results_table
@@ -14,6 +14,14 @@ def samples(levels, response="Wait, 2+2=4."):
         | {"finished": True, "extracted_answer": None, "level": level, "response": response}
         for index, level in enumerate(levels)
     ]
+
+
+def paired_benchmark(paired_problems: int, change: float | None) -> dict:
+    return {
+        "pass@1": 0.5, "pass@k": {"1": 0.5}, "mean_tokens": 100.0, "median_tokens": 90, "mean_tokens_correct": 80.0,
+        "truncation_rate": 0.0, "num_problems": 10, "num_samples": 1, "aes": None, "pass@1_change": change,
+        "pass@1_change_ci": None if change is None else [change - 0.1, change + 0.1], "paired_problems": paired_problems,
+    }  # fmt: skip
 
 
 def test_levels_get_their_own_table_in_numeric_order():
@@ -42,3 +50,16 @@ def test_no_level_table_without_levels():
     results = {"model": "m", "config": CONFIG, "benchmarks": {"aime24": benchmark_metrics(samples([None, None]))}}
     assert levels_table(results) == ""
     assert "Per difficulty level" not in results_markdown(results)
+
+
+def test_a_change_without_problems_in_common_says_why():
+    benchmarks = {"math500": paired_benchmark(10, 0.1), "aime24": paired_benchmark(0, None)}
+    markdown = results_markdown(
+        {"model": "m", "config": CONFIG, "reference": "outputs/base-eval", "benchmarks": benchmarks}
+    )
+    assert "| +10.0 [+0.0, +20.0] |" in markdown
+    assert "Δ pass@1 is `-` for aime24: the reference's samples.jsonl holds none of the same problems" in markdown
+
+    benchmarks = {"aime24": paired_benchmark(0, None)}
+    without_reference = results_markdown({"model": "m", "config": CONFIG, "reference": None, "benchmarks": benchmarks})
+    assert "Δ pass@1 is `-`" not in without_reference  # nothing to pair with: "-" needs no explanation

@@ -1,18 +1,21 @@
 """The real recipe on a real GPU, in minutes: one training step at R1-Distill-Qwen-1.5B's size, then the evaluation
 of that model by both generation backends, checked against each other.
 
-    bash scripts/gpu_check.sh                                    # on a CUDA machine: installs vLLM, full size
+    bash scripts/gpu_check.sh                                    # on a CUDA machine, from the checkout, full size
+    WHEELHOUSE=wheelhouse bash scripts/gpu_check.sh              # an air-gapped node (scripts/prepare_wheelhouse.py)
     python scripts/gpu_check.py --full_size false --output results/gpu_check/cpu.json   # the CPU-sized variant (CI)
 
 1. One optimizer step of recipes/DeepSeek-R1-Distill-Qwen-1.5B/thinkprune.yaml through train/round.py: the model
    has R1-Distill-Qwen-1.5B's config (1.78B parameters) with random weights and the locally built R1-style tokenizer
-   of scripts/dry_run.py (nothing is downloaded); its real prompt cap and limit, 16 samples per prompt, vLLM
-   colocated on the GPU. One GPU and no DeepSpeed, so float32 weights in bf16 autocast (the precision guard refuses
-   bf16 weights without ZeRO). On CPU: the tiny model, transformers generation, a short limit.
+   of scripts/dry_run.py (nothing is downloaded; `--model DIR` uses a local checkpoint instead); its real prompt cap
+   and limit, 16 samples per prompt, vLLM colocated on the GPU where vLLM is installed, else transformers
+   generation on the GPU. One GPU and no DeepSpeed, so float32 weights in bf16 autocast (the precision guard
+   refuses bf16 weights without ZeRO). On CPU: the tiny model, transformers generation, a short limit.
 2. The evaluation harness on 8 problems with vLLM and with transformers (greedy, the same seed): every problem's
-   finished flag and generated token count must agree between the two (on CPU, where vLLM does not run,
-   transformers is checked against itself).
-Prints and writes (--output) peak GPU memory, step time and tokens/s as JSON; exits 1 when the backends disagree.
+   finished flag and generated token count must agree between the two (where vLLM is not installed, transformers
+   is checked against itself).
+Prints and writes (--output) peak GPU memory, step time and tokens/s of both as JSON; exits 1 when the backends
+disagree.
 """
 
 import json
@@ -55,6 +58,9 @@ class GPUCheckConfig:
     )
     eval_problems: int = field(default=8, metadata={"help": "Problems the two backends evaluate."})
     eval_max_new_tokens: int = field(default=512, metadata={"help": "Token budget of the evaluation."})
+    model: str | None = field(
+        default=None, metadata={"help": "A local checkpoint to check instead of the random-weight stand-in."}
+    )
     output: str | None = field(default=None, metadata={"help": "Also write the report (JSON) here."})
     seed: int = field(default=0, metadata={"help": "Seed of the stand-in weights, the step and the evaluation."})
 
@@ -103,7 +109,11 @@ def train_one_step(checkpoint: Path, problems: Path, output_dir: Path, config: G
     }
 
 
-def evaluate_with(backend: str, checkpoint: Path, problems: Path, output_dir: Path, config: GPUCheckConfig) -> dict:
+def evaluate_with(
+    backend: str, checkpoint: Path, problems: Path, output_dir: Path, config: GPUCheckConfig, gpu: bool
+) -> dict:
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     evaluate(
         EvalConfig(
@@ -126,6 +136,7 @@ def evaluate_with(backend: str, checkpoint: Path, problems: Path, output_dir: Pa
         "tokens_per_second": round(tokens / (time.perf_counter() - start), 1),
         "finished": [sample["finished"] for sample in samples],
         "num_tokens": [sample["num_tokens"] for sample in samples],
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if gpu else None,
     }
 
 
@@ -137,19 +148,25 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError("--full_size true needs a CUDA GPU: on CPU run --full_size false (the tiny model)")
     if config.eval_problems > len(PROBLEMS):
         raise UserError(f"eval_problems is at most {len(PROBLEMS)}, the stand-in problems there are")
+    if config.model and not Path(config.model, "config.json").is_file():
+        raise UserError(f"--model {config.model} is not a local checkpoint (no config.json): pass its directory")
     with tempfile.TemporaryDirectory(prefix="thinkprune-gpu-check-") as tmp:
         root = Path(tmp)
-        checkpoint, problems = write_stand_ins(root, config.seed, full_size=config.full_size)
+        # With --model only the problems are used: the stand-in is then written tiny, in a moment.
+        checkpoint, problems = write_stand_ins(root, config.seed, full_size=config.full_size and not config.model)
+        checkpoint = Path(config.model) if config.model else checkpoint
         step = train_one_step(checkpoint, problems, root / "round", config, gpu)
         backends = ["vllm", "transformers"] if gpu and vllm_available() else ["transformers", "transformers"]
         runs = [
-            evaluate_with(name, checkpoint, problems, root / f"eval-{i}", config) for i, name in enumerate(backends)
+            evaluate_with(name, checkpoint, problems, root / f"eval-{i}", config, gpu)
+            for i, name in enumerate(backends)
         ]
     agree = runs[0]["finished"] == runs[1]["finished"] and runs[0]["num_tokens"] == runs[1]["num_tokens"]
     report = {
         "format": REPORT_FORMAT,
         "device": torch.cuda.get_device_name() if gpu else f"cpu ({os.cpu_count()} cores)",
-        "model": "R1-Distill-Qwen-1.5B config, random weights" if config.full_size else "tiny R1-style stand-in",
+        "model": config.model
+        or ("R1-Distill-Qwen-1.5B config, random weights" if config.full_size else "tiny R1-style stand-in"),
         "train_step": step,
         "evaluation": {"backends": backends, "runs": runs, "finished_and_tokens_agree": agree},
         "peak_rss_mb": peak_rss_mb(),

@@ -27,6 +27,7 @@ def test_cpu_variant_trains_one_step_and_compares_the_evaluations(tmp_path):
     assert step["tokens_generated"] > 0 and step["tokens_per_second"] > 0 and step["peak_gpu_memory_gib"] is None
     runs = report["evaluation"]["runs"]
     assert report["evaluation"]["finished_and_tokens_agree"] and len(runs[0]["num_tokens"]) == 4
+    assert runs[0]["tokens_per_second"] > 0 and runs[0]["peak_gpu_memory_gib"] is None
 
 
 def test_full_size_needs_a_gpu(monkeypatch):
@@ -34,3 +35,10 @@ def test_full_size_needs_a_gpu(monkeypatch):
     with pytest.raises(SystemExit) as exit_:
         main(["--full_size", "true"])
     assert exit_.value.code == 2
+
+
+def test_a_local_checkpoint_must_be_a_directory_with_a_config(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--full_size", "false", "--model", str(tmp_path / "R1-Distill-Qwen-1.5B")])
+    assert exit_.value.code == 2
+    assert "is not a local checkpoint (no config.json): pass its directory" in capsys.readouterr().err

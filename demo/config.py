@@ -5,6 +5,7 @@ Every value comes, in increasing priority, from the defaults below, a YAML file 
 (`THINKPRUNE_DEMO_BASE`, `THINKPRUNE_DEMO_PRUNED` as a comma-separated list: Space variables) and the command line.
 """
 
+import argparse
 import math
 import os
 import re
@@ -142,11 +143,14 @@ def _beside(config_file: Path, name: str) -> str:
     return str(config_file.parent / name) if (config_file.parent / name).is_dir() else name
 
 
-def parse_config(argv: list[str] | None = None, environ=None) -> DemoConfig:
-    """Defaults < YAML file < environment < command line."""
+def parse_config(
+    argv: list[str] | None = None, environ=None, script_options: argparse.ArgumentParser | None = None
+) -> DemoConfig:
+    """Defaults < YAML file < environment < command line. A script that serves the demo passes the parser of its own
+    options (already parsed, add_help=False), so that --help lists them with the demo's."""
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
-    parser = HfArgumentParser(DemoConfig)
+    parser = HfArgumentParser(DemoConfig, parents=[script_options] if script_options else [])
     parser.add_argument("--config", default=None, help="A YAML file of the settings below.")
     config_file = parser.parse_known_args(argv)[0].config or environ.get(ENV_PREFIX + "CONFIG")
     if config_file is None and SPACE_CONFIG.is_file():

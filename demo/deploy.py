@@ -4,19 +4,21 @@
     python demo/deploy.py --space_id <user>/thinkprune-demo \\
         --base deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B \\
         --pruned Shiyu-Lab/DeepSeek-R1-Distill-Qwen-1.5B-thinkprune-iter2k
-    python demo/deploy.py --space_id <user>/thinkprune-demo --output_dir space/  # write the files, upload nothing
+    python demo/deploy.py --output_dir space/                                      # write the files, upload nothing
 
 The Space gets app.py and every module of this repository that it imports (found by walking the imports, so the
 list cannot drift from the code), a requirements.txt without training-only packages (no vLLM, no trl), a README with
 the Space front matter, and demo_config.yaml naming the pair.
 Hub ids stay Hub ids (listed under `models:`); local checkpoints (the toy base, pruned rounds) are copied into
-models/ so the Space runs offline. Log in first (`hf auth login`) or set HF_TOKEN.
+models/ with the evaluation results the page reads, so the Space runs offline and shows what a local run shows.
+Log in first (`hf auth login`) or set HF_TOKEN.
 """
 
 import ast
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +32,9 @@ from huggingface_hub import HfApi, SpaceCardData
 from transformers import HfArgumentParser
 
 from demo.config import toy_rounds
+from eval.results import RESULTS_FILE
 from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.files import replace_dir
 from thinkprune.hub import HUB_ID, reported_as_user_errors, require_token
 from thinkprune.paths import REPO_ROOT, TOY_OUTPUTS
 from thinkprune.records import ROUND_RECORD
@@ -44,11 +48,19 @@ SPACE_REQUIREMENTS = REPO_ROOT / "requirements.txt"
 SPACE_README_BODY = Path(__file__).with_name("space_readme.md")
 # A checkpoint's top-level files are the model; training state is not.
 SKIPPED_CHECKPOINT_FILES = {"optimizer.pt", "scheduler.pt", "training_args.bin", "trainer_state.json"}
+# What the page reads of a round below its top level: the evaluation sets the default forcing budget
+# (demo.models.typical_tokens). Its samples.jsonl can be hundreds of MB and is not read.
+CHECKPOINT_DATA_FILES = [f"eval/{RESULTS_FILE}"]
 
 
 @dataclass
 class DeployConfig:
-    space_id: str = field(metadata={"help": "The Space to create or update, e.g. 'alice/thinkprune-demo'."})
+    space_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "The Space to create or update, e.g. 'alice/thinkprune-demo' (not needed with --output_dir)."
+        },
+    )
     base: str = field(default=TOY_MODEL_NAME, metadata={"help": "Original model: 'toy', a local dir or a Hub id."})
     pruned: list[str] = field(
         default_factory=list,
@@ -107,7 +119,8 @@ def space_files(entry_point: str = SPACE_ENTRY_POINT, root: Path = REPO_ROOT) ->
 
 
 def checkpoint_files(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_file() and p.name not in SKIPPED_CHECKPOINT_FILES)
+    model = [p for p in path.iterdir() if p.is_file() and p.name not in SKIPPED_CHECKPOINT_FILES]
+    return sorted(model + [path / name for name in CHECKPOINT_DATA_FILES if (path / name).is_file()])
 
 
 def place_model(name: str, slot: str, staging: Path, max_bundle_mb: int) -> str:
@@ -124,10 +137,26 @@ def place_model(name: str, slot: str, staging: Path, max_bundle_mb: int) -> str:
             f"{local} is {size_mb:.0f} MB, over --max_bundle_mb {max_bundle_mb}: push it to the Hub and pass its id"
         )
     target = staging / "models" / slot
-    target.mkdir(parents=True)
     for path in files:
-        shutil.copy2(path, target / path.name)
+        (target / path.relative_to(local)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.relative_to(local))
     return f"models/{slot}"
+
+
+def pruned_slots(pruned: list[str]) -> list[str]:
+    """The folder under models/ of each pruned checkpoint: a round keeps its folder's name (round1), prefixed by its
+    parent's (toy-auto-round1) where another round has the same name; anything else is pruned<i>."""
+    names = [
+        Path(name).name if (Path(name) / ROUND_RECORD).is_file() else f"pruned{index}"
+        for index, name in enumerate(pruned, start=1)
+    ]
+    counts = Counter(names)
+    slots = [
+        f"{Path(name).resolve().parent.name}-{slot}" if counts[slot] > 1 else slot for name, slot in zip(pruned, names)
+    ]
+    if len(set(slots)) < len(slots):  # the same checkpoint twice, or same-named parents too
+        slots = [f"{slot}-{index}" for index, slot in enumerate(slots, start=1)]
+    return slots
 
 
 def readme(space_models: list[str]) -> str:
@@ -166,13 +195,7 @@ def stage_space(config: DeployConfig, staging: Path) -> dict:
     settings = {
         "base": place_model(config.base, "base", staging, config.max_bundle_mb),
         "pruned": [
-            place_model(
-                name,
-                Path(name).name if (Path(name) / ROUND_RECORD).is_file() else f"pruned{index}",
-                staging,
-                config.max_bundle_mb,
-            )
-            for index, name in enumerate(pruned, start=1)
+            place_model(name, slot, staging, config.max_bundle_mb) for name, slot in zip(pruned, pruned_slots(pruned))
         ],
     }
     (staging / "demo_config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
@@ -182,15 +205,25 @@ def stage_space(config: DeployConfig, staging: Path) -> dict:
 
 def deploy(config: DeployConfig) -> str:
     """Stage the Space and upload it in one commit; returns the Space URL (or the staging dir with --output_dir)."""
-    if not HUB_ID.fullmatch(config.space_id):
+    if config.space_id is not None and not HUB_ID.fullmatch(config.space_id):
         raise UserError(f"--space_id must look like 'user/name', got {config.space_id!r}")
     if config.output_dir:
         output_dir = Path(config.output_dir)
         if output_dir.exists() and any(output_dir.iterdir()):
             raise UserError(f"{output_dir} is not empty: choose a new --output_dir")
-        output_dir.mkdir(parents=True, exist_ok=True)
-        stage_space(config, output_dir)
+        # Staged beside it and renamed when complete: a failure leaves no half-written Space to be refused next time.
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+        try:
+            stage_space(config, staging)
+            replace_dir(staging, output_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return str(output_dir)
+    if config.space_id is None:
+        raise UserError(
+            "pass --space_id <user>/<name> to upload the Space, or --output_dir DIR to only write its files"
+        )
 
     token = require_token()
     api = HfApi(token=token)

@@ -23,8 +23,9 @@ from thinkprune.errors import exit_on_user_error
 from thinkprune.toy import make_problems
 
 
-try:  # On a ZeroGPU Space a GPU is attached only inside functions decorated with spaces.GPU.
-    import spaces
+# Every Gradio Space has the `spaces` package, whatever its hardware: on_zero_gpu() asks it which hardware this is.
+try:
+    import spaces.config  # binds `spaces`
 except ImportError:
     spaces = None
 
@@ -100,7 +101,15 @@ def refusal(message: str) -> tuple:
     return render([dict(empty, role="base"), dict(empty, role="pruned")], "", f"⚠ **{message}**")
 
 
+def on_zero_gpu() -> bool:
+    """Whether this runs on ZeroGPU hardware, where a GPU is attached only inside functions decorated with
+    spaces.GPU: decided as the `spaces` package decides (its config reads SPACES_ZERO_GPU), since CPU and
+    dedicated-GPU Spaces have the package too."""
+    return spaces is not None and spaces.config.Config.zero_gpu
+
+
 def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
+    zero_gpu = on_zero_gpu()
     stop_events: dict[str, threading.Event] = {}  # per browser session: what its Stop button stops
 
     def compare(
@@ -136,7 +145,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
             stop_events[session] = stop
         started, verdict, marks = time.perf_counter(), None, {}
         deadline = config.max_seconds
-        if spaces is not None:
+        if zero_gpu:
             deadline = min(deadline, config.zero_gpu_duration(settings.max_new_tokens) - 5)
         try:
             for snapshots in stream_pair(panes, registry.get, problem, settings, config.max_prompt_tokens, stop):
@@ -156,7 +165,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
         if request and request.session_hash in stop_events:
             stop_events[request.session_hash].set()
 
-    if spaces is not None:
+    if zero_gpu:
         # ZeroGPU charges the duration asked for against each visitor's quota and refuses more than it grants: ask
         # for what this comparison's max_new_tokens needs, capped (the handler stops itself before that runs out).
         compare = spaces.GPU(duration=lambda *args, **kwargs: config.zero_gpu_duration(int(args[3])))(compare)
@@ -276,7 +285,7 @@ def build_demo(config: DemoConfig, registry: ModelRegistry) -> gr.Blocks:
             None,
             queue=False,
             api_name="stop",
-            cancels=[run_event] if spaces is not None else None,
+            cancels=[run_event] if zero_gpu else None,
         )
     demo.queue(max_size=config.max_queue_size, default_concurrency_limit=config.concurrency_limit)
     return demo

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="Comparisons per measurement.")
     parser.add_argument("--example", type=int, default=0, help="Index of the example problem.")
     args, demo_args = parser.parse_known_args(argv)
-    config = parse_config(demo_args + ["--server_port", str(free_port())])
+    config = parse_config(demo_args + ["--server_port", str(free_port())], script_options=parser)
     example = (toy_examples() if config.is_toy else benchmark_examples())[args.example]
     pruned = config.pruned[-1] if config.pruned else None
     demo = launch(config, prevent_thread_lock=True, quiet=True)

@@ -68,10 +68,10 @@ def run_example_in_browser(url: str, example: dict, screenshot: Path | None = No
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
-    parser.add_argument("--output", type=Path, default=Path("docs/demo.png"))
+    parser.add_argument("--output", type=Path, default=Path("docs/demo.png"), help="Where the screenshot is saved.")
     parser.add_argument("--example", type=int, default=0, help="Index of the example to run.")
     args, demo_args = parser.parse_known_args(argv)
-    config = parse_config(demo_args + ["--server_port", str(free_port())])
+    config = parse_config(demo_args + ["--server_port", str(free_port())], script_options=parser)
     examples = toy_examples() if config.is_toy else benchmark_examples()
     demo = launch(config, prevent_thread_lock=True, quiet=True)
     try:

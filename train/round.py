@@ -197,6 +197,8 @@ def parse_recipe(argv: list[str], config_path: Path):
     try:
         args, training_args = parser.parse_args_and_config(argv)
     except SystemExit as exit_:
+        if exit_.code == 0:  # --help
+            raise
         raise UserError(f"invalid arguments or recipe {config_path}: see the message above") from exit_
     except ValueError as error:
         if "gpu" in str(error).lower() and not torch.cuda.is_available():

@@ -275,11 +275,11 @@ def test_stop_flag_ends_both_workers_at_their_next_token(tiny_checkpoint, regist
     assert all(0 < s["num_tokens"] < 2000 for s in final)
 
 
-def test_on_zerogpu_generation_is_decorated_and_stop_cancels(monkeypatch, tmp_path):
-    """With the `spaces` package (a ZeroGPU Space) the streaming handler gets a GPU through spaces.GPU, and the
-    Stop button also cancels the event (the handler runs in a process the stop flag cannot reach)."""
-    import importlib
-    import sys
+@pytest.mark.parametrize("zero_gpu", [True, False], ids=["zerogpu", "cpu-or-dedicated-gpu"])
+def test_only_zerogpu_hardware_gets_spaces_gpu_and_its_time_limit(zero_gpu, monkeypatch, tmp_path):
+    """Every Space has the `spaces` package; only on ZeroGPU hardware (as its config says) is the streaming handler
+    decorated with spaces.GPU, stopped before the GPU duration it asked for runs out, and cancelled by Stop (the
+    handler runs in a process the stop flag cannot reach). Elsewhere a comparison runs up to max_seconds."""
     import types
 
     import demo.ui
@@ -293,23 +293,39 @@ def test_on_zerogpu_generation_is_decorated_and_stop_cancels(monkeypatch, tmp_pa
 
         return decorate
 
-    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
-    zerogpu_ui = importlib.reload(demo.ui)
-    try:
-        page = zerogpu_ui.build_demo(DemoConfig(base=str(tmp_path), pruned=[]), ModelRegistry("cpu"))
+    fake_spaces = types.SimpleNamespace(
+        GPU=gpu, config=types.SimpleNamespace(Config=types.SimpleNamespace(zero_gpu=zero_gpu))
+    )
+    monkeypatch.setattr(demo.ui, "spaces", fake_spaces)
+    now = [0.0]
+    monkeypatch.setattr(demo.ui, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    stops = []
+
+    def stream_pair(panes, load, problem, settings, max_prompt_tokens, stop):
+        stops.append(stop)
+        for now[0] in (0.0, 116.0, 300.0):  # past ZeroGPU's deadline for 4096 tokens, within max_seconds
+            yield [snapshot("thinking", "generating", role=pane.role) for pane in panes]
+        yield [snapshot("done\n</think>\n\n\\boxed{3}", role=pane.role) for pane in panes]
+
+    monkeypatch.setattr(demo.ui, "stream_pair", stream_pair)
+    page = demo.ui.build_demo(DemoConfig(base=str(tmp_path), pruned=[], max_seconds=600), ModelRegistry("cpu"))
+    dependencies = page.config["dependencies"]
+    stop = next(d for d in dependencies if d["api_name"] == "stop")
+    compare = next(d for d in dependencies if d["api_name"] == "compare")
+    cancels_compare = any(d["targets"] == stop["targets"] and d["cancels"] == [compare["id"]] for d in dependencies)
+    final = list(page.fns[compare["id"]].fn("What is 1 + 2?", "3", "pruned", 4096, 0.6, 0.95, False, None, None))[-1]
+    verdict = final[6]
+    if zero_gpu:
         ((name, duration),) = decorated
         assert name == "compare" and callable(duration)  # sized per call from the comparison's max_new_tokens
         problem_args = ("What is 1 + 2?", "3", None)
         assert duration(*problem_args, 256, 0.6, 0.95, None) == 19  # 10 s + 256 tokens at 30 tokens/s
         assert duration(*problem_args, 32768, 0.6, 0.95, None) == 120  # never above the cap
-        dependencies = page.config["dependencies"]
-        stop = next(d for d in dependencies if d["api_name"] == "stop")
-        compare = next(d for d in dependencies if d["api_name"] == "compare")
-        # gradio runs `cancels` as a second dependency on the same click
-        assert any(d["targets"] == stop["targets"] and d["cancels"] == [compare["id"]] for d in dependencies)
-    finally:
-        monkeypatch.delitem(sys.modules, "spaces")
-        importlib.reload(demo.ui)
+        assert cancels_compare  # gradio runs `cancels` as a second dependency on the same click
+        assert stops[0].is_set() and "Stopped at this demo's limit of 115 s per comparison." in verdict
+    else:
+        assert not decorated and not cancels_compare
+        assert not stops[0].is_set() and "Stopped" not in verdict
 
 
 def test_the_page_says_how_to_build_missing_pruned_rounds(tmp_path):

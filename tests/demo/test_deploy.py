@@ -141,6 +141,69 @@ def test_deploy_refuses_what_it_cannot_publish(space_hub, pair, tmp_path):
     assert space_hub.count("commit") == 0
 
 
+def test_rounds_of_the_same_folder_name_get_a_folder_each(pair, tmp_path):
+    base, round1 = pair
+    toy = shutil.copytree(round1, tmp_path / "outputs" / "toy" / "round1")
+    auto = shutil.copytree(round1, tmp_path / "outputs" / "toy-auto" / "round1")
+    staging = Path(
+        deploy(
+            DeployConfig(
+                space_id="alice/demo", base=str(base), pruned=[str(toy), str(auto)], output_dir=str(tmp_path / "s")
+            )
+        )
+    )
+    settings = yaml.safe_load((staging / "demo_config.yaml").read_text())
+    assert settings["pruned"] == ["models/toy-round1", "models/toy-auto-round1"]
+    assert all((staging / name / "round_record.json").is_file() for name in settings["pruned"])
+
+
+def test_a_failed_staging_leaves_nothing_behind(pair, tmp_path):
+    base, round1 = pair
+    output_dir = tmp_path / "space"
+    with pytest.raises(UserError, match="neither a local checkpoint directory nor a Hub model id"):
+        # the base and the first round are copied before the second name is found wrong
+        deploy(
+            DeployConfig(
+                space_id="alice/demo", base=str(base), pruned=[str(round1), "nowhere"], output_dir=str(output_dir)
+            )
+        )
+    assert not output_dir.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".space")]
+    deploy(
+        DeployConfig(space_id="alice/demo", base=str(base), pruned=[str(round1)], output_dir=str(output_dir))
+    )  # the same command again
+    assert (output_dir / "models" / "round1" / "round_record.json").is_file()
+
+
+def test_the_space_reads_the_rounds_evaluation_as_a_local_run_does(pair, tmp_path):
+    """The default forcing budget comes from the round's eval/results.json: the Space must get it too."""
+    from demo.config import parse_config
+    from demo.models import typical_tokens
+
+    base, round1 = pair
+    (round1 / "eval").mkdir()
+    (round1 / "eval" / "results.json").write_text(json.dumps({"benchmarks": {"aime24": {"mean_tokens": 42.0}}}))
+    (round1 / "eval" / "samples.jsonl").write_text("{}\n")  # not read by the page: not bundled
+    staging = Path(
+        deploy(
+            DeployConfig(
+                space_id="alice/demo", base=str(base), pruned=[str(round1)], output_dir=str(tmp_path / "space")
+            )
+        )
+    )
+    staged_round = parse_config([], environ={"THINKPRUNE_DEMO_CONFIG": str(staging / "demo_config.yaml")}).pruned[-1]
+    assert staged_round == str(staging / "models" / "round1")
+    assert typical_tokens(staged_round) == typical_tokens(str(round1)) == 42
+    assert not (staging / "models" / "round1" / "eval" / "samples.jsonl").exists()
+
+
+def test_output_dir_alone_stages_without_a_space_id(pair, tmp_path, capsys):
+    base, round1 = pair
+    where = main(["--base", str(base), "--pruned", str(round1), "--output_dir", str(tmp_path / "space")])
+    assert (Path(where) / "app.py").is_file() and "The Space files are in" in capsys.readouterr().out
+    with pytest.raises(UserError, match="pass --space_id <user>/<name> to upload the Space, or --output_dir DIR"):
+        deploy(DeployConfig(base=str(base), pruned=[str(round1)]))
+
+
 @pytest.mark.slow
 def test_the_staged_space_serves_offline_with_python_app_py(pair, tmp_path):
     """What the Space runs: `python app.py` in the staged folder alone (no repository on the path), offline."""

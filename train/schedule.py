@@ -108,7 +108,7 @@ class ScheduleConfig:
     auto_percentile: float = field(
         default=75.0,
         metadata={
-            "help": "auto: the limit is the smallest length within which this % of the parent's finished, "
+            "help": "auto: the limit is the smallest length within which this %% of the parent's finished, "
             "correct responses fit."
         },
     )
@@ -150,21 +150,28 @@ def launch_arg(config: ScheduleConfig, name: str) -> str | None:
     return None
 
 
+def launch_setting(config: ScheduleConfig, name: str):
+    """A setting of the launch as `accelerate launch` resolves it: launch_args' --name, else the accelerate config
+    file's `name`, else None."""
+    value = launch_arg(config, f"--{name}")
+    if value is None and config.accelerate_config and Path(config.accelerate_config).is_file():
+        value = (yaml.safe_load(Path(config.accelerate_config).read_text()) or {}).get(name)
+    return value
+
+
 def machine_rank(config: ScheduleConfig) -> int:
     """This machine's rank in a multi-machine launch (0 on a single machine)."""
-    value = launch_arg(config, "--machine_rank")
+    value = launch_setting(config, "machine_rank")
     if value is None:
         return 0
-    if not value.isdigit():
-        raise UserError(f"--machine_rank in launch_args must be a number, got {value!r}")
+    if not str(value).isdigit():
+        raise UserError(f"machine_rank (launch_args or the accelerate config) must be a number, got {value!r}")
     return int(value)
 
 
 def num_machines(config: ScheduleConfig) -> int:
     """Machines of the launch: launch_args' --num_machines, else the accelerate config's num_machines, else 1."""
-    value = launch_arg(config, "--num_machines")
-    if value is None and config.accelerate_config and Path(config.accelerate_config).is_file():
-        value = (yaml.safe_load(Path(config.accelerate_config).read_text()) or {}).get("num_machines")
+    value = launch_setting(config, "num_machines")
     return int(value) if str(value).isdigit() else 1
 
 

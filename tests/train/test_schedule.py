@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,23 @@ def test_auto_without_a_config_is_the_toys_automatic_schedule():
 def test_a_fixed_schedule_without_limits_points_to_auto(tmp_path):
     with pytest.raises(UserError, match="give one per round, or pass --auto"):
         run_schedule(ScheduleConfig(TOY_RECIPE, "toy", str(tmp_path)))
+
+
+def test_the_machine_rank_of_the_accelerate_config_file_counts_and_launch_args_override_it(tmp_path, monkeypatch):
+    second_node = tmp_path / "node1.yaml"
+    second_node.write_text("distributed_type: MULTI_GPU\nnum_machines: 2\nmachine_rank: 1\nnum_processes: 2\n")
+    config = ScheduleConfig(
+        recipe=TOY_RECIPE, model_name_or_path="toy", token_limits=[200], output_root=str(tmp_path / "rounds"),
+        accelerate_config=str(second_node), record_timeout=0,
+    )  # fmt: skip
+    assert (schedule.machine_rank(config), schedule.num_machines(config)) == (1, 2)
+    # The second node waits for the main node's record instead of going on alone.
+    monkeypatch.setattr(schedule.subprocess, "run", lambda command: subprocess.CompletedProcess(command, 0))
+    with pytest.raises(UserError, match="the main machine's .* did not appear within 0 s"):
+        run_schedule(config)
+    assert schedule.machine_rank(replace(config, launch_args="--machine_rank 0")) == 0
+    assert schedule.machine_rank(replace(config, launch_args="--machine_rank=3")) == 3
+    assert schedule.machine_rank(replace(config, accelerate_config=None)) == 0
 
 
 def test_run_apart_runs_in_a_child_process():

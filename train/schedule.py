@@ -27,10 +27,11 @@ each one; the main machine writes every round's record, the others wait for it b
 With `auto`, the limits are not given but chosen (train/auto.py): before each round the parent's responses to
 held-out training problems are measured with the round's sampling, and the limit is the smallest length within
 which `auto_percentile`% of its finished, correct responses fit (never above the previous limit, never below
-`auto_floor`); after each round the model is validated on other held-out problems, and the schedule stops when
-validation accuracy falls more than `auto_tolerance` below the first parent's, when the mean length falls by less
-than `auto_min_length_drop`, when no tighter limit follows, or after `auto_max_rounds`. The decisions go into
-`<output_root>/auto_schedule.json` and into every round's record and card.
+`auto_floor`); after each round the model is validated on other held-out problems with the evaluation protocol's
+prompt and sampling, and the schedule stops when validation accuracy falls more than `auto_tolerance` below the
+first parent's, when the mean length falls by less than `auto_min_length_drop`, when no tighter limit follows, or
+after `auto_max_rounds`. The decisions go into `<output_root>/auto_schedule.json` and into every round's record and
+card.
 """
 
 import json
@@ -56,7 +57,7 @@ from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic
 from thinkprune.generation import Sampling
 from thinkprune.paths import RECIPES_DIR, REPO_ROOT
-from thinkprune.prompts import training_messages
+from thinkprune.prompts import eval_messages, training_messages
 from thinkprune.records import RoundRecord, model_reference
 from train.auto import choose_limit, measure, should_stop, summarize, within_tolerance
 from train.round import parse_args as parse_round_args
@@ -309,11 +310,20 @@ def run_apart(function, *args):
         return pool.submit(function, *args).result()
 
 
-def responses(model: str, rows, sampling: Sampling, num_samples: int, prompt_template: str, backend: str) -> dict:
-    """The summary of `model`'s responses to `rows`, with the round's prompt template (no limit sentence)."""
-    prompts = [training_messages(problem, prompt_template, None) for problem in rows["problem"]]
-    call = (model, prompts, list(rows["answer"]), sampling, num_samples, backend)
+def responses(
+    model: str, prompts: list[list[dict]], answers: list[str], sampling: Sampling, num_samples: int, backend: str
+) -> dict:
+    """The summary of `model`'s responses to the chat `prompts`, graded against `answers`."""
+    call = (model, prompts, answers, sampling, num_samples, backend)
     return summarize(run_apart(measure, *call) if torch.cuda.is_available() else measure(*call))
+
+
+def held_out_problems(config: ScheduleConfig, args, seed: int) -> tuple:
+    """(the problems parents are measured on, the problems every model is validated on): the last training problems
+    after the recipe's shuffle, which no round trains on."""
+    measured, total = config.auto_measure_problems, config.auto_measure_problems + config.auto_validation_problems
+    _, held_out = round_problems(replace(args, num_held_out_problems=total), seed)
+    return held_out.select(range(measured)), held_out.select(range(measured, total))
 
 
 def auto_settings(config: ScheduleConfig, extra_args: list[str]) -> dict:
@@ -323,6 +333,8 @@ def auto_settings(config: ScheduleConfig, extra_args: list[str]) -> dict:
         "recipe": config.recipe,
         "model": model_reference(config.model_name_or_path),
         "extra_args": extra_args,
+        # Validations made with the training prompt (before this was recorded) are not comparable: not resumed.
+        "validation_prompt": "evaluation protocol",
         **rules,
     }
 
@@ -405,9 +417,12 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
     check_auto(config)
     args, training_args = parse_round_args(["--config", config.recipe, *extra_args])
     num_held_out = config.auto_measure_problems + config.auto_validation_problems
-    _, held_out = round_problems(replace(args, num_held_out_problems=num_held_out), training_args.seed)
-    measure_rows = held_out.select(range(config.auto_measure_problems))
-    validation_rows = held_out.select(range(config.auto_measure_problems, num_held_out))
+    measure_rows, validation_rows = held_out_problems(config, args, training_args.seed)
+    # A parent is measured with the prompt its round trains on (without the limit sentence: the limit is what the
+    # measurement decides); every model is validated with the evaluation protocol's prompt, so that the accuracy
+    # guard watches the accuracy an evaluation reports.
+    measure_prompts = [training_messages(problem, args.prompt_template, None) for problem in measure_rows["problem"]]
+    validation_prompts = [eval_messages(problem) for problem in validation_rows["problem"]]
 
     def round_args(limit: int) -> list[str]:
         # vLLM's context holds the prompt cap plus the round's limit, which only the measurement decides.
@@ -420,7 +435,9 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
         """The parent measured with the round's sampling under the limit it was trained with, and the limit that
         follows (None, and why, when none does)."""
         sampling = Sampling(training_args.temperature, training_args.top_p, previous_limit, training_args.seed)
-        measurement = responses(model, measure_rows, sampling, config.auto_num_samples, args.prompt_template, backend)
+        measurement = responses(
+            model, measure_prompts, list(measure_rows["answer"]), sampling, config.auto_num_samples, backend
+        )
         lengths = measurement["correct_finished_lengths"]
         return measurement, *choose_limit(lengths, previous_limit, config.auto_percentile, config.auto_floor)
 
@@ -428,7 +445,9 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
         sampling = Sampling(
             config.auto_validation_temperature, config.auto_validation_top_p, budget, training_args.seed
         )
-        return responses(model, validation_rows, sampling, config.auto_num_samples, args.prompt_template, backend)
+        return responses(
+            model, validation_prompts, list(validation_rows["answer"]), sampling, config.auto_num_samples, backend
+        )
 
     state_path = Path(config.output_root) / AUTO_STATE
     state = read_auto_state(state_path, auto_settings(config, extra_args))

@@ -11,10 +11,17 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
+import train.auto
 import train.schedule as schedule
+from eval.evaluate import EvalConfig, evaluate
+from scripts.dry_run import BOS_TOKEN, USER_TOKEN, write_stand_ins
 from thinkprune.errors import UserError
+from thinkprune.generation import Generation
+from thinkprune.modeling import load_tokenizer
+from thinkprune.prompts import EVAL_SUFFIX, R1_SYSTEM_PROMPT, TRAIN_SUFFIX
 from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
-from train.schedule import AUTO_STATE, ScheduleConfig, parse_args, run_apart, run_schedule
+from train.round import parse_args as parse_round_args
+from train.schedule import AUTO_STATE, ScheduleConfig, held_out_problems, parse_args, run_apart, run_schedule
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,9 +72,9 @@ class ScriptedRun:
         monkeypatch.setattr(schedule, "responses", self.responses)
         monkeypatch.setattr(schedule.subprocess, "run", self.run)
 
-    def responses(self, model, rows, sampling, num_samples, prompt_template, backend):
+    def responses(self, model, prompts, answers, sampling, num_samples, backend):
         name = Path(model).name
-        self.measured.append((name, len(rows), sampling.max_new_tokens, sampling.temperature))
+        self.measured.append((name, len(prompts), sampling.max_new_tokens, sampling.temperature))
         accuracy, mean_tokens, lengths = self.script[name]
         return summary(accuracy, mean_tokens, lengths, sampling)
 
@@ -142,6 +149,65 @@ def test_auto_measures_chooses_trains_validates_and_stops_by_its_own_rule(tmp_pa
     run.measured.clear(), run.launched.clear()
     assert run_schedule(config) == rounds
     assert run.measured == [] and run.launched == []
+
+
+class RecordingBackend:
+    """A generation backend that keeps the prompt ids it is given and answers each with end-of-sequence at once."""
+
+    name = "transformers"
+
+    def __init__(self, tokenizer):
+        self.prompts, self.eos = [], tokenizer.eos_token_id
+
+    def generate(self, prompts, sampling):
+        self.prompts += prompts
+        return [Generation([self.eos], True) for _ in prompts]
+
+
+def test_models_are_validated_on_the_prompt_ids_of_the_evaluation_protocol(tmp_path, monkeypatch):
+    """The accuracy guard watches what an evaluation reports: validation feeds exactly eval/evaluate.py's prompt ids
+    (no system prompt, the evaluation suffix), while parents are measured with the round's training prompt. With an
+    R1-style template (scripts/dry_run.py's stand-in), where the two prompts differ most."""
+    checkpoint, _ = write_stand_ins(tmp_path, seed=0)
+    tokenizer = load_tokenizer(str(checkpoint))
+    engines = []
+
+    def make_backend(name, model_path, tokenizer, *args, **kwargs):
+        engines.append(RecordingBackend(tokenizer))
+        return engines[-1]
+
+    monkeypatch.setattr(train.auto, "make_backend", make_backend)
+    config = auto_config(tmp_path, model_name_or_path=str(checkpoint))
+    extra_args = ["--prompt_template", "r1_distill"]
+    # The first parent is validated, then measured; a model that never answers gives no first limit.
+    with pytest.raises(UserError, match="no first limit follows"):
+        run_schedule(config, extra_args)
+    validation, measurement = engines
+
+    args, training_args = parse_round_args(["--config", config.recipe, *extra_args])
+    measure_rows, validation_rows = held_out_problems(config, args, training_args.seed)
+    benchmark = tmp_path / "validation.jsonl"
+    benchmark.write_text("".join(json.dumps(row) + "\n" for row in validation_rows.to_list()))
+    evaluation = RecordingBackend(tokenizer)
+    evaluate(
+        EvalConfig(
+            model=str(checkpoint),
+            benchmarks="math500",
+            data_files=f"math500={benchmark}",
+            num_samples=1,
+            max_new_tokens=16,
+            output_dir=str(tmp_path / "eval"),
+        ),
+        backend=evaluation,
+    )
+    assert len(evaluation.prompts) == config.auto_validation_problems
+    assert validation.prompts == [ids for ids in evaluation.prompts for _ in range(config.auto_num_samples)]
+    validation_prompt = tokenizer.decode(validation.prompts[0])
+    assert validation_prompt.startswith(BOS_TOKEN + USER_TOKEN + validation_rows[0]["problem"] + EVAL_SUFFIX)
+
+    training_prompt = tokenizer.decode(measurement.prompts[0])
+    assert training_prompt.startswith(BOS_TOKEN + R1_SYSTEM_PROMPT) and TRAIN_SUFFIX in training_prompt
+    assert measure_rows[0]["problem"] in training_prompt
 
 
 def test_auto_stops_when_the_length_no_longer_falls_or_no_tighter_limit_follows(tmp_path, monkeypatch):

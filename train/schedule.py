@@ -31,7 +31,7 @@ which `auto_percentile`% of its finished, correct responses fit (never above the
 prompt and sampling, and the schedule stops when validation accuracy falls more than `auto_tolerance` below the
 first parent's, when the mean length falls by less than `auto_min_length_drop`, when no tighter limit follows, or
 after `auto_max_rounds`. The decisions go into `<output_root>/auto_schedule.json` and into every round's record and
-card.
+card; with `--push_to_hub true` each round is pushed once they are written.
 """
 
 import json
@@ -60,6 +60,7 @@ from thinkprune.paths import RECIPES_DIR, REPO_ROOT
 from thinkprune.prompts import eval_messages, training_messages
 from thinkprune.records import RoundRecord, model_reference
 from train.auto import choose_limit, measure, should_stop, summarize, within_tolerance
+from train.push_to_hub import push_round
 from train.round import parse_args as parse_round_args
 from train.round import round_problems
 
@@ -393,6 +394,21 @@ def publish_auto_decisions(round_path: Path, auto: dict) -> None:
     record.write(round_path)
 
 
+def push_decided_round(round_path: Path, training_args) -> None:
+    """Push a round of the automatic schedule, its decisions written, as train/round.py would have pushed it; a round
+    whose card names its Hub repo was pushed already."""
+    if (card_metadata(round_path).get("thinkprune") or {}).get("repo_id"):
+        return
+    commit = push_round(
+        round_path,
+        repo_id=training_args.hub_model_id,
+        private=bool(training_args.hub_private_repo),
+        revision=training_args.hub_revision,
+        token=training_args.hub_token,
+    )
+    print(f"Pushed {round_path} with the schedule's decisions: {commit.commit_url}", flush=True)
+
+
 def selected_round(state: dict, tolerance: float) -> int | None:
     """The last round whose validation accuracy is within the tolerance of the first parent's."""
     first = state["first_parent"]["accuracy"]
@@ -424,10 +440,15 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
     measure_prompts = [training_messages(problem, args.prompt_template, None) for problem in measure_rows["problem"]]
     validation_prompts = [eval_messages(problem) for problem in validation_rows["problem"]]
 
+    # A round's card and record carry the decisions about it, which its validation completes after it has trained:
+    # the schedule pushes each round once they are written, instead of the round pushing itself first.
+    push_to_hub = training_args.push_to_hub
+
     def round_args(limit: int) -> list[str]:
         # vLLM's context holds the prompt cap plus the round's limit, which only the measurement decides.
         context = ["--vllm_max_model_length", str(args.max_prompt_length + limit)] if training_args.use_vllm else []
-        return [*extra_args, "--num_held_out_problems", str(num_held_out), *context]
+        no_push = ["--push_to_hub", "false"] if push_to_hub else []
+        return [*extra_args, "--num_held_out_problems", str(num_held_out), *context, *no_push]
 
     backend, budget = ("vllm" if training_args.use_vllm else "transformers"), config.auto_max_new_tokens
 
@@ -505,6 +526,8 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
             state["selected_round"] = selected_round(state, config.auto_tolerance)
             save()
         publish_auto_decisions(output_dir, round_auto_record(config, state, index, training_args.seed))
+        if push_to_hub:
+            push_decided_round(output_dir, training_args)
         if entry["stop_reason"] is not None:
             break
         parent, index = str(output_dir), index + 1

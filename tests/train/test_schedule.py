@@ -3,6 +3,7 @@ from its state, the decisions in every round's record and card, and a real 2-rou
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -14,6 +15,7 @@ from huggingface_hub import ModelCard
 import train.auto
 import train.schedule as schedule
 from eval.evaluate import EvalConfig, evaluate
+from model_cards.generate import card_metadata
 from scripts.dry_run import BOS_TOKEN, USER_TOKEN, write_stand_ins
 from thinkprune.errors import UserError
 from thinkprune.generation import Generation
@@ -23,6 +25,8 @@ from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
 from train.round import parse_args as parse_round_args
 from train.schedule import AUTO_STATE, ScheduleConfig, held_out_problems, parse_args, run_apart, run_schedule
 
+
+pytest_plugins = ["hub_server"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOY_RECIPE = str(REPO_ROOT / "recipes" / "toy" / "round.yaml")
@@ -67,8 +71,9 @@ class ScriptedRun:
     """Stands in for generation and for the round subprocesses: each model answers as scripted, each round writes the
     record train/round.py would write."""
 
-    def __init__(self, monkeypatch, script: dict):
+    def __init__(self, monkeypatch, script: dict, checkpoint: Path | None = None):
         self.script, self.measured, self.launched = script, [], []
+        self.checkpoint = checkpoint  # the weights every round holds, when it must be publishable
         monkeypatch.setattr(schedule, "responses", self.responses)
         monkeypatch.setattr(schedule.subprocess, "run", self.run)
 
@@ -82,7 +87,10 @@ class ScriptedRun:
         value = {command[i]: command[i + 1] for i in range(len(command) - 1) if command[i].startswith("--")}
         self.launched.append(command)
         output_dir = Path(value["--output_dir"])
-        output_dir.mkdir(parents=True)
+        if self.checkpoint:
+            shutil.copytree(self.checkpoint, output_dir)
+        else:
+            output_dir.mkdir(parents=True)
         (output_dir / TRAINER_LOG).write_text(json.dumps([{"step": 1, "reward": 0.5}]))
         RoundRecord(
             round=int(value["--round_index"]),
@@ -149,6 +157,45 @@ def test_auto_measures_chooses_trains_validates_and_stops_by_its_own_rule(tmp_pa
     run.measured.clear(), run.launched.clear()
     assert run_schedule(config) == rounds
     assert run.measured == [] and run.launched == []
+
+
+@pytest.mark.slow
+def test_pushed_rounds_carry_the_decisions_of_the_automatic_schedule(
+    local_hub, tiny_checkpoint, tmp_path, monkeypatch
+):
+    """With --push_to_hub, a round's card and record on the Hub hold the decisions about it (its validation, why the
+    schedule stopped or went on): the schedule pushes each round once they are written, not the round before them."""
+    script = {"toy": (0.80, 180, [64, 100, 150, 199, 250, 300, 64, 120]), "round1": (0.80, 140, [64, 80, 100, 120])}
+    run = ScriptedRun(monkeypatch, {**script, "round2": (0.77, 100, [64])}, checkpoint=tiny_checkpoint)
+    config, extra_args = auto_config(tmp_path), ["--push_to_hub", "true"]
+    root = Path(config.output_root)
+
+    local_hub.fail_next("commit")  # the connection drops while round 1 is pushed: nothing is lost
+    with pytest.raises(UserError, match="nothing was committed"):
+        run_schedule(config, extra_args)
+    assert RoundRecord.read(root / "round1").auto["next_limit"] == 100 and not local_hub.repos
+    # The same command again pushes round 1, then trains round 2 and pushes it.
+    assert run_schedule(config, extra_args) == [root / "round1", root / "round2"]
+    assert [command[-2:] for command in run.launched] == [["--push_to_hub", "false"]] * 2
+
+    for round_dir in (root / "round1", root / "round2"):
+        repo_id = card_metadata(round_dir)["thinkprune"]["repo_id"]
+        pushed = local_hub.files(repo_id)
+        assert json.loads(pushed["round_record.json"])["auto"] == RoundRecord.read(round_dir).auto
+        assert "## How this limit was chosen" in pushed["README.md"].decode()
+        assert pushed["README.md"] == (round_dir / "README.md").read_bytes()
+    assert "The schedule went on to a round at 100 tokens." in pushed_card(local_hub, root / "round1")
+    assert "The schedule stopped after this round: validation accuracy 77.0%" in pushed_card(
+        local_hub, root / "round2"
+    )
+
+    commits = local_hub.count("commit")
+    run_schedule(config, extra_args)  # finished and published: nothing is pushed again
+    assert local_hub.count("commit") == commits
+
+
+def pushed_card(local_hub, round_dir: Path) -> str:
+    return local_hub.files(card_metadata(round_dir)["thinkprune"]["repo_id"])["README.md"].decode()
 
 
 class RecordingBackend:

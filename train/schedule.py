@@ -551,7 +551,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[ScheduleConfig, list[str]
     try:
         (config,) = TrlParser((ScheduleConfig,)).parse_args_and_config(argv)
     except SystemExit as exit_:
+        if exit_.code == 0:  # --help
+            raise
         raise UserError("invalid schedule arguments or file: see the message above") from exit_
+    except ValueError as error:  # arguments no field takes
+        raise UserError(f"invalid schedule arguments: {error} (round arguments go after `--`)") from error
     return config, extra_args
 
 

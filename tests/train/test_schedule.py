@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from huggingface_hub import ModelCard
 
 import train.auto
@@ -23,13 +24,23 @@ from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, R1_SYSTEM_PROMPT, TRAIN_SUFFIX
 from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
 from train.round import parse_args as parse_round_args
-from train.schedule import AUTO_STATE, ScheduleConfig, held_out_problems, parse_args, run_apart, run_schedule
+from train.round import validate as validate_round
+from train.schedule import (
+    AUTO_STATE,
+    ScheduleConfig,
+    held_out_problems,
+    parse_args,
+    round_command,
+    run_apart,
+    run_schedule,
+)
 
 
 pytest_plugins = ["hub_server"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOY_RECIPE = str(REPO_ROOT / "recipes" / "toy" / "round.yaml")
+R1_AUTO_SCHEDULE = REPO_ROOT / "recipes" / "DeepSeek-R1-Distill-Qwen-1.5B" / "schedule_auto.yaml"
 
 
 def auto_config(tmp_path, **changes) -> ScheduleConfig:
@@ -333,6 +344,55 @@ def test_auto_without_a_config_is_the_toys_automatic_schedule():
     assert (config.auto_max_new_tokens, config.auto_percentile, config.auto_floor) == (512, 75, 66)
     assert config.auto_max_rounds == 2 and extra == ["--max_steps", "3"]
     assert parse_args([])[0].auto is False  # the fixed toy schedule stays the default
+
+
+def test_help_exits_cleanly_and_round_arguments_before_the_separator_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--help"])
+    assert exit_.value.code == 0 and "--auto_percentile" in capsys.readouterr().out
+    with pytest.raises(
+        UserError, match="not used by the HfArgumentParser: \\['--max_steps', '3'\\] \\(round arguments go"
+    ):
+        parse_args(["--max_steps", "3"])
+
+
+def test_the_r1_automatic_schedule_is_a_valid_plan(monkeypatch):
+    """recipes/DeepSeek-R1-Distill-Qwen-1.5B/schedule_auto.yaml, checked as far as a CPU can (scripts/dry_run.py runs
+    its round recipe's step): its rules pass the schedule's checks, its rounds launch under ZeRO-2 on one machine and
+    pass train/round.py's checks (bf16 weights, with ZeRO's float32 master weights), and it validates under the
+    evaluation protocol's budget and sampling."""
+    config, extra_args = parse_args(["--config", str(R1_AUTO_SCHEDULE)])
+    schedule.check_auto(config)
+    assert config.auto and config.token_limits == [] and extra_args == []
+    protocol = yaml.safe_load((REPO_ROOT / "recipes" / "eval" / "r1_distill_protocol.yaml").read_text())
+    validation = (config.auto_max_new_tokens, config.auto_validation_temperature, config.auto_validation_top_p)
+    assert validation == (protocol["max_new_tokens"], protocol["temperature"], protocol["top_p"])
+    fixed, _ = parse_args(["--config", str(R1_AUTO_SCHEDULE.with_name("schedule.yaml"))])
+    assert config.auto_floor <= min(fixed.token_limits)  # never below what the paper trained this model at
+    launch = yaml.safe_load(Path(config.accelerate_config).read_text())
+    assert (launch["distributed_type"], launch["deepspeed_config"]["zero_stage"]) == ("DEEPSPEED", 2)
+    assert schedule.num_machines(config) == 1 and schedule.machine_rank(config) == 0
+
+    # Round 1 as the schedule launches it, at a limit a measurement could choose.
+    limit, held_out = 4000, config.auto_measure_problems + config.auto_validation_problems
+    command = round_command(config, 1, limit, config.model_name_or_path, ["--num_held_out_problems", str(held_out)])
+    script = command.index(str(REPO_ROOT / "train" / "round.py"))
+    assert command[script - 2 : script] == ["--config_file", config.accelerate_config]
+    # Read on CPU as scripts/dry_run.py reads the recipe (bf16 and vLLM need a GPU); the dtype check is the GPU run's.
+    cpu = ["--use_cpu", "true", "--bf16", "false", "--use_vllm", "false"]
+    args, training_args = parse_round_args([*command[script + 1 :], *cpu])
+    assert (args.dtype, args.token_limit, args.num_held_out_problems) == ("bfloat16", limit, held_out)
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # what `accelerate launch` sets for a DEEPSPEED config
+    validate_round(args, training_args)
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED")
+    with pytest.raises(UserError, match="without DeepSpeed ZeRO"):  # what a launch without the config file meets
+        validate_round(args, training_args)
+
+    # The README's command for another model keeps all of it.
+    mine, _ = parse_args(
+        ["--config", str(R1_AUTO_SCHEDULE), "--model_name_or_path", "org/model", "--output_root", "o"]
+    )
+    assert mine == replace(config, model_name_or_path="org/model", output_root="o")
 
 
 def test_a_fixed_schedule_without_limits_points_to_auto(tmp_path):

@@ -200,10 +200,10 @@ def running_mean(values: list[float], window: int) -> list[float]:
     return [sum(values[max(0, i - window + 1) : i + 1]) / (i + 1 - max(0, i - window + 1)) for i in range(len(values))]
 
 
-def schedule_row(label: str, evaluated: list[tuple], kept: int, decision_seconds: float) -> dict:
-    """A schedule as a whole: its rounds and limits, the kept round's evaluation, and where its time went."""
+def schedule_row(label: str, evaluated: list[tuple], kept: int | None, metrics: dict, decision_seconds: float) -> dict:
+    """A schedule as a whole: its rounds and limits, the round it keeps (None: none, it keeps its first parent) and
+    that model's evaluation, `metrics`, and where its time went."""
     records = [record for _, record, _, _ in evaluated]
-    metrics = evaluated[kept - 1][2]
     train_seconds = sum(record.train_seconds for record in records)
     return {
         "schedule": label,
@@ -225,11 +225,37 @@ def schedules_table(rows: list[dict]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['schedule']} | {r['rounds']} | {r['limits']} | {r['kept_round']} | {100 * r['pass@1']:.1f}% "
+            f"| {r['schedule']} | {r['rounds']} | {r['limits']} | {r['kept_round'] or 'none (the base)'} "
+            f"| {100 * r['pass@1']:.1f}% "
             f"| {r['mean_tokens']:.1f} | {r['train_seconds']:.0f} s | {r['decision_seconds']:.0f} s "
             f"| {r['total_seconds']:.0f} s |"
         )
     return "\n".join(lines)
+
+
+def automatic_rows(evaluated: list[tuple], auto: dict, base_metrics: dict) -> tuple[dict, dict]:
+    """The automatic schedule's ablation row and schedule row: the round it keeps (the last within its accuracy
+    tolerance) or, when it keeps none, the base it started from."""
+    kept = auto["selected_round"]
+    train_seconds = sum(record.train_seconds for _, record, _, _ in evaluated)
+    if kept:
+        _, record, metrics, _ = evaluated[kept - 1]
+        limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated[:kept])
+        ablation = row(f"automatic schedule ({limits})", record.token_limit, metrics, train_seconds)
+    else:
+        metrics = base_metrics
+        ablation = row("automatic schedule (no round kept: the base)", None, metrics, train_seconds)
+    return ablation, schedule_row("automatic", evaluated, kept, metrics, auto["seconds"])
+
+
+def automatic_summary(auto: dict) -> str:
+    kept = (
+        f"It keeps round {auto['selected_round']}, the last within its accuracy tolerance of the base's validation "
+        "accuracy."
+        if auto["selected_round"]
+        else "No round stayed within its accuracy tolerance: it keeps the base, whose figures the tables show."
+    )
+    return f"The automatic schedule stopped: {auto['stop_reason']}. {kept}"
 
 
 def auto_decisions(schedule_file: str) -> dict:
@@ -341,7 +367,9 @@ def main(argv: list[str] | None = None) -> dict:
         study_seconds = previous.get("study_seconds") or study_seconds
     ablation_rows, ablation_records, schedule_rows, auto = [], [], [], None
     if config.ablations:
-        schedule_rows.append(schedule_row("fixed (the schedule above)", main_rounds, len(main_rounds), 0.0))
+        schedule_rows.append(
+            schedule_row("fixed (the schedule above)", main_rounds, len(main_rounds), main_rounds[-1][2], 0.0)
+        )
         for label, schedule_file in ABLATIONS.items():
             evaluated = run_and_evaluate(schedule_file, config, base_eval)
             ablation_records += [r for _, r, _, _ in evaluated]
@@ -351,17 +379,13 @@ def main(argv: list[str] | None = None) -> dict:
             ablation_rows.append(row(f"{label} ({limits})", record.token_limit, metrics, train_seconds))
             if label == "difficulty-aware limits":
                 measured = sum(r.difficulty["measure_seconds"] for _, r, _, _ in evaluated)
-                schedule_rows.append(schedule_row(label, evaluated, len(evaluated), measured))
+                schedule_rows.append(schedule_row(label, evaluated, len(evaluated), metrics, measured))
         evaluated = run_and_evaluate(AUTO_SCHEDULE, config, base_eval)
         ablation_records += [r for _, r, _, _ in evaluated]
         auto = auto_decisions(AUTO_SCHEDULE)
-        # The round the schedule keeps: the last within its accuracy tolerance (the first, if none is).
-        kept = auto["selected_round"] or 1
-        _, record, metrics, _ = evaluated[kept - 1]
-        limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated[:kept])
-        train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
-        ablation_rows.append(row(f"automatic schedule ({limits})", record.token_limit, metrics, train_seconds))
-        schedule_rows.append(schedule_row("automatic", evaluated, kept, auto["seconds"]))
+        auto_ablation, auto_schedule = automatic_rows(evaluated, auto, base_metrics)
+        ablation_rows.append(auto_ablation)
+        schedule_rows.append(auto_schedule)
 
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
@@ -398,14 +422,7 @@ def main(argv: list[str] | None = None) -> dict:
             "",
             schedules_table(schedule_rows),
             "",
-            f"The automatic schedule stopped: {auto['stop_reason']}. "
-            + (
-                f"It keeps round {auto['selected_round']}, the last within its accuracy tolerance of the base's "
-                "validation accuracy. "
-                if auto["selected_round"]
-                else "No round stayed within its accuracy tolerance: the table shows round 1. "
-            )
-            + "Train time is the GRPO rounds; "
+            automatic_summary(auto) + " Train time is the GRPO rounds; "
             "measuring + validating is the automatic schedule's measurements of each parent and validations of "
             "each round, and the difficulty-aware rounds' measurements of their parent on every training problem.",
             "",

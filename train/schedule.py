@@ -27,10 +27,11 @@ each one; the main machine writes every round's record, the others wait for it b
 With `auto`, the limits are not given but chosen (train/auto.py): before each round the parent's responses to
 held-out training problems are measured with the round's sampling, and the limit is the smallest length within
 which `auto_percentile`% of its finished, correct responses fit (never above the previous limit, never below
-`auto_floor`); after each round the model is validated on other held-out problems, and the schedule stops when
-validation accuracy falls more than `auto_tolerance` below the first parent's, when the mean length falls by less
-than `auto_min_length_drop`, when no tighter limit follows, or after `auto_max_rounds`. The decisions go into
-`<output_root>/auto_schedule.json` and into every round's record and card.
+`auto_floor`); after each round the model is validated on other held-out problems with the evaluation protocol's
+prompt and sampling, and the schedule stops when validation accuracy falls more than `auto_tolerance` below the
+first parent's, when the mean length falls by less than `auto_min_length_drop`, when no tighter limit follows, or
+after `auto_max_rounds`. The decisions go into `<output_root>/auto_schedule.json` and into every round's record and
+card; with `--push_to_hub true` each round is pushed once they are written.
 """
 
 import json
@@ -56,9 +57,10 @@ from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic
 from thinkprune.generation import Sampling
 from thinkprune.paths import RECIPES_DIR, REPO_ROOT
-from thinkprune.prompts import training_messages
+from thinkprune.prompts import eval_messages, training_messages
 from thinkprune.records import RoundRecord, model_reference
 from train.auto import choose_limit, measure, should_stop, summarize, within_tolerance
+from train.push_to_hub import push_round
 from train.round import parse_args as parse_round_args
 from train.round import round_problems
 
@@ -108,7 +110,7 @@ class ScheduleConfig:
     auto_percentile: float = field(
         default=75.0,
         metadata={
-            "help": "auto: the limit is the smallest length within which this % of the parent's finished, "
+            "help": "auto: the limit is the smallest length within which this %% of the parent's finished, "
             "correct responses fit."
         },
     )
@@ -150,21 +152,28 @@ def launch_arg(config: ScheduleConfig, name: str) -> str | None:
     return None
 
 
+def launch_setting(config: ScheduleConfig, name: str):
+    """A setting of the launch as `accelerate launch` resolves it: launch_args' --name, else the accelerate config
+    file's `name`, else None."""
+    value = launch_arg(config, f"--{name}")
+    if value is None and config.accelerate_config and Path(config.accelerate_config).is_file():
+        value = (yaml.safe_load(Path(config.accelerate_config).read_text()) or {}).get(name)
+    return value
+
+
 def machine_rank(config: ScheduleConfig) -> int:
     """This machine's rank in a multi-machine launch (0 on a single machine)."""
-    value = launch_arg(config, "--machine_rank")
+    value = launch_setting(config, "machine_rank")
     if value is None:
         return 0
-    if not value.isdigit():
-        raise UserError(f"--machine_rank in launch_args must be a number, got {value!r}")
+    if not str(value).isdigit():
+        raise UserError(f"machine_rank (launch_args or the accelerate config) must be a number, got {value!r}")
     return int(value)
 
 
 def num_machines(config: ScheduleConfig) -> int:
     """Machines of the launch: launch_args' --num_machines, else the accelerate config's num_machines, else 1."""
-    value = launch_arg(config, "--num_machines")
-    if value is None and config.accelerate_config and Path(config.accelerate_config).is_file():
-        value = (yaml.safe_load(Path(config.accelerate_config).read_text()) or {}).get("num_machines")
+    value = launch_setting(config, "num_machines")
     return int(value) if str(value).isdigit() else 1
 
 
@@ -302,11 +311,20 @@ def run_apart(function, *args):
         return pool.submit(function, *args).result()
 
 
-def responses(model: str, rows, sampling: Sampling, num_samples: int, prompt_template: str, backend: str) -> dict:
-    """The summary of `model`'s responses to `rows`, with the round's prompt template (no limit sentence)."""
-    prompts = [training_messages(problem, prompt_template, None) for problem in rows["problem"]]
-    call = (model, prompts, list(rows["answer"]), sampling, num_samples, backend)
+def responses(
+    model: str, prompts: list[list[dict]], answers: list[str], sampling: Sampling, num_samples: int, backend: str
+) -> dict:
+    """The summary of `model`'s responses to the chat `prompts`, graded against `answers`."""
+    call = (model, prompts, answers, sampling, num_samples, backend)
     return summarize(run_apart(measure, *call) if torch.cuda.is_available() else measure(*call))
+
+
+def held_out_problems(config: ScheduleConfig, args, seed: int) -> tuple:
+    """(the problems parents are measured on, the problems every model is validated on): the last training problems
+    after the recipe's shuffle, which no round trains on."""
+    measured, total = config.auto_measure_problems, config.auto_measure_problems + config.auto_validation_problems
+    _, held_out = round_problems(replace(args, num_held_out_problems=total), seed)
+    return held_out.select(range(measured)), held_out.select(range(measured, total))
 
 
 def auto_settings(config: ScheduleConfig, extra_args: list[str]) -> dict:
@@ -316,6 +334,8 @@ def auto_settings(config: ScheduleConfig, extra_args: list[str]) -> dict:
         "recipe": config.recipe,
         "model": model_reference(config.model_name_or_path),
         "extra_args": extra_args,
+        # Validations made with the training prompt (before this was recorded) are not comparable: not resumed.
+        "validation_prompt": "evaluation protocol",
         **rules,
     }
 
@@ -374,6 +394,21 @@ def publish_auto_decisions(round_path: Path, auto: dict) -> None:
     record.write(round_path)
 
 
+def push_decided_round(round_path: Path, training_args) -> None:
+    """Push a round of the automatic schedule, its decisions written, as train/round.py would have pushed it; a round
+    whose card names its Hub repo was pushed already."""
+    if (card_metadata(round_path).get("thinkprune") or {}).get("repo_id"):
+        return
+    commit = push_round(
+        round_path,
+        repo_id=training_args.hub_model_id,
+        private=bool(training_args.hub_private_repo),
+        revision=training_args.hub_revision,
+        token=training_args.hub_token,
+    )
+    print(f"Pushed {round_path} with the schedule's decisions: {commit.commit_url}", flush=True)
+
+
 def selected_round(state: dict, tolerance: float) -> int | None:
     """The last round whose validation accuracy is within the tolerance of the first parent's."""
     first = state["first_parent"]["accuracy"]
@@ -398,14 +433,22 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
     check_auto(config)
     args, training_args = parse_round_args(["--config", config.recipe, *extra_args])
     num_held_out = config.auto_measure_problems + config.auto_validation_problems
-    _, held_out = round_problems(replace(args, num_held_out_problems=num_held_out), training_args.seed)
-    measure_rows = held_out.select(range(config.auto_measure_problems))
-    validation_rows = held_out.select(range(config.auto_measure_problems, num_held_out))
+    measure_rows, validation_rows = held_out_problems(config, args, training_args.seed)
+    # A parent is measured with the prompt its round trains on (without the limit sentence: the limit is what the
+    # measurement decides); every model is validated with the evaluation protocol's prompt, so that the accuracy
+    # guard watches the accuracy an evaluation reports.
+    measure_prompts = [training_messages(problem, args.prompt_template, None) for problem in measure_rows["problem"]]
+    validation_prompts = [eval_messages(problem) for problem in validation_rows["problem"]]
+
+    # A round's card and record carry the decisions about it, which its validation completes after it has trained:
+    # the schedule pushes each round once they are written, instead of the round pushing itself first.
+    push_to_hub = training_args.push_to_hub
 
     def round_args(limit: int) -> list[str]:
         # vLLM's context holds the prompt cap plus the round's limit, which only the measurement decides.
         context = ["--vllm_max_model_length", str(args.max_prompt_length + limit)] if training_args.use_vllm else []
-        return [*extra_args, "--num_held_out_problems", str(num_held_out), *context]
+        no_push = ["--push_to_hub", "false"] if push_to_hub else []
+        return [*extra_args, "--num_held_out_problems", str(num_held_out), *context, *no_push]
 
     backend, budget = ("vllm" if training_args.use_vllm else "transformers"), config.auto_max_new_tokens
 
@@ -413,7 +456,9 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
         """The parent measured with the round's sampling under the limit it was trained with, and the limit that
         follows (None, and why, when none does)."""
         sampling = Sampling(training_args.temperature, training_args.top_p, previous_limit, training_args.seed)
-        measurement = responses(model, measure_rows, sampling, config.auto_num_samples, args.prompt_template, backend)
+        measurement = responses(
+            model, measure_prompts, list(measure_rows["answer"]), sampling, config.auto_num_samples, backend
+        )
         lengths = measurement["correct_finished_lengths"]
         return measurement, *choose_limit(lengths, previous_limit, config.auto_percentile, config.auto_floor)
 
@@ -421,7 +466,9 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
         sampling = Sampling(
             config.auto_validation_temperature, config.auto_validation_top_p, budget, training_args.seed
         )
-        return responses(model, validation_rows, sampling, config.auto_num_samples, args.prompt_template, backend)
+        return responses(
+            model, validation_prompts, list(validation_rows["answer"]), sampling, config.auto_num_samples, backend
+        )
 
     state_path = Path(config.output_root) / AUTO_STATE
     state = read_auto_state(state_path, auto_settings(config, extra_args))
@@ -479,6 +526,8 @@ def run_auto_schedule(config: ScheduleConfig, extra_args: list[str]) -> list[Pat
             state["selected_round"] = selected_round(state, config.auto_tolerance)
             save()
         publish_auto_decisions(output_dir, round_auto_record(config, state, index, training_args.seed))
+        if push_to_hub:
+            push_decided_round(output_dir, training_args)
         if entry["stop_reason"] is not None:
             break
         parent, index = str(output_dir), index + 1
@@ -502,7 +551,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[ScheduleConfig, list[str]
     try:
         (config,) = TrlParser((ScheduleConfig,)).parse_args_and_config(argv)
     except SystemExit as exit_:
+        if exit_.code == 0:  # --help
+            raise
         raise UserError("invalid schedule arguments or file: see the message above") from exit_
+    except ValueError as error:  # arguments no field takes
+        raise UserError(f"invalid schedule arguments: {error} (round arguments go after `--`)") from error
     return config, extra_args
 
 

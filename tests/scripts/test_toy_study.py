@@ -67,3 +67,29 @@ def test_the_table_gives_each_round_its_paired_change_from_the_base():
     table = markdown_table([row("toy base (SFT)", None, base, 1693), row("round 3", 200, final, 30)])
     assert "| toy base (SFT) | — | 100.0% [100.0, 100.0] | — | 219.2 |" in table
     assert "| round 3 | 200 | 99.8% [99.4, 100.0] | -0.2 [-0.6, +0.0] | 65.1 |" in table
+
+
+def test_an_automatic_schedule_that_kept_no_round_is_reported_as_keeping_the_base():
+    from scripts.toy_study import automatic_rows, automatic_summary, schedules_table
+    from thinkprune.records import RoundRecord
+
+    base = {"pass@1": 1.0, "pass@1_ci": [1.0, 1.0], "mean_tokens": 219.2, "truncation_rate": 0.0, "eval_seconds": 9}
+    evaluated = [
+        (None, RoundRecord(i, limit, "toy", "toy", ["toy"], "2026-01-01", train_seconds=40.0), base | metrics, None)
+        for i, limit, metrics in ((1, 289, {"pass@1": 0.96, "mean_tokens": 90.0}), (2, 66, {"pass@1": 0.9}))
+    ]
+    auto = {"stop_reason": "validation accuracy fell", "selected_round": None, "seconds": 30.0}
+    ablation, schedule = automatic_rows(evaluated, auto, base)
+    assert (ablation["run"], ablation["token_limit"]) == ("automatic schedule (no round kept: the base)", None)
+    assert (ablation["pass@1"], ablation["mean_tokens"], ablation["train_seconds"]) == (1.0, 219.2, 80.0)
+    assert (schedule["kept_round"], schedule["pass@1"], schedule["limits"]) == (None, 1.0, "289 → 66")
+    assert "| automatic | 2 | 289 → 66 | none (the base) | 100.0% | 219.2 | 80 s | 30 s | 110 s |" in schedules_table(
+        [schedule]
+    )
+    assert "it keeps the base" in automatic_summary(auto)
+
+    kept_first = auto | {"selected_round": 1}
+    ablation, schedule = automatic_rows(evaluated, kept_first, base)
+    assert (ablation["run"], ablation["token_limit"], ablation["pass@1"]) == ("automatic schedule (289)", 289, 0.96)
+    assert (schedule["kept_round"], schedule["mean_tokens"]) == (1, 90.0)
+    assert "It keeps round 1, the last within its accuracy tolerance" in automatic_summary(kept_first)

@@ -3,21 +3,44 @@ from its state, the decisions in every round's record and card, and a real 2-rou
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from huggingface_hub import ModelCard
 
+import train.auto
 import train.schedule as schedule
+from eval.evaluate import EvalConfig, evaluate
+from model_cards.generate import card_metadata
+from scripts.dry_run import BOS_TOKEN, USER_TOKEN, write_stand_ins
 from thinkprune.errors import UserError
+from thinkprune.generation import Generation
+from thinkprune.modeling import load_tokenizer
+from thinkprune.prompts import EVAL_SUFFIX, R1_SYSTEM_PROMPT, TRAIN_SUFFIX
 from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
-from train.schedule import AUTO_STATE, ScheduleConfig, parse_args, run_apart, run_schedule
+from train.round import parse_args as parse_round_args
+from train.round import validate as validate_round
+from train.schedule import (
+    AUTO_STATE,
+    ScheduleConfig,
+    held_out_problems,
+    parse_args,
+    round_command,
+    run_apart,
+    run_schedule,
+)
 
+
+pytest_plugins = ["hub_server"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOY_RECIPE = str(REPO_ROOT / "recipes" / "toy" / "round.yaml")
+R1_AUTO_SCHEDULE = REPO_ROOT / "recipes" / "DeepSeek-R1-Distill-Qwen-1.5B" / "schedule_auto.yaml"
 
 
 def auto_config(tmp_path, **changes) -> ScheduleConfig:
@@ -59,14 +82,15 @@ class ScriptedRun:
     """Stands in for generation and for the round subprocesses: each model answers as scripted, each round writes the
     record train/round.py would write."""
 
-    def __init__(self, monkeypatch, script: dict):
+    def __init__(self, monkeypatch, script: dict, checkpoint: Path | None = None):
         self.script, self.measured, self.launched = script, [], []
+        self.checkpoint = checkpoint  # the weights every round holds, when it must be publishable
         monkeypatch.setattr(schedule, "responses", self.responses)
         monkeypatch.setattr(schedule.subprocess, "run", self.run)
 
-    def responses(self, model, rows, sampling, num_samples, prompt_template, backend):
+    def responses(self, model, prompts, answers, sampling, num_samples, backend):
         name = Path(model).name
-        self.measured.append((name, len(rows), sampling.max_new_tokens, sampling.temperature))
+        self.measured.append((name, len(prompts), sampling.max_new_tokens, sampling.temperature))
         accuracy, mean_tokens, lengths = self.script[name]
         return summary(accuracy, mean_tokens, lengths, sampling)
 
@@ -74,7 +98,10 @@ class ScriptedRun:
         value = {command[i]: command[i + 1] for i in range(len(command) - 1) if command[i].startswith("--")}
         self.launched.append(command)
         output_dir = Path(value["--output_dir"])
-        output_dir.mkdir(parents=True)
+        if self.checkpoint:
+            shutil.copytree(self.checkpoint, output_dir)
+        else:
+            output_dir.mkdir(parents=True)
         (output_dir / TRAINER_LOG).write_text(json.dumps([{"step": 1, "reward": 0.5}]))
         RoundRecord(
             round=int(value["--round_index"]),
@@ -141,6 +168,104 @@ def test_auto_measures_chooses_trains_validates_and_stops_by_its_own_rule(tmp_pa
     run.measured.clear(), run.launched.clear()
     assert run_schedule(config) == rounds
     assert run.measured == [] and run.launched == []
+
+
+@pytest.mark.slow
+def test_pushed_rounds_carry_the_decisions_of_the_automatic_schedule(
+    local_hub, tiny_checkpoint, tmp_path, monkeypatch
+):
+    """With --push_to_hub, a round's card and record on the Hub hold the decisions about it (its validation, why the
+    schedule stopped or went on): the schedule pushes each round once they are written, not the round before them."""
+    script = {"toy": (0.80, 180, [64, 100, 150, 199, 250, 300, 64, 120]), "round1": (0.80, 140, [64, 80, 100, 120])}
+    run = ScriptedRun(monkeypatch, {**script, "round2": (0.77, 100, [64])}, checkpoint=tiny_checkpoint)
+    config, extra_args = auto_config(tmp_path), ["--push_to_hub", "true"]
+    root = Path(config.output_root)
+
+    local_hub.fail_next("commit")  # the connection drops while round 1 is pushed: nothing is lost
+    with pytest.raises(UserError, match="nothing was committed"):
+        run_schedule(config, extra_args)
+    assert RoundRecord.read(root / "round1").auto["next_limit"] == 100 and not local_hub.repos
+    # The same command again pushes round 1, then trains round 2 and pushes it.
+    assert run_schedule(config, extra_args) == [root / "round1", root / "round2"]
+    assert [command[-2:] for command in run.launched] == [["--push_to_hub", "false"]] * 2
+
+    for round_dir in (root / "round1", root / "round2"):
+        repo_id = card_metadata(round_dir)["thinkprune"]["repo_id"]
+        pushed = local_hub.files(repo_id)
+        assert json.loads(pushed["round_record.json"])["auto"] == RoundRecord.read(round_dir).auto
+        assert "## How this limit was chosen" in pushed["README.md"].decode()
+        assert pushed["README.md"] == (round_dir / "README.md").read_bytes()
+    assert "The schedule went on to a round at 100 tokens." in pushed_card(local_hub, root / "round1")
+    assert "The schedule stopped after this round: validation accuracy 77.0%" in pushed_card(
+        local_hub, root / "round2"
+    )
+
+    commits = local_hub.count("commit")
+    run_schedule(config, extra_args)  # finished and published: nothing is pushed again
+    assert local_hub.count("commit") == commits
+
+
+def pushed_card(local_hub, round_dir: Path) -> str:
+    return local_hub.files(card_metadata(round_dir)["thinkprune"]["repo_id"])["README.md"].decode()
+
+
+class RecordingBackend:
+    """A generation backend that keeps the prompt ids it is given and answers each with end-of-sequence at once."""
+
+    name = "transformers"
+
+    def __init__(self, tokenizer):
+        self.prompts, self.eos = [], tokenizer.eos_token_id
+
+    def generate(self, prompts, sampling):
+        self.prompts += prompts
+        return [Generation([self.eos], True) for _ in prompts]
+
+
+def test_models_are_validated_on_the_prompt_ids_of_the_evaluation_protocol(tmp_path, monkeypatch):
+    """The accuracy guard watches what an evaluation reports: validation feeds exactly eval/evaluate.py's prompt ids
+    (no system prompt, the evaluation suffix), while parents are measured with the round's training prompt. With an
+    R1-style template (scripts/dry_run.py's stand-in), where the two prompts differ most."""
+    checkpoint, _ = write_stand_ins(tmp_path, seed=0)
+    tokenizer = load_tokenizer(str(checkpoint))
+    engines = []
+
+    def make_backend(name, model_path, tokenizer, *args, **kwargs):
+        engines.append(RecordingBackend(tokenizer))
+        return engines[-1]
+
+    monkeypatch.setattr(train.auto, "make_backend", make_backend)
+    config = auto_config(tmp_path, model_name_or_path=str(checkpoint))
+    extra_args = ["--prompt_template", "r1_distill"]
+    # The first parent is validated, then measured; a model that never answers gives no first limit.
+    with pytest.raises(UserError, match="no first limit follows"):
+        run_schedule(config, extra_args)
+    validation, measurement = engines
+
+    args, training_args = parse_round_args(["--config", config.recipe, *extra_args])
+    measure_rows, validation_rows = held_out_problems(config, args, training_args.seed)
+    benchmark = tmp_path / "validation.jsonl"
+    benchmark.write_text("".join(json.dumps(row) + "\n" for row in validation_rows.to_list()))
+    evaluation = RecordingBackend(tokenizer)
+    evaluate(
+        EvalConfig(
+            model=str(checkpoint),
+            benchmarks="math500",
+            data_files=f"math500={benchmark}",
+            num_samples=1,
+            max_new_tokens=16,
+            output_dir=str(tmp_path / "eval"),
+        ),
+        backend=evaluation,
+    )
+    assert len(evaluation.prompts) == config.auto_validation_problems
+    assert validation.prompts == [ids for ids in evaluation.prompts for _ in range(config.auto_num_samples)]
+    validation_prompt = tokenizer.decode(validation.prompts[0])
+    assert validation_prompt.startswith(BOS_TOKEN + USER_TOKEN + validation_rows[0]["problem"] + EVAL_SUFFIX)
+
+    training_prompt = tokenizer.decode(measurement.prompts[0])
+    assert training_prompt.startswith(BOS_TOKEN + R1_SYSTEM_PROMPT) and TRAIN_SUFFIX in training_prompt
+    assert measure_rows[0]["problem"] in training_prompt
 
 
 def test_auto_stops_when_the_length_no_longer_falls_or_no_tighter_limit_follows(tmp_path, monkeypatch):
@@ -221,9 +346,75 @@ def test_auto_without_a_config_is_the_toys_automatic_schedule():
     assert parse_args([])[0].auto is False  # the fixed toy schedule stays the default
 
 
+def test_help_exits_cleanly_and_round_arguments_before_the_separator_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--help"])
+    assert exit_.value.code == 0 and "--auto_percentile" in capsys.readouterr().out
+    with pytest.raises(
+        UserError, match="not used by the HfArgumentParser: \\['--max_steps', '3'\\] \\(round arguments go"
+    ):
+        parse_args(["--max_steps", "3"])
+
+
+def test_the_r1_automatic_schedule_is_a_valid_plan(monkeypatch):
+    """recipes/DeepSeek-R1-Distill-Qwen-1.5B/schedule_auto.yaml, checked as far as a CPU can (scripts/dry_run.py runs
+    its round recipe's step): its rules pass the schedule's checks, its rounds launch under ZeRO-2 on one machine and
+    pass train/round.py's checks (bf16 weights, with ZeRO's float32 master weights), and it validates under the
+    evaluation protocol's budget and sampling."""
+    config, extra_args = parse_args(["--config", str(R1_AUTO_SCHEDULE)])
+    schedule.check_auto(config)
+    assert config.auto and config.token_limits == [] and extra_args == []
+    protocol = yaml.safe_load((REPO_ROOT / "recipes" / "eval" / "r1_distill_protocol.yaml").read_text())
+    validation = (config.auto_max_new_tokens, config.auto_validation_temperature, config.auto_validation_top_p)
+    assert validation == (protocol["max_new_tokens"], protocol["temperature"], protocol["top_p"])
+    fixed, _ = parse_args(["--config", str(R1_AUTO_SCHEDULE.with_name("schedule.yaml"))])
+    assert config.auto_floor <= min(fixed.token_limits)  # never below what the paper trained this model at
+    launch = yaml.safe_load(Path(config.accelerate_config).read_text())
+    assert (launch["distributed_type"], launch["deepspeed_config"]["zero_stage"]) == ("DEEPSPEED", 2)
+    assert schedule.num_machines(config) == 1 and schedule.machine_rank(config) == 0
+
+    # Round 1 as the schedule launches it, at a limit a measurement could choose.
+    limit, held_out = 4000, config.auto_measure_problems + config.auto_validation_problems
+    command = round_command(config, 1, limit, config.model_name_or_path, ["--num_held_out_problems", str(held_out)])
+    script = command.index(str(REPO_ROOT / "train" / "round.py"))
+    assert command[script - 2 : script] == ["--config_file", config.accelerate_config]
+    # Read on CPU as scripts/dry_run.py reads the recipe (bf16 and vLLM need a GPU); the dtype check is the GPU run's.
+    cpu = ["--use_cpu", "true", "--bf16", "false", "--use_vllm", "false"]
+    args, training_args = parse_round_args([*command[script + 1 :], *cpu])
+    assert (args.dtype, args.token_limit, args.num_held_out_problems) == ("bfloat16", limit, held_out)
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # what `accelerate launch` sets for a DEEPSPEED config
+    validate_round(args, training_args)
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED")
+    with pytest.raises(UserError, match="without DeepSpeed ZeRO"):  # what a launch without the config file meets
+        validate_round(args, training_args)
+
+    # The README's command for another model keeps all of it.
+    mine, _ = parse_args(
+        ["--config", str(R1_AUTO_SCHEDULE), "--model_name_or_path", "org/model", "--output_root", "o"]
+    )
+    assert mine == replace(config, model_name_or_path="org/model", output_root="o")
+
+
 def test_a_fixed_schedule_without_limits_points_to_auto(tmp_path):
     with pytest.raises(UserError, match="give one per round, or pass --auto"):
         run_schedule(ScheduleConfig(TOY_RECIPE, "toy", str(tmp_path)))
+
+
+def test_the_machine_rank_of_the_accelerate_config_file_counts_and_launch_args_override_it(tmp_path, monkeypatch):
+    second_node = tmp_path / "node1.yaml"
+    second_node.write_text("distributed_type: MULTI_GPU\nnum_machines: 2\nmachine_rank: 1\nnum_processes: 2\n")
+    config = ScheduleConfig(
+        recipe=TOY_RECIPE, model_name_or_path="toy", token_limits=[200], output_root=str(tmp_path / "rounds"),
+        accelerate_config=str(second_node), record_timeout=0,
+    )  # fmt: skip
+    assert (schedule.machine_rank(config), schedule.num_machines(config)) == (1, 2)
+    # The second node waits for the main node's record instead of going on alone.
+    monkeypatch.setattr(schedule.subprocess, "run", lambda command: subprocess.CompletedProcess(command, 0))
+    with pytest.raises(UserError, match="the main machine's .* did not appear within 0 s"):
+        run_schedule(config)
+    assert schedule.machine_rank(replace(config, launch_args="--machine_rank 0")) == 0
+    assert schedule.machine_rank(replace(config, launch_args="--machine_rank=3")) == 3
+    assert schedule.machine_rank(replace(config, accelerate_config=None)) == 0
 
 
 def test_run_apart_runs_in_a_child_process():

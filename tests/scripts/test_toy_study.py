@@ -93,3 +93,70 @@ def test_an_automatic_schedule_that_kept_no_round_is_reported_as_keeping_the_bas
     assert (ablation["run"], ablation["token_limit"], ablation["pass@1"]) == ("automatic schedule (289)", 289, 0.96)
     assert (schedule["kept_round"], schedule["mean_tokens"]) == (1, 90.0)
     assert "It keeps round 1, the last within its accuracy tolerance" in automatic_summary(kept_first)
+
+
+def toy_sample(a: int, b: int, problem_id: int, completion: str, num_tokens: int) -> dict:
+    from thinkprune.grading import grade
+    from thinkprune.toy import level_of
+
+    return {
+        "problem_index": problem_id,
+        "problem_id": problem_id,
+        "problem": f"What is {a} + {b}?",
+        "answer": str(a + b),
+        "level": level_of(a, b),
+        "response": completion,
+        "num_tokens": num_tokens,
+        "correct": grade(completion, str(a + b)),
+    }
+
+
+def test_what_was_pruned_reads_each_response_pass_by_pass():
+    from scripts.toy_study import box_accuracy, pruned_anatomy, shortest_correct
+    from thinkprune.toy import make_completion
+
+    samples = [
+        toy_sample(
+            123456, 654321, 0, make_completion(123456, 654321, 2, guess=777770), 300
+        ),  # guess wrong, work right
+        toy_sample(123456, 654321, 0, make_completion(123456, 654321, 0, guess=777777, work=False), 30),
+        toy_sample(123456, 654321, 0, make_completion(123456, 654321, 0, guess=777770, work=False), 30),  # wrong
+        toy_sample(111111, 222222, 1, make_completion(111111, 222222, 0), 120),
+    ]
+    assert pruned_anatomy(samples) == {"guess_only": 0.5, "work_complete": 0.5, "mean_rechecks": 0.5}
+    assert box_accuracy(samples) == {"first": 0.5, "last": 0.75, "responses": 4}
+    assert sorted(shortest_correct(samples)) == [30, 120]
+
+
+def test_the_testbed_checks_each_property_against_its_criterion():
+    from scripts.toy_study import level_rows, testbed_properties
+    from thinkprune.toy import make_completion
+
+    easy = [toy_sample(12, 34, i, make_completion(12, 34, 3), 200) for i in range(4)]
+    hard = [toy_sample(123456, 654321, 10, make_completion(123456, 654321, 0, guess=777770), 124)] + [
+        toy_sample(123456, 654321, 10, make_completion(123456, 654321, 0, guess=777770, work=False), 32)
+    ]
+    medium = [toy_sample(1234, 4321, 20, make_completion(1234, 4321, 1), 160)]
+    samples = easy + medium + hard
+    metrics = {
+        "pass@1": 0.7,
+        "mean_tokens": 170.0,
+        "levels": {
+            "1": {"pass@1": 1.0, "pass@1_ci": [1.0, 1.0]},
+            "2": {"pass@1": 1.0, "pass@1_ci": [1.0, 1.0]},
+            "3": {"pass@1": 0.5, "pass@1_ci": [0.0, 1.0]},
+        },
+        "budgets": [{"budget": 85, "mode": "force", "pass@1": 0.55}, {"budget": 42, "mode": "force", "pass@1": 0.2}],
+    }
+    properties = testbed_properties(
+        samples, metrics, {"half": 85, "quarter": 42}, {"train_seconds": 600, "size_mb": 8}
+    )
+    met = {p["criterion"].split(" (")[0]: p["met"] for p in properties}
+    assert met["forced at half its mean tokens"] is True and met["forced at a quarter of its mean tokens"] is True
+    assert met["base pass@1 between 55% and 90%"] is True
+    assert met["hardest level clearly below the easiest"] is False  # its interval reaches the easiest's
+    assert met["hardest level: the last box is right at least 5 points more often than the first"] is True
+    assert met["the hardest level's shortest correct response is at least twice the easiest's"] is False  # 124 < 400
+
+    rows = level_rows("round", hard, samples)
+    assert [r["level"] for r in rows] == ["3"] and rows[0]["pass@1"] == 0.5 and rows[0]["pass@1_change"] == 0.0

@@ -30,7 +30,7 @@ except ImportError:
     spaces = None
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.jsonl")
-NUM_TOY_EXAMPLES = 3
+NUM_TOY_EXAMPLES = 4
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "$", "right": "$", "display": False},
@@ -49,7 +49,7 @@ def benchmark_examples() -> list[dict]:
 
 
 def toy_examples() -> list[dict]:
-    """Held-out toy problems, one per difficulty level: the toy models never saw them in training."""
+    """Held-out toy problems: the toy models never saw them in training."""
     return [dict(row, source=row["problem"]) for row in make_problems("test", NUM_TOY_EXAMPLES, seed=0)]
 
 

@@ -23,7 +23,6 @@ alone), to $THINKPRUNE_HOME/toy/base (default ~/.cache/thinkprune), built there 
 import hashlib
 import os
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -38,22 +37,16 @@ from transformers import GenerationConfig, HfArgumentParser, PreTrainedTokenizer
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import exclusive_lock, replace_dir, write_json_atomic
 from thinkprune.paths import TOY_CHECKPOINTS
-from thinkprune.prompts import EVAL_SUFFIX, THINK_END, TRAIN_SUFFIX
+from thinkprune.prompts import EVAL_SUFFIX, TRAIN_SUFFIX
 from thinkprune.records import RoundRecord
 
 
 TOY_MODEL_NAME = "toy"
 TOY_RECORD = "toy_record.json"
-# Problems come in three levels of difficulty: the digits of each operand.
-LEVEL_DIGITS = {1: 2, 2: 3, 3: 4}
-GUESS_HEADER = "Quick guess:"
-WORK_HEADER = "Let me work it out:"
-RECHECK_HEADER = "Wait, let me double-check:"
-BOXED = re.compile(r"\\boxed\{(\d+)\}")
+RECHECK_HEADER = "Wait, let me double-check."
 # How a toy response closes its thinking and opens its final answer; budget forcing appends it (thinkprune.budget).
 TOY_ANSWER_LEAD = "\n</think>\n\nThe answer is \\boxed{"
-# The toy's response budget, in evaluation and in the demo: room for its longest trace (6 re-checks of 4-digit
-# operands, 498 tokens).
+# The toy's response budget, in evaluation and in the demo: room for its longest trace (9 re-checks, 480 tokens).
 TOY_MAX_NEW_TOKENS = 512
 
 BOS_TOKEN = "<|begin_of_text|>"
@@ -93,118 +86,51 @@ def is_test_problem(a: int, b: int) -> bool:
     return hashlib.sha256(f"{a}+{b}".encode()).digest()[0] % 10 == 0
 
 
-def level_of(a: int, b: int) -> int:
-    """The difficulty level of `a + b`: 1, 2 or 3 for 2-, 3- or 4-digit operands."""
-    digits = len(str(max(a, b)))
-    return next(level for level, n in LEVEL_DIGITS.items() if n == digits)
-
-
-def draw_operands(rng: random.Random, level: int, split: str) -> tuple[int, int]:
-    digits = LEVEL_DIGITS[level]
-    while True:
-        a, b = rng.randint(10 ** (digits - 1), 10**digits - 1), rng.randint(10 ** (digits - 1), 10**digits - 1)
-        if is_test_problem(a, b) == (split == "test"):
-            return a, b
-
-
 def make_problems(split: str, num_problems: int, seed: int) -> list[dict]:
-    """`num_problems` distinct toy problems of `split` ("train" or "test") as {"problem", "answer", "level"} rows,
-    the levels in turn (1, 2, 3, 1, ...) so that every prefix is balanced."""
+    """`num_problems` distinct toy problems of `split` ("train" or "test") as {"problem", "answer"} rows."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     rng = random.Random(f"{split}-{seed}")
     seen, rows = set(), []
     while len(rows) < num_problems:
-        level = len(rows) % len(LEVEL_DIGITS) + 1
-        a, b = draw_operands(rng, level, split)
-        if (a, b) in seen:
+        a, b = rng.randint(100, 999), rng.randint(100, 999)
+        if (a, b) in seen or is_test_problem(a, b) != (split == "test"):
             continue
         seen.add((a, b))
-        rows.append({"problem": f"What is {a} + {b}?", "answer": str(a + b), "level": level})
+        rows.append({"problem": f"What is {a} + {b}?", "answer": str(a + b)})
     return rows
 
 
-def column_lines(a: int, b: int) -> list[str]:
-    """Column-by-column addition of `a + b` with carries, lowest column first."""
-    # Two-digit sums keep every column line the same length, so each digit the model must look back at sits at a
-    # fixed distance from its line: lookups a tiny model learns fast.
-    lines, carry = [], 0
+def solve_steps(a: int, b: int) -> str:
+    """The useful part of a trace: column-by-column addition with carries."""
+    # Restating the operands puts their digits at a fixed distance from the column lines, whatever the prompt's
+    # wording: a tiny model learns the column lookups several times faster than from the prompt itself.
+    lines, carry = [f"Add {a}+{b} column by column."], 0
     da, db = str(a)[::-1], str(b)[::-1]
     for i in range(max(len(da), len(db))):
         x, y = int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0
         total = x + y + carry
+        # Two-digit sums keep every column line the same length, so each digit the model must look back at sits
+        # at a fixed distance: lookups a tiny model learns fast (with 1-2 digit sums it barely gets the answers).
         lines.append(f"{x}+{y}+{carry}={total:02d}")
         carry = total // 10
-    return lines
+    # Like R1, the toy boxes an answer as soon as it has one, then keeps checking: a response cut during the checks
+    # already holds a box, which is where the `zero` and `grade` truncation rules part ways.
+    lines.append(f"So \\boxed{{{a + b}}}.")
+    return "\n".join(lines)
 
 
-def guess_pass(guess: int) -> str:
-    return f"{GUESS_HEADER} \\boxed{{{guess}}}."
+def make_completion(a: int, b: int, num_rechecks: int) -> str:
+    """What the model generates after the pre-filled "<think>\\n": steps, re-checks, then the boxed answer."""
+    steps = solve_steps(a, b)
+    columns = steps.split("\n", 1)[1]
+    thinking = "\n".join([steps] + [f"{RECHECK_HEADER}\n{columns}" for _ in range(num_rechecks)])
+    return f"{thinking}{TOY_ANSWER_LEAD}{a + b}}}."
 
 
-def solve_steps(a: int, b: int) -> str:
-    """The pass that does the necessary work: column-by-column addition ending in its boxed sum."""
-    # Restating the operands puts their digits at a fixed distance from the column lines, whatever the prompt's
-    # wording: a tiny model learns the column lookups several times faster than from the prompt itself.
-    return "\n".join([f"{WORK_HEADER} {a}+{b} column by column.", *column_lines(a, b), f"So \\boxed{{{a + b}}}."])
-
-
-def recheck_pass(a: int, b: int) -> str:
-    """A re-check recomputes the sum with the operands swapped: every column is added again, not copied."""
-    return "\n".join([f"{RECHECK_HEADER} {b}+{a}.", *column_lines(b, a), f"So \\boxed{{{a + b}}}."])
-
-
-def thinking_passes(a: int, b: int, num_rechecks: int, guess: int | None = None, work: bool = True) -> list[str]:
-    """The passes of a trace, each ending in its boxed answer: the quick guess, then (when `work`) the column
-    work, then `num_rechecks` re-checks."""
-    passes = [guess_pass(a + b if guess is None else guess)]
-    if work:
-        passes += [solve_steps(a, b)] + [recheck_pass(a, b) for _ in range(num_rechecks)]
-    return passes
-
-
-def answer_sentence(answer) -> str:
-    return f"{TOY_ANSWER_LEAD}{answer}}}."
-
-
-def make_completion(a: int, b: int, num_rechecks: int, guess: int | None = None, work: bool = True) -> str:
-    """What the model generates after the pre-filled "<think>\\n": its passes, then the last box as its answer."""
-    passes = thinking_passes(a, b, num_rechecks, guess, work)
-    return "\n".join(passes) + answer_sentence(last_boxed(passes[-1]))
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last complete \\boxed{...} in `text`, or None."""
-    found = BOXED.findall(text)
-    return found[-1] if found else None
-
-
-def noisy_guess(rng: random.Random, total: int, digit_error: float) -> int:
-    """A quick guess at `total`: each digit off by one with probability `digit_error`, so a guess is less often right
-    the more digits the sum has, and a pass that works the sum out has to be read, not copied from the guess."""
-    digits = [int(d) for d in str(total)]
-    for i, d in enumerate(digits):
-        if rng.random() < digit_error:
-            # Never a leading zero: the guess keeps the sum's number of digits.
-            choices = [c for c in (d - 1, d + 1) if 0 <= c <= 9 and not (i == 0 and c == 0)]
-            digits[i] = rng.choice(choices)
-    return int("".join(map(str, digits)))
-
-
-def anatomy(response: str, a: int, b: int) -> dict:
-    """What a toy response spent its tokens on, pass by pass: the answers it boxed while thinking (first to last),
-    whether it started the necessary work and did it (a work pass whose column lines are all there and right, however
-    it ended), how many re-checks it started, and whether it closed its thinking. The toy's own "what was pruned"."""
-    thinking = response.split(THINK_END, 1)[0]
-    columns = column_lines(a, b)
-    work = thinking.split(WORK_HEADER, 1)[1].split(RECHECK_HEADER, 1)[0] if WORK_HEADER in thinking else ""
-    return {
-        "boxes": BOXED.findall(thinking),
-        "work_started": WORK_HEADER in thinking,
-        "work_complete": bool(work) and "\n".join(columns) in work,
-        "rechecks": thinking.count(RECHECK_HEADER),
-        "closed": THINK_END in response,
-    }
+def sample_num_rechecks(rng: random.Random, sft: "ToySFTConfig") -> int:
+    """No re-check in `sft.no_recheck_share` of the traces, else `sft.min_rechecks` to `sft.max_rechecks` of them."""
+    return 0 if rng.random() < sft.no_recheck_share else rng.randint(sft.min_rechecks, sft.max_rechecks)
 
 
 def parse_operands(problem: str) -> tuple[int, int]:
@@ -308,36 +234,27 @@ class ToySFTConfig:
     batch_size: int = 8
     learning_rate: float = 3e-3
     warmup_steps: int = 30
-    # The trace mix, fixed from the properties the toy must have before any pruning was run on it. Every trace opens
-    # with a quick guess. In `guess_only_share` of them the model stops there (it under-thinks: right only when its
-    # guess is); in `no_recheck_share` it works the sum out once and answers; in the rest it works it out, then
-    # re-checks `min_rechecks` to `max_rechecks` times (it over-thinks).
-    guess_only_share: float = 0.35
-    no_recheck_share: float = 0.25
-    min_rechecks: int = 2
-    max_rechecks: int = 6
-    # Each digit of a guess is off by one with this probability, so guesses of longer sums are more often wrong.
-    guess_digit_error: float = 0.15
-    # A share of the traces is cut at a random token and closed with the answer lead-in and the last boxed answer so
-    # far (the guess's skill when nothing was boxed yet), as R1 answers when its thinking is forced to stop: a
-    # budget-forced toy then gives a real answer, and forcing measures what the cut thinking was worth.
-    forced_share: float = 0.15
-    # Batches drawn at random, not grouped by length, although grouping is faster: a length-grouped sampler feeds
-    # runs of similar batches (longest first), and a grouped toy with the 6-digit level this toy first had learned
-    # the format but no column lookup in 3000 steps (0.4% pass@1); the loss is also a mean over each batch's tokens,
-    # so batches of short traces would weigh their "stop here" several times more than the "go on" of long ones.
+    # The trace mix. R1 stops at once on some problems and re-checks many times on others; so does the toy: no
+    # re-check in 40% of its traces, else 3-9 of them (mean 6: the base thinks three times longer than it needs to).
+    # The share without re-checks is what lets a pruned toy stay accurate: a tiny model copies its answer after
+    # `</think>` reliably only from contexts it has seen often, and a trace pruned to no re-checks is that context.
+    # Measured (200 or 800 samples; lengths are mean response tokens): 1-9 re-checks with that share at a fifth, 95%
+    # at 168 tokens, at a tenth 44%; uniform 0-6, 81%; re-checks of 67 tokens, 38%; 3-9 at a fifth, 9% (its first
+    # box miscomposes the sum); 1-12 at 40%, 77%; 1-9 at 40%, 100% at 184 tokens; 3-9 at 40% (these defaults), 100%
+    # at 219 tokens.
+    no_recheck_share: float = 0.4
+    min_rechecks: int = 3
+    max_rechecks: int = 9
+    # Batches drawn at random, not grouped by length, although grouping is 1.8x faster (708 s vs 1298 s for 1-9
+    # re-checks at a fifth): the loss is a mean over each batch's tokens, so batches of short traces weigh their
+    # "stop after the first box" several times more than the "re-check" it competes with, and a grouped toy stops at
+    # once in about twice as many answers as its traces do, thinking far less than its traces teach.
     group_by_length: bool = False
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("guess_only_share", "no_recheck_share", "guess_digit_error", "forced_share"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise UserError(f"{name} is a probability, between 0 and 1; got {getattr(self, name)}")
-        if self.guess_only_share + self.no_recheck_share > 1:
-            raise UserError(
-                f"guess_only_share + no_recheck_share are shares of the traces: their sum must be at most 1, got "
-                f"{self.guess_only_share + self.no_recheck_share}"
-            )
+        if not 0 <= self.no_recheck_share <= 1:
+            raise UserError(f"no_recheck_share is a share of the traces, between 0 and 1; got {self.no_recheck_share}")
         if not 0 <= self.min_rechecks <= self.max_rechecks:
             raise UserError(
                 f"re-checks go from min_rechecks to max_rechecks: need 0 <= min_rechecks <= max_rechecks, got "
@@ -345,59 +262,33 @@ class ToySFTConfig:
             )
 
 
-def sample_completion(rng: random.Random, a: int, b: int, sft: ToySFTConfig, tokenizer) -> str:
-    """One SFT trace of `a + b` drawn from the mix of `sft` (see ToySFTConfig)."""
-    guess = noisy_guess(rng, a + b, sft.guess_digit_error)
-    kind = rng.random()
-    if kind < sft.guess_only_share:
-        passes = thinking_passes(a, b, 0, guess, work=False)
-    elif kind < sft.guess_only_share + sft.no_recheck_share:
-        passes = thinking_passes(a, b, 0, guess)
-    else:
-        passes = thinking_passes(a, b, rng.randint(sft.min_rechecks, sft.max_rechecks), guess)
-    thinking = "\n".join(passes)
-    if rng.random() < sft.forced_share:
-        # Cut where budget forcing would: after any whole number of the model's own tokens.
-        ids = tokenizer(thinking, add_special_tokens=False)["input_ids"]
-        thinking = tokenizer.decode(ids[: rng.randrange(len(ids))])
-    answer = last_boxed(thinking) or str(a + b)
-    return thinking + answer_sentence(answer)
-
-
 def sft_dataset(tokenizer, sft: ToySFTConfig):
     """Prompt-completion rows; the prompt is the rendered chat (ending in "<think>\\n") in either suffix style."""
     from datasets import Dataset  # training-only dependency: a Space that serves the toy has no datasets
 
     # SFT cuts a trace longer than the context without a word: refuse a mix whose longest trace would be cut.
-    if longest_trace_tokens(tokenizer, sft.max_rechecks) > tokenizer.model_max_length:
+    longest = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 999 + 999?" + max(TRAIN_SUFFIX, EVAL_SUFFIX, key=len)}],
+        tokenize=False,
+        add_generation_prompt=True,
+    ) + make_completion(999, 999, sft.max_rechecks)
+    num_tokens = len(tokenizer(longest + tokenizer.eos_token, add_special_tokens=False)["input_ids"])
+    if num_tokens > tokenizer.model_max_length:
         raise UserError(
-            f"max_rechecks {sft.max_rechecks} makes traces of {longest_trace_tokens(tokenizer, sft.max_rechecks)} "
-            f"tokens, over the toy's context of {tokenizer.model_max_length}: lower --max_rechecks"
+            f"max_rechecks {sft.max_rechecks} makes traces of {num_tokens} tokens, over the toy's context of "
+            f"{tokenizer.model_max_length}: lower --max_rechecks"
         )
     rng = random.Random(sft.seed)
     rows = []
-    # Traces are drawn with replacement: the 2-digit level has fewer distinct problems than there are traces.
-    for index in range(sft.num_train_problems):
-        a, b = draw_operands(rng, index % len(LEVEL_DIGITS) + 1, "train")
+    for row in make_problems("train", sft.num_train_problems, sft.seed):
+        a, b = parse_operands(row["problem"])
         suffix = rng.choice([TRAIN_SUFFIX, EVAL_SUFFIX])
         prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": f"What is {a} + {b}?{suffix}"}], tokenize=False, add_generation_prompt=True
+            [{"role": "user", "content": row["problem"] + suffix}], tokenize=False, add_generation_prompt=True
         )
-        rows.append(
-            {"prompt": prompt, "completion": sample_completion(rng, a, b, sft, tokenizer) + tokenizer.eos_token}
-        )
+        completion = make_completion(a, b, sample_num_rechecks(rng, sft)) + tokenizer.eos_token
+        rows.append({"prompt": prompt, "completion": completion})
     return Dataset.from_list(rows)
-
-
-def longest_trace_tokens(tokenizer, num_rechecks: int) -> int:
-    """Prompt and completion tokens of the longest trace with `num_rechecks` re-checks (two top-level operands)."""
-    top = 10 ** LEVEL_DIGITS[max(LEVEL_DIGITS)] - 1
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": f"What is {top} + {top}?" + max(TRAIN_SUFFIX, EVAL_SUFFIX, key=len)}],
-        tokenize=False,
-        add_generation_prompt=True,
-    ) + make_completion(top, top, num_rechecks)
-    return len(tokenizer(text + tokenizer.eos_token, add_special_tokens=False)["input_ids"])
 
 
 def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_config: ToyModelConfig | None = None):

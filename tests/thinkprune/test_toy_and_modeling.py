@@ -1,6 +1,5 @@
 """The embedded toy (traces, tokenizer, chat template) and the one checkpoint loader."""
 
-import random
 import re
 
 import pytest
@@ -8,118 +7,28 @@ import pytest
 from thinkprune.errors import UserError
 from thinkprune.grading import grade
 from thinkprune.modeling import TOKENIZER_PROBE, load_model, load_tokenizer
-from thinkprune.toy import (
-    BOXED,
-    EVAL_SUFFIX,
-    LEVEL_DIGITS,
-    RECHECK_HEADER,
-    ToySFTConfig,
-    anatomy,
-    level_of,
-    make_completion,
-    make_problems,
-    noisy_guess,
-    parse_operands,
-    sample_completion,
-    solve_steps,
-)
+from thinkprune.toy import EVAL_SUFFIX, RECHECK_HEADER, ToySFTConfig, make_completion, make_problems, solve_steps
 
 
-def test_trace_holds_a_guess_then_the_work_then_rechecks_then_the_boxed_answer():
-    completion = make_completion(478, 596, num_rechecks=2, guess=1084)
-    assert completion.startswith("Quick guess: \\boxed{1084}.\n" + solve_steps(478, 596))
-    assert "8+6+0=14\n7+9+1=17\n4+5+1=10\nSo \\boxed{1074}." in completion
+def test_trace_holds_the_steps_then_redundant_rechecks_then_the_boxed_answer():
+    completion = make_completion(478, 596, num_rechecks=2)
+    assert completion.startswith(solve_steps(478, 596))
     assert completion.count(RECHECK_HEADER) == 2
-    # A re-check adds every column again, operands swapped: it is computed, not a copy of the work.
-    assert f"{RECHECK_HEADER} 596+478.\n6+8+0=14\n9+7+1=17\n5+4+1=10\nSo \\boxed{{1074}}." in completion
+    assert "8+6+0=14\n7+9+1=17\n4+5+1=10\nSo \\boxed{1074}." in completion
     assert completion.endswith("</think>\n\nThe answer is \\boxed{1074}.")
-    assert grade(completion, "1074") and not grade(completion, "1084")
+    assert grade(completion, "1074") and not grade(completion, "1075")
 
 
-def test_a_trace_that_stops_at_its_guess_answers_with_it():
-    completion = make_completion(478, 596, num_rechecks=3, guess=1084, work=False)
-    assert completion == "Quick guess: \\boxed{1084}.\n</think>\n\nThe answer is \\boxed{1084}."
+def test_the_answer_is_boxed_before_the_checks_like_r1():
+    """A response cut during the re-checks already holds a box: `grade` truncation rewards it, `zero` does not."""
+    completion = make_completion(123, 456, num_rechecks=3)
+    cut = completion[: completion.index(RECHECK_HEADER) + len(RECHECK_HEADER) + 5]
+    assert "</think>" not in cut and grade(cut, "579")
 
 
-def test_problems_come_in_three_levels_of_growing_operands():
-    rows = make_problems("test", 30, seed=0)
-    assert [row["level"] for row in rows[:6]] == [1, 2, 3, 1, 2, 3]
-    for row in rows:
-        a, b = parse_operands(row["problem"])
-        assert len(str(a)) == len(str(b)) == LEVEL_DIGITS[row["level"]] and level_of(a, b) == row["level"]
-
-
-def test_the_necessary_work_grows_with_the_level_and_a_recheck_costs_more_on_harder_problems(tiny_checkpoint):
-    """What the toy must think through before it can know the answer (a work pass) is at least twice as long on the
-    hardest level as a right guess on the easiest, and every redundant re-check is longer the harder the problem."""
-    tokenizer = load_tokenizer(str(tiny_checkpoint))
-
-    def tokens(text):
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    guess_only, work, recheck = {}, {}, {}
-    for level, digits in LEVEL_DIGITS.items():
-        a = b = int("7" * digits)
-        guess_only[level] = tokens(make_completion(a, b, 0, work=False))
-        work[level] = tokens(make_completion(a, b, 0))
-        recheck[level] = tokens(make_completion(a, b, 1)) - work[level]
-    assert guess_only[1] < work[1] < work[2] < work[3] and recheck[1] < recheck[2] < recheck[3]
-    assert work[3] >= 2 * guess_only[1]
-
-
-def test_the_trace_mix_has_its_shares_and_forced_traces_answer_with_the_last_box_so_far(tiny_checkpoint):
-    tokenizer = load_tokenizer(str(tiny_checkpoint))
-    sft, rng = ToySFTConfig(), random.Random(0)
-    kinds = {"guess only": 0, "no re-check": 0, "re-checks": 0, "forced": 0}
-    for _ in range(1000):
-        a, b = 482193, 390745
-        completion = sample_completion(rng, a, b, sft, tokenizer)
-        thinking, answer = completion.split("</think>")
-        parts = anatomy(completion, a, b)
-        if not thinking.endswith("}.\n"):  # cut mid-pass: forced
-            kinds["forced"] += 1
-            assert BOXED.findall(answer) == [parts["boxes"][-1] if parts["boxes"] else str(a + b)]
-            continue
-        kinds["re-checks" if parts["rechecks"] else "no re-check" if parts["work_complete"] else "guess only"] += 1
-        assert BOXED.findall(answer) == parts["boxes"][-1:]
-        assert parts["rechecks"] <= sft.max_rechecks
-    # A forced cut can fall right after a pass, so a few forced traces count as unforced: shares within 4 points.
-    unforced = 1 - sft.forced_share
-    assert abs(kinds["guess only"] / 1000 - sft.guess_only_share * unforced) < 0.04
-    assert abs(kinds["no re-check"] / 1000 - sft.no_recheck_share * unforced) < 0.04
-    assert abs(kinds["forced"] / 1000 - sft.forced_share) < 0.04
-
-
-def test_guesses_are_more_often_wrong_the_more_digits_the_sum_has():
-    rng = random.Random(0)
-    right = {
-        digits: sum(noisy_guess(rng, total, 0.15) == total for _ in range(2000))
-        for digits, total in ((3, 123), (7, 1234567))
-    }
-    assert right[3] > right[7] and all(len(str(noisy_guess(rng, 100, 0.9))) == 3 for _ in range(50))
-
-
-def test_anatomy_reads_what_a_response_spent_its_tokens_on():
-    full = anatomy(make_completion(4821, 3907, 2, guess=8738), 4821, 3907)
-    assert full == {
-        "boxes": ["8738", "8728", "8728", "8728"],
-        "work_started": True,
-        "work_complete": True,
-        "rechecks": 2,
-        "closed": True,
-    }
-    slipped = make_completion(4821, 3907, 0).replace("8+9+0=17", "8+9+0=16")
-    assert anatomy(slipped, 4821, 3907)["work_complete"] is False
-    cut = make_completion(4821, 3907, 1)[:120]
-    assert anatomy(cut, 4821, 3907) == {
-        "boxes": ["8728"],
-        "work_started": True,
-        "work_complete": False,
-        "rechecks": 0,
-        "closed": False,
-    }
-    guess_only = anatomy(make_completion(4821, 3907, 0, work=False), 4821, 3907)
-    assert guess_only["closed"] and not guess_only["work_started"] and guess_only["boxes"] == ["8728"]
+def test_waste_grows_with_rechecks():
+    lengths = [len(make_completion(123, 456, k)) for k in range(ToySFTConfig().max_rechecks + 1)]
+    assert lengths == sorted(lengths) and lengths[-1] > 3 * lengths[0]
 
 
 def test_chat_template_prefills_think_like_r1_distill(tiny_checkpoint):
@@ -202,7 +111,6 @@ def test_rebuilding_the_toy_base_reaches_the_shipped_accuracy(tmp_path):
     ("args", "message"),
     [
         (["--no_recheck_share", "1.5"], "between 0 and 1"),
-        (["--guess_only_share", "0.6", "--no_recheck_share", "0.6"], "their sum must be at most 1"),
         (["--min_rechecks", "5", "--max_rechecks", "3"], "0 <= min_rechecks <= max_rechecks"),
         (["--max_rechecks", "21"], "over the toy's context of 1024: lower --max_rechecks"),
     ],

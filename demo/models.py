@@ -13,6 +13,7 @@ from transformers import AutoConfig
 
 from eval.results import RESULTS_FILE, load_results
 from thinkprune.errors import UserError
+from thinkprune.hub import pushed_repo_id
 from thinkprune.modeling import load_model, load_tokenizer
 from thinkprune.records import RoundRecord
 from thinkprune.toy import resolve_model_name
@@ -25,12 +26,25 @@ class LoadedModel:
     tokenizer: object
 
 
+def display_name(name: str) -> str:
+    """How the page names a checkpoint: a Hub id or `toy` as given; a local round by the Hub id it was pushed to;
+    another local checkpoint by its path from the working directory, or its folder's name outside it. Never an
+    absolute path: the page is shown to others (a Space, a screenshot), the machine's folders are not theirs."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return name
+    path, here = path.resolve(), Path.cwd().resolve()
+    if repo_id := pushed_repo_id(path):
+        return repo_id
+    return str(path.relative_to(here)) if path.is_relative_to(here) else path.name
+
+
 def describe(name: str) -> str:
     """One Markdown line naming a checkpoint; a pruned round also says which token limit it was trained under."""
     record = RoundRecord.find(name)
     if record is not None:
-        return f"round {record.round} · trained under a {record.token_limit}-token limit · `{name}`"
-    return f"`{name}`"
+        return f"round {record.round} · trained under a {record.token_limit}-token limit · `{display_name(name)}`"
+    return f"`{display_name(name)}`"
 
 
 def typical_tokens(name: str | None) -> int | None:

@@ -20,6 +20,7 @@ from demo.models import ModelRegistry, describe, typical_tokens
 from demo.summary import answer_markdown, comparison_markdown, is_correct, stats_markdown, token_ratio
 from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
+from thinkprune.paths import REPO_ROOT
 from thinkprune.toy import make_problems
 
 
@@ -56,7 +57,7 @@ def toy_examples() -> list[dict]:
 def no_pruned_message(config: DemoConfig) -> str:
     if config.is_toy:
         return (
-            f"No pruned toy round found in `{TOY_OUTPUTS}`: build them with `python train/schedule.py` "
+            f"No pruned toy round found in `{TOY_OUTPUTS.relative_to(REPO_ROOT)}`: build them with `python train/schedule.py` "
             "(a few minutes on a laptop CPU), then restart this app."
         )
     return "No pruned checkpoint configured: pass `--pruned <checkpoint or Hub id>` (or set THINKPRUNE_DEMO_PRUNED)."

@@ -30,14 +30,13 @@ from transformers import HfArgumentParser
 from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
-from thinkprune.hub import HUB_ID, limit_label, looks_like_hub_id
+from thinkprune.hub import CARD_FILE, card_metadata, limit_label, looks_like_hub_id, pushed_repo_id
 from thinkprune.prompts import EVAL_SUFFIX
 from thinkprune.records import RoundRecord, read_trainer_log
 from thinkprune.toy import TOY_MODEL_NAME, make_problems, toy_base_path
 
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
-CARD_FILE = "README.md"
 CURVES_FILE = "training_curves.png"
 # Where model pages and leaderboards read evaluation results today (model-index in the card is the legacy place).
 EVAL_RESULTS_DIR = ".eval_results"
@@ -115,24 +114,12 @@ def local_dir(name_or_path: str) -> Path | None:
     return path if path.is_dir() else None
 
 
-def card_metadata(checkpoint_dir: Path) -> dict:
-    """The YAML metadata of a local checkpoint's README.md ({} without one or with an unreadable one)."""
-    path = checkpoint_dir / CARD_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return ModelCard.load(path, ignore_metadata_errors=True).data.to_dict()
-    except (ValueError, UnicodeDecodeError):
-        return {}
-
-
 def hub_id_of(name_or_path: str) -> str | None:
     """The Hub id of a lineage entry: itself when it is one, the id its card records once it has been pushed."""
     if looks_like_hub_id(name_or_path):
         return name_or_path
     path = local_dir(name_or_path)
-    repo_id = (card_metadata(path).get("thinkprune") or {}).get("repo_id") if path else None
-    return repo_id if isinstance(repo_id, str) and HUB_ID.match(repo_id) else None
+    return pushed_repo_id(path) if path else None
 
 
 def display_name(name_or_path: str) -> str:

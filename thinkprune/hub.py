@@ -11,18 +11,36 @@ import traceback
 from pathlib import Path
 
 import httpx2
-from huggingface_hub import get_token
+from huggingface_hub import ModelCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from thinkprune.errors import UserError
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+CARD_FILE = "README.md"
 
 
 def looks_like_hub_id(name: str) -> bool:
     """`owner/name`, and not a local directory of that name."""
     return bool(HUB_ID.match(name)) and ".." not in name and not Path(name).expanduser().is_dir()
+
+
+def card_metadata(checkpoint_dir: Path) -> dict:
+    """The YAML metadata of a local checkpoint's README.md ({} without one or with an unreadable one)."""
+    path = checkpoint_dir / CARD_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return ModelCard.load(path, ignore_metadata_errors=True).data.to_dict()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+
+
+def pushed_repo_id(checkpoint_dir: Path) -> str | None:
+    """The Hub id a local round was pushed to: its card records it under `thinkprune.repo_id` once pushed."""
+    repo_id = (card_metadata(checkpoint_dir).get("thinkprune") or {}).get("repo_id")
+    return repo_id if isinstance(repo_id, str) and HUB_ID.match(repo_id) else None
 
 
 def limit_label(token_limit: int) -> str:

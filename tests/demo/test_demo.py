@@ -11,7 +11,7 @@ from conftest import REPO_ROOT
 
 from demo.config import DemoConfig, parse_config, toy_rounds
 from demo.generation import IdStreamer, Pane, SamplingSettings, stream_pair
-from demo.models import ModelRegistry, typical_tokens
+from demo.models import ModelRegistry, display_name, typical_tokens
 from demo.summary import (
     comparison_markdown,
     is_correct,
@@ -338,6 +338,38 @@ def test_the_page_says_how_to_build_missing_pruned_rounds(tmp_path):
     toy = markdown_values(DemoConfig(base="toy", pruned=[]))  # building the page loads no model
     assert "No pruned toy round found" in toy and "`python train/schedule.py`" in toy
     assert "pass `--pruned <checkpoint or Hub id>`" in markdown_values(DemoConfig(base=str(tmp_path), pruned=[]))
+    assert str(REPO_ROOT) not in toy
+
+
+def test_the_page_names_models_by_hub_id_or_relative_path_never_an_absolute_one(tmp_path, monkeypatch):
+    from demo.ui import build_demo
+
+    base = tmp_path / "work" / "checkpoints" / "base"
+    base.mkdir(parents=True)
+    local = finished_round(tmp_path / "work" / "outputs" / "toy" / "round1", 1, 90)
+    pushed = finished_round(tmp_path / "work" / "outputs" / "toy" / "round2", 2, 70)
+    (pushed / "README.md").write_text("---\nthinkprune:\n  round: 2\n  repo_id: me/toy-thinkprune-iter70\n---\n")
+    monkeypatch.chdir(tmp_path / "work")
+    assert [display_name(name) for name in ("toy", "org/model", str(base), str(local), str(pushed))] == [
+        "toy",
+        "org/model",
+        "checkpoints/base",
+        "outputs/toy/round1",
+        "me/toy-thinkprune-iter70",
+    ]
+    page = build_demo(DemoConfig(base=str(base), pruned=[str(local), str(pushed)]), ModelRegistry("cpu"))
+    components = page.config["components"]
+    (choices,) = [c["props"]["choices"] for c in components if c["type"] == "dropdown"]
+    shown = " ".join(
+        [str(c["props"].get("value")) for c in components if c["type"] == "markdown"] + [label for label, _ in choices]
+    )
+    assert "`checkpoints/base`" in shown and "outputs/toy/round1" in shown and "me/toy-thinkprune-iter70" in shown
+    assert str(tmp_path) not in shown
+
+    monkeypatch.chdir(tmp_path)
+    assert display_name(str(local)) == "work/outputs/toy/round1"
+    monkeypatch.chdir(local)  # outside the working directory: the folder's name
+    assert display_name(str(base)) == "base"
 
 
 def test_half_precision_checkpoints_load_in_bfloat16_on_cpu(tiny_checkpoint, tmp_path):

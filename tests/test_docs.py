@@ -1,0 +1,97 @@
+"""README.md and docs/: every relative link, anchor and repository path resolves; LICENSE and CITATION.cff agree with
+pyproject.toml."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^(```|~~~)")
+# A repository path in prose or a command: a known top-level folder, then a file with an extension or a folder ending
+# in "/". Not after a word, "/", "<" or "~": `<round>/eval/results.json` lives in a round's directory, not here;
+# `thinkprune/accuracy` is a metric name.
+TOP_LEVEL = "recipes|scripts|train|eval|demo|docs|model_cards|thinkprune|tests|results|checkpoints|\\.ci"
+REPO_PATH = re.compile(rf"(?<![\w/.~<$-])(?:{TOP_LEVEL})/(?:[\w.-]+/)*(?:[\w-]+\.\w+|(?<=/)(?!\w))")
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT))
+
+
+def outside_fences(text: str) -> list[str]:
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if FENCE.match(line.strip()):
+            fenced = not fenced
+        elif not fenced:
+            lines.append(line)
+    return lines
+
+
+def anchors(markdown: Path) -> set[str]:
+    """The heading anchors GitHub gives a Markdown file: lower case, punctuation dropped, spaces as hyphens, and
+    -1, -2... after a repeated heading."""
+    seen: dict[str, int] = {}
+    found = set()
+    for line in outside_fences(markdown.read_text()):
+        heading = re.match(r"#{1,6}\s+(.*?)\s*#*$", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+            seen[slug] = seen.get(slug, -1) + 1
+            found.add(slug if seen[slug] == 0 else f"{slug}-{seen[slug]}")
+    return found
+
+
+def broken_links(markdown: Path) -> list[str]:
+    broken = []
+    for target in LINK.findall(markdown.read_text()):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        file = (markdown.parent / path).resolve() if path else markdown
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(target)
+    return broken
+
+
+@pytest.mark.parametrize("markdown", DOCS, ids=relative)
+def test_relative_links_and_their_anchors_resolve(markdown):
+    assert broken_links(markdown) == []
+
+
+@pytest.mark.parametrize("markdown", DOCS, ids=relative)
+def test_repository_paths_named_in_the_text_exist(markdown):
+    named = set(REPO_PATH.findall(markdown.read_text()))
+    assert sorted(path for path in named if not (REPO_ROOT / path).exists()) == []
+
+
+def test_the_checks_see_a_broken_link_a_broken_anchor_and_a_missing_path(tmp_path):
+    (tmp_path / "other.md").write_text("# Some title: here\n\n```bash\n# not a heading\n```\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "[ok](other.md#some-title-here) [gone](missing.md) [bad anchor](other.md#not-a-heading) "
+        "[web](https://example.com) see `recipes/toy/no_such.yaml` and `recipes/toy/round.yaml`, `thinkprune/accuracy`"
+    )
+    assert broken_links(page) == ["missing.md", "other.md#not-a-heading"]
+    assert REPO_PATH.findall(page.read_text()) == ["recipes/toy/no_such.yaml", "recipes/toy/round.yaml"]
+
+
+def test_license_and_citation_match_the_package_metadata():
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+    assert license_text.lstrip().startswith("Apache License\n                           Version 2.0, January 2004")
+    assert "END OF TERMS AND CONDITIONS" in license_text
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()  # no tomllib on Python 3.10
+    citation = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text())
+    assert 'license = { text = "Apache-2.0" }' in pyproject and citation["license"] == "Apache-2.0"
+    assert citation["cff-version"] == "1.2.0" and f'version = "{citation["version"]}"' in pyproject
+    (paper,) = citation["references"]
+    assert paper["title"] == "ThinkPrune: Pruning Long Chain-of-Thought of LLMs via Reinforcement Learning"
+    assert [author["family-names"] for author in paper["authors"]][0] == "Hou" and paper["year"] == 2025
+    assert {"type": "other", "value": "arXiv:2504.01296"} in paper["identifiers"]

@@ -11,7 +11,7 @@ Usage:
     # Anything after `--` is passed to every round, e.g.
     python train/schedule.py -- --max_steps 10
 
-    # Launcher arguments for every round (several processes, several machines: see the README's scale-out section)
+    # Launcher arguments for every round (several processes, several machines: see docs/scaling.md)
     python train/schedule.py --launch_args="--multi_gpu --num_processes 2"
 
     # The automatic schedule: every limit chosen from a measurement of the parent, every round validated, stopped by

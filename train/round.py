@@ -41,7 +41,7 @@ import datasets
 import torch
 import transformers
 import trl
-from transformers import set_seed
+from transformers import AutoConfig, set_seed
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from model_cards.generate import write_model_card
@@ -52,6 +52,7 @@ from thinkprune.hub import looks_like_hub_id
 from thinkprune.modeling import eos_token_ids, load_model, load_tokenizer
 from thinkprune.paths import RECIPES_DIR
 from thinkprune.records import ROUND_RECORD, ROUND_STATE, TRAINER_LOG, RoundRecord, model_reference
+from thinkprune.toy import resolve_model_name
 from train.auto import measure, problem_limits, solve_rates
 from train.data import build_round_dataset, hold_out, load_problems
 from train.push_to_hub import push_round
@@ -234,6 +235,29 @@ def keeps_fp32_master_weights(training_args) -> bool:
     return bool(training_args.deepspeed) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
 
 
+def planned_dtype(args: ThinkPruneConfig) -> str | None:
+    """The dtype the weights will be loaded in: the one asked for or, under `auto`, the one the checkpoint's config
+    declares. None when only loading tells: a config without one (`auto` then keeps the weights' own dtype), or a Hub
+    id that cannot be read now."""
+    if args.dtype != "auto":
+        return args.dtype
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_name(args.model_name_or_path))
+    except (OSError, ValueError):
+        return None
+    return str(config.dtype).removeprefix("torch.") if config.dtype is not None else None
+
+
+def refuse_weights_without_master_copies(weights_dtype: str | None, args: ThinkPruneConfig, training_args) -> None:
+    if weights_dtype in ("bfloat16", "float16") and not keeps_fp32_master_weights(training_args):
+        raise UserError(
+            f"{args.model_name_or_path} loads in {weights_dtype} (dtype {args.dtype}), and without DeepSpeed ZeRO "
+            "it trains with no float32 master weights: AdamW updates of a small learning rate round away and the "
+            "weights never move. Launch with --config_file recipes/accelerate_configs/zero2.yaml (or zero3.yaml), "
+            "or load float32 weights and compute in bf16 autocast: --dtype float32 --bf16 true"
+        )
+
+
 def validate(args: ThinkPruneConfig, training_args) -> None:
     """Refuse, before anything is loaded or written, what cannot work."""
     if args.token_limit <= 0:
@@ -250,13 +274,7 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
         )
     if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
         raise UserError("use_vllm is set but vLLM is not installed: pip install -e '.[vllm]'")
-    if args.dtype in ("bfloat16", "float16") and not keeps_fp32_master_weights(training_args):
-        raise UserError(
-            f"dtype {args.dtype} without DeepSpeed ZeRO trains with no float32 master weights: AdamW updates of a "
-            "small learning rate round away and the weights never move. Launch with "
-            "--config_file recipes/accelerate_configs/zero2.yaml (or zero3.yaml), or load float32 weights and "
-            "compute in bf16 autocast: --dtype float32 --bf16 true"
-        )
+    refuse_weights_without_master_copies(planned_dtype(args), args, training_args)
 
 
 def validate_difficulty(args: ThinkPruneConfig) -> None:
@@ -433,6 +451,8 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
 
     tokenizer = load_tokenizer(args.model_name_or_path)
     model = load_model(args.model_name_or_path, dtype=args.dtype)
+    # What `validate` could not tell from the config, the loaded weights do.
+    refuse_weights_without_master_copies(str(model.dtype).removeprefix("torch."), args, training_args)
     context = getattr(model.config, "max_position_embeddings", None)
     if context is not None and args.max_prompt_length + args.token_limit > context:
         raise UserError(

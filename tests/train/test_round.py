@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import build_tiny_checkpoint
 from safetensors.torch import load_file
 
 from thinkprune.errors import UserError
+from thinkprune.modeling import load_model
 from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
 from train.round import (
     batch_arithmetic,
@@ -223,6 +225,31 @@ def test_half_precision_weights_without_master_copies_are_refused(monkeypatch):
     parsed = parse_args(["--dtype", "bfloat16"])
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # what `accelerate launch` with a ZeRO config sets
     validate(*parsed)
+
+
+@pytest.mark.parametrize("config_declares_dtype", [True, False])
+def test_a_bf16_checkpoint_at_dtype_auto_is_refused_without_master_copies(tmp_path, config_declares_dtype):
+    """The default dtype `auto` loads R1-Distill's bf16 weights as they are: refused from the config when it declares
+    its dtype, else once loaded (`auto` then keeps the weights' own dtype), before anything is written."""
+    checkpoint = build_tiny_checkpoint(tmp_path / "bf16")
+    load_model(str(checkpoint)).to(torch.bfloat16).save_pretrained(checkpoint)
+    if not config_declares_dtype:
+        config = json.loads((checkpoint / "config.json").read_text())
+        del config["dtype"]
+        (checkpoint / "config.json").write_text(json.dumps(config))
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train" / "round.py"), "--model_name_or_path", str(checkpoint)]
+        + ["--max_steps", "1", "--token_limit", "16", "--output_dir", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"error: {checkpoint} loads in bfloat16 (dtype auto)")
+    assert "no float32 master weights" in last_line and "--dtype float32 --bf16 true" in last_line
+    assert not (tmp_path / "out").exists()
 
 
 def test_resume_false_is_not_a_checkpoint_path():

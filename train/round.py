@@ -41,6 +41,7 @@ import datasets
 import torch
 import transformers
 import trl
+from accelerate.utils import broadcast_object_list
 from transformers import AutoConfig, set_seed
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
@@ -320,33 +321,54 @@ def read_state(output_dir: Path) -> dict:
 
 
 def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args, identity: dict) -> None:
-    """A finished round or another run is never overwritten silently; an unfinished one of THIS run (same place in
-    the chain, limit, parent and recipe: its start marker says) is resumed when asked."""
-    if output_dir.exists() and any(output_dir.iterdir()):
-        if args.overwrite_output_dir:
-            shutil.rmtree(output_dir)
-        elif (output_dir / ROUND_RECORD).exists():
+    """A finished round or another run is never overwritten silently. One of THIS run (same place in the chain,
+    limit, parent and recipe: its start marker says) goes on: trained, it is published; unfinished, it is resumed
+    when asked."""
+    if not output_dir.exists() or not any(output_dir.iterdir()):
+        return
+    if args.overwrite_output_dir:
+        shutil.rmtree(output_dir)
+        return
+    if (output_dir / ROUND_RECORD).exists():
+        raise UserError(
+            f"{output_dir} already holds a finished round: choose another --output_dir, or pass "
+            "--overwrite_output_dir true to replace it"
+        )
+    state = read_state(output_dir)
+    started = state.get("identity")
+    if started == identity:
+        if not state.get("trained") and not training_args.resume_from_checkpoint:
             raise UserError(
-                f"{output_dir} already holds a finished round: choose another --output_dir, or pass "
-                "--overwrite_output_dir true to replace it"
+                f"{output_dir} holds an unfinished run of this round: pass --resume_from_checkpoint true to resume "
+                "it, or choose another --output_dir"
             )
-        elif not training_args.resume_from_checkpoint:
-            raise UserError(
-                f"{output_dir} holds another (unfinished) run: pass --resume_from_checkpoint true to resume it, "
-                "--overwrite_output_dir true to replace it, or choose another --output_dir"
-            )
-        elif read_state(output_dir).get("identity") != identity:
-            started = read_state(output_dir).get("identity")
-            what = (
-                f"round {started['round']}, limit {started['token_limit']}, parent {started['parent']}, recipe "
-                f"{started['recipe_sha256']}"
-                if started
-                else "no start marker"
-            )
-            raise UserError(
-                f"{output_dir} holds an unfinished run that is not this one ({what}): choose another --output_dir, "
-                "or pass --overwrite_output_dir true to replace it"
-            )
+        return
+    what = (
+        f"round {started['round']}, limit {started['token_limit']}, parent {started['parent']}, recipe "
+        f"{started['recipe_sha256']}"
+        if started
+        else "no start marker"
+    )
+    raise UserError(
+        f"{output_dir} holds another run ({what}): choose another --output_dir, or pass --overwrite_output_dir true "
+        "to replace it"
+    )
+
+
+def checked_state(output_dir: Path, args: ThinkPruneConfig, training_args, identity: dict) -> dict:
+    """The output directory's state once the main process checked it (and emptied it under --overwrite_output_dir):
+    the same on every process and machine, so all of them train, or all publish; a refusal stops every one."""
+    decision = [None]
+    if training_args.process_index == 0:
+        try:
+            check_output_dir(output_dir, args, training_args, identity)
+            decision = [{"state": read_state(output_dir)}]
+        except UserError as error:
+            decision = [{"refused": str(error)}]
+    decision = broadcast_object_list(decision)[0]
+    if "refused" in decision:
+        raise UserError(decision["refused"])
+    return decision["state"]
 
 
 def lineage_of(parent: str) -> tuple[str, list[str]]:
@@ -561,11 +583,9 @@ def main(argv: list[str] | None = None) -> Path:
     logging.basicConfig(level=logging.INFO if training_args.process_index == 0 else logging.WARNING)
     output_dir = Path(training_args.output_dir)
     identity = run_identity(args, training_args)
-    if training_args.process_index == 0:
-        check_output_dir(output_dir, args, training_args, identity)
     push_to_hub = training_args.push_to_hub
     try:
-        state = read_state(output_dir)
+        state = checked_state(output_dir, args, training_args, identity)
         if state.get("trained") and state.get("identity") == identity:
             logger.info("Round %d was trained earlier in %s: publishing it", args.round_index, output_dir)
             record = RoundRecord.from_dict(state["record"]) if training_args.process_index == 0 else None

@@ -119,7 +119,7 @@ def test_output_dir_holding_a_finished_or_other_run_is_refused(tmp_path):
     args, training_args = parse_args(["--output_dir", str(tmp_path)])
     identity = run_identity(args, training_args)
     (tmp_path / "model.safetensors").write_text("weights of another run")
-    with pytest.raises(UserError, match="--resume_from_checkpoint true"):
+    with pytest.raises(UserError, match="holds another run \\(no start marker\\).*--overwrite_output_dir true"):
         check_output_dir(tmp_path, args, training_args, identity)
     (tmp_path / ROUND_RECORD).write_text("{}")
     with pytest.raises(UserError, match="finished round"):
@@ -131,7 +131,7 @@ def test_only_an_unfinished_round_of_this_run_is_resumed(tmp_path):
     args, training_args = parse_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "true"])
     identity = run_identity(args, training_args)
     (tmp_path / "checkpoint-5").mkdir(parents=True)
-    with pytest.raises(UserError, match="not this one \\(no start marker\\)"):
+    with pytest.raises(UserError, match="another run \\(no start marker\\)"):
         check_output_dir(tmp_path, args, training_args, identity)
 
     (tmp_path / "fresh" / "checkpoint-5").mkdir(parents=True)  # what a killed round of this run leaves
@@ -146,6 +146,22 @@ def test_only_an_unfinished_round_of_this_run_is_resumed(tmp_path):
         )
     relaunched = parse_args(["--output_dir", str(tmp_path / "elsewhere"), "--resume_from_checkpoint", "true"])
     assert run_identity(*relaunched) == identity  # where it is written or how it resumes is not what it is
+
+
+def test_a_round_of_this_run_goes_on_without_resume_flag_only_once_trained(tmp_path):
+    """A plain re-run of the same command publishes a round whose push failed; an unfinished one is resumed only when
+    asked, and the advice never throws this run's weights away."""
+    args, training_args = parse_args(["--output_dir", str(tmp_path)])
+    identity = run_identity(args, training_args)
+    (tmp_path / "model.safetensors").write_text("weights of this run")
+    (tmp_path / "round_state.json").write_text(json.dumps({"identity": identity, "trained": False}))
+    with pytest.raises(UserError, match="unfinished run of this round: pass --resume_from_checkpoint true") as refused:
+        check_output_dir(tmp_path, args, training_args, identity)
+    assert "overwrite" not in str(refused.value)
+
+    (tmp_path / "round_state.json").write_text(json.dumps({"identity": identity, "trained": True, "record": {}}))
+    check_output_dir(tmp_path, args, training_args, identity)  # main() then publishes it
+    assert (tmp_path / "model.safetensors").read_text() == "weights of this run"
 
 
 @pytest.mark.parametrize(

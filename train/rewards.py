@@ -21,8 +21,9 @@ problem its own limit, at most the round's; a completion longer than its problem
 generation had been cut there.
 
 Every call logs, through trl's `log_metric` hook, the batch means of:
-`thinkprune/accuracy` (answer correct, finished or not), `thinkprune/finished_rate` and `thinkprune/truncation_rate`;
-with per-problem limits also `thinkprune/over_own_limit_rate` (completions longer than their problem's limit).
+`thinkprune/accuracy` (answer correct, finished or not), `thinkprune/finished_rate` (ended with EOS within the limit)
+and `thinkprune/truncation_rate` (cut by generation: no EOS); with per-problem limits also
+`thinkprune/over_own_limit_rate` (ended with EOS, but longer than their problem's limit). The three rates add up to 1.
 """
 
 from collections.abc import Callable, Iterable
@@ -58,10 +59,13 @@ def get_thinkprune_reward(eos_token_ids: int | Iterable[int], truncation: str = 
         completions, completion_ids, answer, log_metric=None, token_limit=None, **kwargs
     ) -> list[float]:
         limits = [None] * len(completion_ids) if token_limit is None else token_limit
+        ended = [bool(ids) and ids[-1] in eos_ids for ids in completion_ids]
+        # Ended, but after its problem's own limit: unfinished for the reward, yet not cut by generation.
         over_own_limit = [
-            limit is not None and len(ids) > limit for ids, limit in zip(completion_ids, limits, strict=True)
+            done and limit is not None and len(ids) > limit
+            for ids, done, limit in zip(completion_ids, ended, limits, strict=True)
         ]
-        finished = [bool(ids) and ids[-1] in eos_ids and not over for ids, over in zip(completion_ids, over_own_limit)]
+        finished = [done and not over for done, over in zip(ended, over_own_limit)]
         correct = [
             grade(completion_text(completion), gold) for completion, gold in zip(completions, answer, strict=True)
         ]
@@ -70,10 +74,9 @@ def get_thinkprune_reward(eos_token_ids: int | Iterable[int], truncation: str = 
         else:
             rewards = [float(right) for right in correct]
         if log_metric is not None and rewards:
-            finished_rate = sum(finished) / len(finished)
             log_metric("thinkprune/accuracy", sum(correct) / len(correct))
-            log_metric("thinkprune/finished_rate", finished_rate)
-            log_metric("thinkprune/truncation_rate", 1.0 - finished_rate)
+            log_metric("thinkprune/finished_rate", sum(finished) / len(finished))
+            log_metric("thinkprune/truncation_rate", 1.0 - sum(ended) / len(ended))
             if token_limit is not None:
                 log_metric("thinkprune/over_own_limit_rate", sum(over_own_limit) / len(over_own_limit))
         return rewards

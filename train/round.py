@@ -41,7 +41,8 @@ import datasets
 import torch
 import transformers
 import trl
-from transformers import set_seed
+from accelerate.utils import broadcast_object_list
+from transformers import AutoConfig, set_seed
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from model_cards.generate import write_model_card
@@ -52,6 +53,7 @@ from thinkprune.hub import looks_like_hub_id
 from thinkprune.modeling import eos_token_ids, load_model, load_tokenizer
 from thinkprune.paths import RECIPES_DIR
 from thinkprune.records import ROUND_RECORD, ROUND_STATE, TRAINER_LOG, RoundRecord, model_reference
+from thinkprune.toy import resolve_model_name
 from train.auto import measure, problem_limits, solve_rates
 from train.data import build_round_dataset, hold_out, load_problems
 from train.push_to_hub import push_round
@@ -236,6 +238,29 @@ def keeps_fp32_master_weights(training_args) -> bool:
     return bool(training_args.deepspeed) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
 
 
+def planned_dtype(args: ThinkPruneConfig) -> str | None:
+    """The dtype the weights will be loaded in: the one asked for or, under `auto`, the one the checkpoint's config
+    declares. None when only loading tells: a config without one (`auto` then keeps the weights' own dtype), or a Hub
+    id that cannot be read now."""
+    if args.dtype != "auto":
+        return args.dtype
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_name(args.model_name_or_path))
+    except (OSError, ValueError):
+        return None
+    return str(config.dtype).removeprefix("torch.") if config.dtype is not None else None
+
+
+def refuse_weights_without_master_copies(weights_dtype: str | None, args: ThinkPruneConfig, training_args) -> None:
+    if weights_dtype in ("bfloat16", "float16") and not keeps_fp32_master_weights(training_args):
+        raise UserError(
+            f"{args.model_name_or_path} loads in {weights_dtype} (dtype {args.dtype}), and without DeepSpeed ZeRO "
+            "it trains with no float32 master weights: AdamW updates of a small learning rate round away and the "
+            "weights never move. Launch with --config_file recipes/accelerate_configs/zero2.yaml (or zero3.yaml), "
+            "or load float32 weights and compute in bf16 autocast: --dtype float32 --bf16 true"
+        )
+
+
 def validate(args: ThinkPruneConfig, training_args) -> None:
     """Refuse, before anything is loaded or written, what cannot work."""
     if args.token_limit <= 0:
@@ -252,13 +277,7 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
         )
     if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
         raise UserError("use_vllm is set but vLLM is not installed: pip install -e '.[vllm]'")
-    if args.dtype in ("bfloat16", "float16") and not keeps_fp32_master_weights(training_args):
-        raise UserError(
-            f"dtype {args.dtype} without DeepSpeed ZeRO trains with no float32 master weights: AdamW updates of a "
-            "small learning rate round away and the weights never move. Launch with "
-            "--config_file recipes/accelerate_configs/zero2.yaml (or zero3.yaml), or load float32 weights and "
-            "compute in bf16 autocast: --dtype float32 --bf16 true"
-        )
+    refuse_weights_without_master_copies(planned_dtype(args), args, training_args)
 
 
 def validate_difficulty(args: ThinkPruneConfig) -> None:
@@ -304,33 +323,54 @@ def read_state(output_dir: Path) -> dict:
 
 
 def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args, identity: dict) -> None:
-    """A finished round or another run is never overwritten silently; an unfinished one of THIS run (same place in
-    the chain, limit, parent and recipe: its start marker says) is resumed when asked."""
-    if output_dir.exists() and any(output_dir.iterdir()):
-        if args.overwrite_output_dir:
-            shutil.rmtree(output_dir)
-        elif (output_dir / ROUND_RECORD).exists():
+    """A finished round or another run is never overwritten silently. One of THIS run (same place in the chain,
+    limit, parent and recipe: its start marker says) goes on: trained, it is published; unfinished, it is resumed
+    when asked."""
+    if not output_dir.exists() or not any(output_dir.iterdir()):
+        return
+    if args.overwrite_output_dir:
+        shutil.rmtree(output_dir)
+        return
+    if (output_dir / ROUND_RECORD).exists():
+        raise UserError(
+            f"{output_dir} already holds a finished round: choose another --output_dir, or pass "
+            "--overwrite_output_dir true to replace it"
+        )
+    state = read_state(output_dir)
+    started = state.get("identity")
+    if started == identity:
+        if not state.get("trained") and not training_args.resume_from_checkpoint:
             raise UserError(
-                f"{output_dir} already holds a finished round: choose another --output_dir, or pass "
-                "--overwrite_output_dir true to replace it"
+                f"{output_dir} holds an unfinished run of this round: pass --resume_from_checkpoint true to resume "
+                "it, or choose another --output_dir"
             )
-        elif not training_args.resume_from_checkpoint:
-            raise UserError(
-                f"{output_dir} holds another (unfinished) run: pass --resume_from_checkpoint true to resume it, "
-                "--overwrite_output_dir true to replace it, or choose another --output_dir"
-            )
-        elif read_state(output_dir).get("identity") != identity:
-            started = read_state(output_dir).get("identity")
-            what = (
-                f"round {started['round']}, limit {started['token_limit']}, parent {started['parent']}, recipe "
-                f"{started['recipe_sha256']}"
-                if started
-                else "no start marker"
-            )
-            raise UserError(
-                f"{output_dir} holds an unfinished run that is not this one ({what}): choose another --output_dir, "
-                "or pass --overwrite_output_dir true to replace it"
-            )
+        return
+    what = (
+        f"round {started['round']}, limit {started['token_limit']}, parent {started['parent']}, recipe "
+        f"{started['recipe_sha256']}"
+        if started
+        else "no start marker"
+    )
+    raise UserError(
+        f"{output_dir} holds another run ({what}): choose another --output_dir, or pass --overwrite_output_dir true "
+        "to replace it"
+    )
+
+
+def checked_state(output_dir: Path, args: ThinkPruneConfig, training_args, identity: dict) -> dict:
+    """The output directory's state once the main process checked it (and emptied it under --overwrite_output_dir):
+    the same on every process and machine, so all of them train, or all publish; a refusal stops every one."""
+    decision = [None]
+    if training_args.process_index == 0:
+        try:
+            check_output_dir(output_dir, args, training_args, identity)
+            decision = [{"state": read_state(output_dir)}]
+        except UserError as error:
+            decision = [{"refused": str(error)}]
+    decision = broadcast_object_list(decision)[0]
+    if "refused" in decision:
+        raise UserError(decision["refused"])
+    return decision["state"]
 
 
 def lineage_of(parent: str) -> tuple[str, list[str]]:
@@ -435,6 +475,8 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
 
     tokenizer = load_tokenizer(args.model_name_or_path)
     model = load_model(args.model_name_or_path, dtype=args.dtype)
+    # What `validate` could not tell from the config, the loaded weights do.
+    refuse_weights_without_master_copies(str(model.dtype).removeprefix("torch."), args, training_args)
     context = getattr(model.config, "max_position_embeddings", None)
     if context is not None and args.max_prompt_length + args.token_limit > context:
         raise UserError(
@@ -543,11 +585,9 @@ def main(argv: list[str] | None = None) -> Path:
     logging.basicConfig(level=logging.INFO if training_args.process_index == 0 else logging.WARNING)
     output_dir = Path(training_args.output_dir)
     identity = run_identity(args, training_args)
-    if training_args.process_index == 0:
-        check_output_dir(output_dir, args, training_args, identity)
     push_to_hub = training_args.push_to_hub
     try:
-        state = read_state(output_dir)
+        state = checked_state(output_dir, args, training_args, identity)
         if state.get("trained") and state.get("identity") == identity:
             logger.info("Round %d was trained earlier in %s: publishing it", args.round_index, output_dir)
             record = RoundRecord.from_dict(state["record"]) if training_args.process_index == 0 else None

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from trl import GRPOConfig
 
-from thinkprune.records import RoundRecord
+from thinkprune.records import ROUND_RECORD, ROUND_STATE, RoundRecord
+from train.round import parse_args, run_identity
 
 
 pytest_plugins = ["hub_server"]
@@ -18,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_AND_HASH = Path(__file__).with_name("launch_round_and_hash.py")
+LAUNCH_DECISIONS = Path(__file__).with_name("launch_round_decisions.py")
 
 
 def round_options(model, problems, output_dir) -> list[str]:
@@ -75,6 +78,35 @@ def test_two_processes_train_the_recipes_rollouts_and_publish_once(local_hub, co
     first, second = (hashes / "rank0.sha256").read_text(), (hashes / "rank1.sha256").read_text()
     assert first == second  # data parallel: both ranks hold the same weights after the last step
     assert "processes: 2" in (output_dir / "README.md").read_text()
+
+
+def test_every_process_decides_from_the_directory_the_main_process_checked(tmp_path, monkeypatch):
+    """The main process alone checks (and under --overwrite_output_dir empties) the output directory: the others
+    must not read it before, nor go on when it refused. Training is replaced by a note of who would train."""
+    output_dir, decisions = tmp_path / "round1", tmp_path / "decisions"
+    decisions.mkdir()
+    env = {**os.environ, "DECISIONS_DIR": str(decisions)}
+    options = ["--output_dir", str(output_dir), "--overwrite_output_dir", "true"]
+    # A trained round of this run, to be replaced: a process reading it before it is gone would publish, not train.
+    # (Its identity as two processes compute it: trl derives the generation batch from the world size.)
+    monkeypatch.setattr(GRPOConfig, "world_size", property(lambda self: 2))
+    output_dir.mkdir()
+    (output_dir / ROUND_STATE).write_text(
+        json.dumps({"identity": run_identity(*parse_args(options)), "trained": True, "record": {}})
+    )
+    finish(launch(["--multi_gpu", "--num_processes", "2"], LAUNCH_DECISIONS, options, env))
+    assert sorted(path.name for path in decisions.iterdir()) == ["rank0", "rank1"]
+    assert not output_dir.exists()
+
+    # A finished round, refused by the main process: no other process may go on (and then wait for it forever).
+    for note in decisions.iterdir():
+        note.unlink()
+    output_dir.mkdir()
+    (output_dir / ROUND_RECORD).write_text("{}")
+    refused = launch(["--multi_gpu", "--num_processes", "2"], LAUNCH_DECISIONS, ["--output_dir", str(output_dir)], env)
+    output, _ = refused.communicate(timeout=300)
+    assert refused.returncode != 0 and output.count("error: ") >= 2 and "already holds a finished round" in output
+    assert list(decisions.iterdir()) == []
 
 
 def test_two_round_schedule_over_two_processes(coin_flip_checkpoint, tmp_path):

@@ -62,13 +62,14 @@ def test_a_round_whose_push_failed_is_published_by_the_same_command_without_trai
 ):
     model, problems = coin_flip_checkpoint
     output_dir = tmp_path / "round1"
+    # The plain command, as a user re-runs it: no --resume_from_checkpoint.
     command = [
         sys.executable, str(REPO_ROOT / "train" / "round.py"),
         "--config", str(REPO_ROOT / "recipes" / "toy" / "round.yaml"),
         "--model_name_or_path", str(model), "--dataset_name", str(problems), "--token_limit", "24",
         "--max_prompt_length", "64", "--max_steps", "2", "--num_generations", "4",
         "--per_device_train_batch_size", "8", "--logging_steps", "1", "--output_dir", str(output_dir),
-        "--push_to_hub", "true", "--hub_model_id", "toy-round-1", "--resume_from_checkpoint", "true",
+        "--push_to_hub", "true", "--hub_model_id", "toy-round-1",
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "0"}
     local_hub.fail_next("commit")  # the connection drops while committing

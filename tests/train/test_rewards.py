@@ -85,24 +85,25 @@ def test_metrics_are_logged_through_trl_hook():
     }
 
 
-def test_a_completion_over_its_problems_own_limit_counts_as_unfinished():
+def test_a_completion_over_its_problems_own_limit_counts_as_unfinished_not_truncated():
     logged = {}
     reward = get_thinkprune_reward(EOS)
-    # Three finished, correct completions of 3 ids: within a limit of 3 or 5, over a limit of 2.
+    # Three ended, correct completions of 3 ids: within a limit of 3 or 5, over a limit of 2; then two cut by
+    # generation, one at its own limit of 2 and one over its own limit of 1 (cut, so truncated, not "over").
     rewards = reward(
-        prompts=["p"] * 4,
-        completions=[CORRECT, CORRECT, CORRECT, CUT_AFTER_BOX],
-        completion_ids=[[5, 6, EOS], [5, 6, EOS], [5, 6, EOS], [5, 6]],
-        answer=["579"] * 4,
-        token_limit=[3, 5, 2, 2],
+        prompts=["p"] * 5,
+        completions=[CORRECT, CORRECT, CORRECT, CUT_AFTER_BOX, CUT_AFTER_BOX],
+        completion_ids=[[5, 6, EOS], [5, 6, EOS], [5, 6, EOS], [5, 6], [5, 6]],
+        answer=["579"] * 5,
+        token_limit=[3, 5, 2, 2, 1],
         log_metric=logged.__setitem__,
     )
-    assert rewards == [1.0, 1.0, 0.0, 0.0]
+    assert rewards == [1.0, 1.0, 0.0, 0.0, 0.0]
     assert logged == {
         "thinkprune/accuracy": 1.0,
-        "thinkprune/finished_rate": 0.5,
-        "thinkprune/truncation_rate": 0.5,
-        "thinkprune/over_own_limit_rate": 0.25,  # the cut one is at its limit of 2, not over it
+        "thinkprune/finished_rate": 0.4,
+        "thinkprune/truncation_rate": 0.4,
+        "thinkprune/over_own_limit_rate": 0.2,
     }
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import build_tiny_checkpoint
 from safetensors.torch import load_file
 
 from thinkprune.errors import UserError
+from thinkprune.modeling import load_model
 from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
 from train.round import (
     batch_arithmetic,
@@ -117,7 +119,7 @@ def test_output_dir_holding_a_finished_or_other_run_is_refused(tmp_path):
     args, training_args = parse_args(["--output_dir", str(tmp_path)])
     identity = run_identity(args, training_args)
     (tmp_path / "model.safetensors").write_text("weights of another run")
-    with pytest.raises(UserError, match="--resume_from_checkpoint true"):
+    with pytest.raises(UserError, match="holds another run \\(no start marker\\).*--overwrite_output_dir true"):
         check_output_dir(tmp_path, args, training_args, identity)
     (tmp_path / ROUND_RECORD).write_text("{}")
     with pytest.raises(UserError, match="finished round"):
@@ -129,7 +131,7 @@ def test_only_an_unfinished_round_of_this_run_is_resumed(tmp_path):
     args, training_args = parse_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "true"])
     identity = run_identity(args, training_args)
     (tmp_path / "checkpoint-5").mkdir(parents=True)
-    with pytest.raises(UserError, match="not this one \\(no start marker\\)"):
+    with pytest.raises(UserError, match="another run \\(no start marker\\)"):
         check_output_dir(tmp_path, args, training_args, identity)
 
     (tmp_path / "fresh" / "checkpoint-5").mkdir(parents=True)  # what a killed round of this run leaves
@@ -144,6 +146,22 @@ def test_only_an_unfinished_round_of_this_run_is_resumed(tmp_path):
         )
     relaunched = parse_args(["--output_dir", str(tmp_path / "elsewhere"), "--resume_from_checkpoint", "true"])
     assert run_identity(*relaunched) == identity  # where it is written or how it resumes is not what it is
+
+
+def test_a_round_of_this_run_goes_on_without_resume_flag_only_once_trained(tmp_path):
+    """A plain re-run of the same command publishes a round whose push failed; an unfinished one is resumed only when
+    asked, and the advice never throws this run's weights away."""
+    args, training_args = parse_args(["--output_dir", str(tmp_path)])
+    identity = run_identity(args, training_args)
+    (tmp_path / "model.safetensors").write_text("weights of this run")
+    (tmp_path / "round_state.json").write_text(json.dumps({"identity": identity, "trained": False}))
+    with pytest.raises(UserError, match="unfinished run of this round: pass --resume_from_checkpoint true") as refused:
+        check_output_dir(tmp_path, args, training_args, identity)
+    assert "overwrite" not in str(refused.value)
+
+    (tmp_path / "round_state.json").write_text(json.dumps({"identity": identity, "trained": True, "record": {}}))
+    check_output_dir(tmp_path, args, training_args, identity)  # main() then publishes it
+    assert (tmp_path / "model.safetensors").read_text() == "weights of this run"
 
 
 @pytest.mark.parametrize(
@@ -223,6 +241,31 @@ def test_half_precision_weights_without_master_copies_are_refused(monkeypatch):
     parsed = parse_args(["--dtype", "bfloat16"])
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # what `accelerate launch` with a ZeRO config sets
     validate(*parsed)
+
+
+@pytest.mark.parametrize("config_declares_dtype", [True, False])
+def test_a_bf16_checkpoint_at_dtype_auto_is_refused_without_master_copies(tmp_path, config_declares_dtype):
+    """The default dtype `auto` loads R1-Distill's bf16 weights as they are: refused from the config when it declares
+    its dtype, else once loaded (`auto` then keeps the weights' own dtype), before anything is written."""
+    checkpoint = build_tiny_checkpoint(tmp_path / "bf16")
+    load_model(str(checkpoint)).to(torch.bfloat16).save_pretrained(checkpoint)
+    if not config_declares_dtype:
+        config = json.loads((checkpoint / "config.json").read_text())
+        del config["dtype"]
+        (checkpoint / "config.json").write_text(json.dumps(config))
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train" / "round.py"), "--model_name_or_path", str(checkpoint)]
+        + ["--max_steps", "1", "--token_limit", "16", "--output_dir", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"error: {checkpoint} loads in bfloat16 (dtype auto)")
+    assert "no float32 master weights" in last_line and "--dtype float32 --bf16 true" in last_line
+    assert not (tmp_path / "out").exists()
 
 
 def test_resume_false_is_not_a_checkpoint_path():

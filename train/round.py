@@ -43,6 +43,7 @@ import transformers
 import trl
 from accelerate.utils import broadcast_object_list
 from transformers import AutoConfig, set_seed
+from transformers.integrations import is_trackio_available
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from model_cards.generate import write_model_card
@@ -191,6 +192,7 @@ def parse_args(argv: list[str] | None = None):
         # GRPOConfig derives its generation batch when built: build it again with the resolved batch.
         batch = ["--per_device_train_batch_size", str(per_device), "--gradient_accumulation_steps", str(accumulation)]
         args, training_args = parse_recipe([*argv, *batch], config_path)
+    resolve_reporting(training_args)
     return args, training_args
 
 
@@ -261,6 +263,25 @@ def refuse_weights_without_master_copies(weights_dtype: str | None, args: ThinkP
         )
 
 
+def resolve_reporting(training_args) -> None:
+    """`report_to: auto` (the R1 recipes) logs to trackio where it is installed and nowhere otherwise. A round logs to
+    the trackio project named after its output directory's parent (a schedule's output_root) as a run named after the
+    directory (round<i>), unless the recipe names them (`project`, `run_name`)."""
+    if "auto" in training_args.report_to:
+        training_args.report_to = [name for name in training_args.report_to if name != "auto"]
+        training_args.report_to += ["trackio"] if is_trackio_available() else []
+    if "trackio" not in training_args.report_to:
+        return
+    if not is_trackio_available():
+        raise UserError(
+            "report_to trackio, but trackio is not installed: pip install -e '.[trackio]', or pass --report_to none"
+        )
+    output_dir = Path(training_args.output_dir).resolve()
+    if training_args.project == GRPOConfig.project and output_dir.parent.name:
+        training_args.project = output_dir.parent.name
+    training_args.run_name = training_args.run_name or output_dir.name
+
+
 def validate(args: ThinkPruneConfig, training_args) -> None:
     """Refuse, before anything is loaded or written, what cannot work."""
     if args.token_limit <= 0:
@@ -305,9 +326,15 @@ def run_identity(args: ThinkPruneConfig, training_args) -> dict:
         "overwrite_output_dir",
         "run_name",
         "local_rank",
+        # What is logged and where: a run resumed after trackio was installed is the same run.
+        "report_to",
+        "project",
+        "log_completions",
     }
     recipe = {**asdict(args), **training_args.to_dict()}
-    recipe = {k: v for k, v in recipe.items() if k not in volatile and not k.startswith(("hub_", "push_to_hub"))}
+    recipe = {
+        k: v for k, v in recipe.items() if k not in volatile and not k.startswith(("hub_", "push_to_hub", "trackio_"))
+    }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {
         "round": args.round_index,
@@ -583,6 +610,13 @@ def main(argv: list[str] | None = None) -> Path:
     validate(args, training_args)
     use_machine_cores(training_args)
     logging.basicConfig(level=logging.INFO if training_args.process_index == 0 else logging.WARNING)
+    if "trackio" in training_args.report_to:
+        logger.info(
+            "Logging to trackio project %s, run %s: watch it with `trackio show --project %s`",
+            training_args.project,
+            training_args.run_name,
+            training_args.project,
+        )
     output_dir = Path(training_args.output_dir)
     identity = run_identity(args, training_args)
     push_to_hub = training_args.push_to_hub

@@ -25,7 +25,7 @@ from eval.metrics import estimates
 from eval.results import append_samples, read_samples
 from thinkprune.budget import lead_in_ids, needs_forcing, think_end_position, think_end_token_id
 from thinkprune.errors import UserError
-from thinkprune.generation import Sampling, decode_ids
+from thinkprune.generation import Sampling, decode_ids, sample_seed
 from thinkprune.grading import grade
 
 
@@ -156,7 +156,9 @@ def generate_forced(name, plan, prompts, lead_ids, forcing, backend, batch_size,
         inputs = [
             prompts[sample["problem_index"]] + sample["token_ids"][:budget] + lead_ids for sample, budget in batch
         ]
-        generations = backend.generate(inputs, answer_sampling)
+        # Seeded per sample and budget, as the responses are: the same answers however the plan is batched.
+        seeds = [sample_seed(sampling.seed, *sample_key(sample), "force", budget) for sample, budget in batch]
+        generations = backend.generate(inputs, answer_sampling, seeds)
         batch_records = [
             {
                 "benchmark": sample["benchmark"],

@@ -22,6 +22,7 @@ runs in one directory) and, with budgets, `budgets.jsonl` (the forced answers). 
 transformers `generate` otherwise.
 """
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import json
@@ -39,6 +40,7 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, set_seed
 from trl import TrlParser
 
+from eval import parallel
 from eval.benchmarks import get_benchmark, load_benchmark, parse_mapping
 from eval.budgets import Forcing, check_budgets, evaluate_budgets, parse_budgets, parse_modes
 from eval.metrics import aes, benchmark_metrics, paired_change
@@ -63,7 +65,7 @@ from eval.results import (
 from thinkprune.budget import FORCE_ANSWER_TOKENS, default_lead_in, lead_in_ids
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import exclusive_lock, write_json_atomic, write_text_atomic
-from thinkprune.generation import Sampling, decode_ids, make_backend, resolve_backend, vllm_available
+from thinkprune.generation import Sampling, decode_ids, make_backend, resolve_backend, sample_seed, vllm_available
 from thinkprune.grading import extract_answer, grade
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
@@ -273,12 +275,15 @@ def identity_conflicts(previous: dict, identity: dict) -> dict:
     return different
 
 
-def prepare_output_dir(output_dir: Path, identity: dict, overwrite: bool) -> None:
-    """Refuse a directory holding another run's samples; `overwrite` deletes them. Then record this run."""
+def prepare_output_dir(output_dir: Path, identity: dict, overwrite: bool, world_size: int = 1) -> None:
+    """Refuse a directory holding another run's samples; `overwrite` deletes them. Then record this run and the
+    number of processes of this launch (no part of its identity: a run resumes with any number)."""
     run_file = output_dir / RUN_FILE
     if overwrite:
         for name in (SAMPLES_FILE, BUDGETS_FILE, RESULTS_FILE, RESULTS_MD_FILE, RUN_FILE):
             (output_dir / name).unlink(missing_ok=True)
+        for shard in parallel.shard_paths(output_dir):
+            shard.unlink()
     elif run_file.exists():
         previous = json.loads(run_file.read_text())
         different = identity_conflicts(previous, identity)
@@ -290,7 +295,7 @@ def prepare_output_dir(output_dir: Path, identity: dict, overwrite: bool) -> Non
         # Benchmarks evaluated earlier into this directory stay part of the run.
         for key in ("num_samples", "num_problems"):
             identity[key] = {**previous.get(key, {}), **identity[key]}
-    write_json_atomic(run_file, identity)
+    write_json_atomic(run_file, {**identity, "world_size": world_size})
 
 
 def completeness(results: dict, run: dict) -> None:
@@ -326,13 +331,18 @@ def score(sample: dict) -> dict:
 
 
 def generate_benchmark(name, rows, prompts, pending, backend, batch_size, tokenizer, sampling, samples_path):
-    """Generate every pending (problem, sample), appending graded samples to samples.jsonl batch by batch."""
+    """Generate every pending (problem, sample), appending graded samples to `samples_path` (samples.jsonl, or this
+    process's shard) batch by batch."""
     set_seed(sampling.seed)
     start, tokens, generated = time.perf_counter(), 0, []
     with tqdm(total=len(pending), desc=name, unit="sample", dynamic_ncols=True) as progress:
         for begin in range(0, len(pending), batch_size):
             batch = pending[begin : begin + batch_size]
-            generations = backend.generate([prompts[problem_index] for problem_index, _ in batch], sampling)
+            # Each sample its own seed: the same responses whatever the batches, processes or resumes.
+            seeds = [
+                sample_seed(sampling.seed, name, problem_index, sample_index) for problem_index, sample_index in batch
+            ]
+            generations = backend.generate([prompts[problem_index] for problem_index, _ in batch], sampling, seeds)
             records = []
             for (problem_index, sample_index), generation in zip(batch, generations, strict=True):
                 row = rows[problem_index]
@@ -371,13 +381,17 @@ def write_results(output_dir: Path, results: dict) -> None:
     write_text_atomic(output_dir / RESULTS_MD_FILE, results_markdown(results))
 
 
-def evaluate(config: EvalConfig, backend=None) -> dict:
-    """Generate (or resume), grade and score every benchmark of `config`; returns the results.json content.
+def evaluate(config: EvalConfig, backend=None) -> dict | None:
+    """Generate (or resume), grade and score every benchmark of `config`; returns the results.json content (None on
+    the other processes of a data-parallel launch: the main process scores).
 
     `backend` is an already built generation backend (e.g. to time the harness); by default one is made here.
     """
+    processes = parallel.Processes.from_env()
+    uses_vllm = config.backend != "transformers" and vllm_available()
+    parallel.pin_gpus(processes, config.tensor_parallel_size if uses_vllm else 1)  # before anything touches CUDA
     if config.rescore:
-        return rescore(config)
+        return rescore(config) if processes.is_main else None
     config = with_defaults(config)
     check_config(config)
     reference = load_results(config.reference) if config.reference else None
@@ -430,12 +444,24 @@ def evaluate(config: EvalConfig, backend=None) -> dict:
             f"model's context ({max_positions}) after a {longest_prompt}-token prompt: use smaller budgets"
         )
 
-    output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"):
-        return run_benchmarks(
-            config, benchmarks, backend, model_path, tokenizer, max_model_len, reference, reference_samples
-        )
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    parallel.start(processes)
+    try:
+        with contextlib.ExitStack() as lock:
+            return run_benchmarks(
+                config,
+                benchmarks,
+                backend,
+                model_path,
+                tokenizer,
+                max_model_len,
+                reference,
+                reference_samples,
+                processes,
+                lock,
+            )
+    finally:
+        parallel.finish(processes)
 
 
 def forced_length(config: EvalConfig, tokenizer) -> int:
@@ -446,18 +472,35 @@ def forced_length(config: EvalConfig, tokenizer) -> int:
     return parse_budgets(config.budgets)[-1] + len(lead_in) + config.force_answer_tokens
 
 
+def benchmark_done(samples: list[dict], name: str, rows: list[dict], num_samples: int) -> dict:
+    """The samples of benchmark `name` among `samples`, by (problem, sample), within this run's counts."""
+    return {
+        (s["problem_index"], s["sample_index"]): s
+        for s in samples
+        if s["benchmark"] == name and s["problem_index"] < len(rows) and s["sample_index"] < num_samples
+    }
+
+
 def run_benchmarks(
-    config, benchmarks, backend, model_path, tokenizer, max_model_len, reference, reference_samples
-) -> dict:
-    """Generate what `output_dir` lacks, grade it (and its budgets) and write the results after every benchmark."""
+    config, benchmarks, backend, model_path, tokenizer, max_model_len, reference, reference_samples, processes, lock
+) -> dict | None:
+    """Generate what `output_dir` lacks (this process's share of it), grade it (and its budgets) and write the
+    results after every benchmark (the main process). `lock` (an ExitStack) holds the directory's lock."""
     output_dir = Path(config.output_dir)
     expected = {name: (len(rows), num_samples) for name, (rows, _, num_samples) in benchmarks.items()}
     run = run_identity(config, expected)
-    prepare_output_dir(output_dir, run, config.overwrite)
-    samples_path = output_dir / SAMPLES_FILE
-    existing = read_samples(samples_path)
-    if samples_path.exists() and not samples_path.read_bytes().endswith(b"\n"):
-        write_samples(samples_path, existing)  # drop the line a kill tore, before appending after it
+
+    def own_directory():
+        """Only the main process locks the directory, for the whole launch: a second launch's main process is
+        refused, and its other processes with it, before any of them writes."""
+        lock.enter_context(exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"))
+        prepare_output_dir(output_dir, run, config.overwrite, processes.world_size)
+        parallel.repair(output_dir / SAMPLES_FILE)
+
+    parallel.main_first(processes, own_directory)
+    shard = parallel.shard_path(output_dir, processes)
+    parallel.repair(shard)
+    existing = parallel.read_all_samples(output_dir)
 
     sampling = Sampling(config.temperature, config.top_p, config.max_new_tokens, config.seed)
 
@@ -488,19 +531,19 @@ def run_benchmarks(
         "benchmarks": dict(previous.get("benchmarks", {})),
     }
     for name, (rows, prompts, num_samples) in benchmarks.items():
-        done = {
-            (s["problem_index"], s["sample_index"]): s
-            for s in existing
-            if s["benchmark"] == name and s["problem_index"] < len(rows) and s["sample_index"] < num_samples
-        }
+        done = benchmark_done(existing, name, rows, num_samples)
         check_resumed_samples(name, done, rows, output_dir)
-        pending = [(p, s) for p in range(len(rows)) for s in range(num_samples) if (p, s) not in done]
+        pairs = [(p, s) for p in range(len(rows)) for s in range(num_samples)]
+        pending = [pair for pair in parallel.share(pairs, processes) if pair not in done]
         if pending:
-            generated = generate_benchmark(
-                name, rows, prompts, pending, *generator(), tokenizer, sampling, samples_path
-            )
+            generated = generate_benchmark(name, rows, prompts, pending, *generator(), tokenizer, sampling, shard)
             done.update(((s["problem_index"], s["sample_index"]), s) for s in generated)
-        samples = [done[(p, s)] for p in range(len(rows)) for s in range(num_samples)]
+        parallel.wait_for_all(processes)
+        if not processes.is_main:
+            continue
+        if processes.world_size > 1:  # the other processes' samples, from their shards
+            done = benchmark_done(parallel.read_all_samples(output_dir), name, rows, num_samples)
+        samples = [done[pair] for pair in pairs]
         results["benchmarks"][name] = (
             benchmark_metrics(samples) | dataset_of(name) | paired_change(samples, reference_samples.get(name, []))
         )
@@ -511,6 +554,9 @@ def run_benchmarks(
         completeness(results, run)
         add_aes(results, reference)
         write_results(output_dir, results)  # after every benchmark: a later failure keeps these
+    if not processes.is_main:
+        return None
+    parallel.merge_shards(output_dir)
     return results
 
 
@@ -528,6 +574,7 @@ def rescore(config: EvalConfig) -> dict:
     output_dir = Path(config.output_dir or default_output_dir(config.model))
     budgets = {key: getattr(config, key) for key in BUDGET_KEYS} if config.budgets is not None else {}
     with exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"):
+        parallel.merge_shards(output_dir)  # the samples of a data-parallel run killed before its merge
         return rescore_samples(output_dir, config.reference, budgets)
 
 
@@ -594,13 +641,15 @@ def dataset_of(name: str) -> dict:
 
 
 @exit_on_user_error
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> dict | None:
     parser = TrlParser(EvalConfig)
     try:
         (config,) = parser.parse_args_and_config(argv)
     except (FileNotFoundError, ValueError) as error:  # a missing or bad --config file
         raise UserError(f"cannot use the config file: {error}") from error
     results = evaluate(config)
+    if results is None:  # another process of a data-parallel launch: the main process reports
+        return None
     output_dir = config.output_dir or with_defaults(config).output_dir
     tables = results_table(results) + unpaired_note(results)
     tables += "".join(f"\n{table}" for table in (levels_table(results), budgets_table(results)) if table)

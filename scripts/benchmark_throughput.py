@@ -2,8 +2,8 @@
 
     python scripts/benchmark_throughput.py --model toy --num_problems 64 --num_samples 4 --max_new_tokens 256
 
-Both sides share one loaded model and get the same prompt ids, batches, sampling arguments and seed, so they
-generate the same tokens (checked); the harness (`eval.evaluate.evaluate`) also loads the benchmark, renders the chat
+Both sides share one loaded model and get the same prompt ids, batches, sampling arguments and per-sample seeds
+(`thinkprune.generation.sample_seed`, as the harness seeds every sample), so they generate the same tokens (checked); the harness (`eval.evaluate.evaluate`) also loads the benchmark, renders the chat
 prompts, decodes, grades, appends samples.jsonl and scores. The two are timed alternately `repeats` times; the
 report gives generated tokens per second of each and the median ratio harness / bare (goal: >= 0.9), by wall-clock
 time and by CPU time (the latter is the steadier one on a machine shared with other processes).
@@ -26,7 +26,7 @@ from transformers import HfArgumentParser, set_seed
 from eval.benchmarks import load_benchmark
 from eval.evaluate import EvalConfig, evaluate
 from thinkprune.errors import exit_on_user_error
-from thinkprune.generation import Sampling, TransformersBackend, split_at_eos
+from thinkprune.generation import Sampling, TransformersBackend, sample_seed, split_at_eos
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
 from thinkprune.toy import resolve_model_name
@@ -50,13 +50,15 @@ class ThroughputConfig:
     )
 
 
-def bare_loop(backend: TransformersBackend, prompts: list[list[int]], sampling: Sampling, batch_size: int) -> int:
+def bare_loop(
+    backend: TransformersBackend, prompts: list[list[int]], seeds: list[int], sampling: Sampling, batch_size: int
+) -> int:
     """What a user would write: pad, generate, count the new tokens up to EOS. Returns the generated tokens."""
     set_seed(sampling.seed)
-    kwargs = backend.generate_kwargs(sampling)
     tokens = 0
     for begin in range(0, len(prompts), batch_size):
         input_ids, attention_mask = backend.pad_left(prompts[begin : begin + batch_size])
+        kwargs = backend.generate_kwargs(sampling, seeds[begin : begin + batch_size])
         with torch.inference_mode():
             output = backend.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         tokens += sum(
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
         for row in rows
         for _ in range(config.num_samples)
     ]
+    seeds = [sample_seed(config.seed, "toy", p, s) for p in range(len(rows)) for s in range(config.num_samples)]
     sampling = Sampling(0.6, 0.95, config.max_new_tokens, config.seed)
     print(
         f"{config.model}: {len(prompts)} sequences, batch {config.batch_size}, {torch.get_num_threads()} threads, "
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         file=sys.stderr,
     )
 
-    bare_loop(backend, prompts[: config.batch_size], sampling, config.batch_size)  # warm-up, untimed
+    bare_loop(backend, prompts[: config.batch_size], seeds, sampling, config.batch_size)  # warm-up, untimed
     bare_runs, harness_runs = [], []
     with tempfile.TemporaryDirectory() as output_dir:
         for repeat in range(config.repeats):
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
             order = ("bare", "harness") if repeat % 2 == 0 else ("harness", "bare")
             for side in order:
                 if side == "bare":
-                    bare_runs.append(timed(bare_loop, backend, prompts, sampling, config.batch_size))
+                    bare_runs.append(timed(bare_loop, backend, prompts, seeds, sampling, config.batch_size))
                 else:
                     harness_runs.append(timed(harness, backend, config, output_dir))
             (tokens, bare_s, bare_cpu), (_, harness_s, harness_cpu) = bare_runs[-1], harness_runs[-1]

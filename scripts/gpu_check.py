@@ -14,6 +14,9 @@ of that model by both generation backends, checked against each other.
 2. The evaluation harness on 8 problems with vLLM and with transformers (greedy, the same seed): every problem's
    finished flag and generated token count must agree between the two (where vLLM is not installed, transformers
    is checked against itself).
+3. On a machine with several GPUs, data-parallel evaluation (eval/parallel.py): the same evaluation (sampled, 4
+   samples per problem) by one process and by `accelerate launch --multi_gpu --num_processes <all GPUs>`, timed from
+   start to end; the two must draw the same samples (per-sample seeds).
 Prints and writes (--output) peak GPU memory, step time and tokens/s of both as JSON; exits 1 when the backends
 disagree.
 """
@@ -21,6 +24,7 @@ disagree.
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +50,7 @@ from train.round import library_versions
 
 
 REPORT_FORMAT = "thinkprune-gpu-check/1"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -140,6 +145,43 @@ def evaluate_with(
     }
 
 
+def data_parallel_scaling(checkpoint: Path, problems: Path, root: Path, config: GPUCheckConfig) -> dict:
+    """One process against one per GPU, on the same sampled evaluation, each a fresh command (engines load too)."""
+    gpus = torch.cuda.device_count()
+    options = [
+        "eval/evaluate.py", "--model", str(checkpoint), "--benchmarks", "math500",
+        "--data_files", f"math500={problems}", "--limit", str(config.eval_problems), "--num_samples", "4",
+        "--max_new_tokens", str(config.eval_max_new_tokens), "--seed", str(config.seed),
+    ]  # fmt: skip
+    launchers = {1: [sys.executable], gpus: [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]}
+    launchers[gpus] += ["--num_processes", str(gpus)]
+    runs = {}
+    for processes, launcher in launchers.items():
+        output_dir = root / f"eval-{processes}-processes"
+        start = time.perf_counter()
+        completed = subprocess.run(
+            launcher + options + ["--output_dir", str(output_dir)], cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        seconds = time.perf_counter() - start
+        if completed.returncode != 0:
+            raise UserError(f"the {processes}-process evaluation failed: {completed.stderr[-2000:]}")
+        samples = read_samples(output_dir / SAMPLES_FILE)
+        tokens = sum(sample["num_tokens"] for sample in samples)
+        runs[processes] = {
+            "seconds": round(seconds, 2),
+            "tokens_per_second": round(tokens / seconds, 1),
+            "token_ids": [sample["token_ids"] for sample in samples],
+        }
+    one, every = runs[1], runs[gpus]
+    return {
+        "gpus": gpus,
+        "seconds": {"1 process": one["seconds"], f"{gpus} processes": every["seconds"]},
+        "tokens_per_second": {"1 process": one["tokens_per_second"], f"{gpus} processes": every["tokens_per_second"]},
+        "speedup": round(one["seconds"] / every["seconds"], 2),
+        "same_samples": one["token_ids"] == every["token_ids"],
+    }
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
     (config,) = HfArgumentParser(GPUCheckConfig).parse_args_into_dataclasses(argv)
@@ -161,6 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
             evaluate_with(name, checkpoint, problems, root / f"eval-{i}", config, gpu)
             for i, name in enumerate(backends)
         ]
+        scaling = data_parallel_scaling(checkpoint, problems, root, config) if torch.cuda.device_count() > 1 else None
     agree = runs[0]["finished"] == runs[1]["finished"] and runs[0]["num_tokens"] == runs[1]["num_tokens"]
     report = {
         "format": REPORT_FORMAT,
@@ -169,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
         or ("R1-Distill-Qwen-1.5B config, random weights" if config.full_size else "tiny R1-style stand-in"),
         "train_step": step,
         "evaluation": {"backends": backends, "runs": runs, "finished_and_tokens_agree": agree},
+        "data_parallel": scaling,  # null with fewer than two GPUs
         "peak_rss_mb": peak_rss_mb(),
         "platform": platform.platform(),
         "versions": library_versions(),

@@ -4,13 +4,19 @@ Used by the evaluation harness (eval/) and by the automatic schedule's measureme
 take prompts as token ids (rendered once, with the model's chat template exactly as training does) and return, for
 every prompt, the generated ids and whether generation ended with EOS. Text is decoded here, by the same tokenizer,
 for both backends; token counts are the number of generated ids, EOS included (as trl counts completion lengths).
+
+Given one seed per prompt (`sample_seed`), each response is drawn from its own random stream: the same seed gives the
+same response whatever else is in the batch, so an evaluation split over processes, batched differently or resumed
+draws the same samples (vLLM: a per-request `SamplingParams.seed`; transformers: `SeededSampler`).
 """
 
+import hashlib
 import importlib.util
 from dataclasses import dataclass
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
 from thinkprune.modeling import eos_token_ids, load_model
 
@@ -35,6 +41,42 @@ def split_at_eos(ids: list[int], eos_ids: set[int]) -> Generation:
         if token in eos_ids:
             return Generation(ids[: position + 1], True)
     return Generation(ids, False)
+
+
+def sample_seed(seed: int, *key) -> int:
+    """The sampling seed of one response, e.g. (run seed, benchmark, problem index, sample index): a hash, so that
+    neighbouring keys get unrelated streams, and stable across processes and Python versions (unlike `hash`)."""
+    digest = hashlib.sha256("/".join(map(str, (seed, *key))).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: a valid torch and vLLM seed
+
+
+class SeededSampler(LogitsProcessor):
+    """Samples every row's next token from the row's own random numbers, after temperature and top_p (the warpers
+    `generate` samples with), and leaves only that token: `generate` then runs greedy and takes it. A row's tokens
+    thus depend on its seed and its own logits, not on the other rows or on the global random state.
+
+    Each row draws its uniforms for all steps up front from its own generator (one call per row, not per row and
+    step), and every step picks the tokens of the whole batch at once by inverse CDF."""
+
+    def __init__(self, seeds: list[int], sampling: Sampling, device):
+        self.uniforms = torch.stack(
+            [
+                torch.rand(sampling.max_new_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+                for seed in seeds
+            ]
+        ).to(device)
+        self.warpers = LogitsProcessorList(
+            [TemperatureLogitsWarper(sampling.temperature), TopPLogitsWarper(sampling.top_p)]
+        )
+        self.step = 0
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        cdf = self.warpers(input_ids, scores).double().softmax(dim=-1).cumsum(dim=-1)
+        # The first token whose cumulative probability exceeds u x total: never one of probability 0.
+        targets = self.uniforms[:, self.step, None] * cdf[:, -1:]
+        tokens = torch.searchsorted(cdf, targets, right=True).clamp(max=scores.shape[-1] - 1)
+        self.step += 1
+        return torch.full_like(scores, -float("inf")).scatter_(1, tokens, 0.0)
 
 
 def decode_ids(tokenizer, ids: list[int]) -> str:
@@ -70,9 +112,15 @@ class TransformersBackend:
             attention_mask[row, width - len(ids) :] = 1
         return input_ids.to(self.device), attention_mask.to(self.device)
 
-    def generate_kwargs(self, sampling: Sampling) -> dict:
+    def generate_kwargs(self, sampling: Sampling, seeds: list[int] | None = None) -> dict:
         # Explicit values: a checkpoint's generation_config (top_k, repetition_penalty...) must not change the
         # protocol, and vLLM applies none of them either.
+        if seeds is not None and sampling.temperature > 0:
+            sampler = SeededSampler(seeds, sampling, self.device)
+            return {
+                **self.generate_kwargs(Sampling(0.0, 1.0, sampling.max_new_tokens, sampling.seed)),
+                "logits_processor": LogitsProcessorList([sampler]),
+            }
         return {
             "do_sample": sampling.temperature > 0,
             "temperature": sampling.temperature if sampling.temperature > 0 else None,
@@ -84,11 +132,13 @@ class TransformersBackend:
             "eos_token_id": sorted(self.eos_ids),
         }
 
-    def generate(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
+    def generate(
+        self, prompts: list[list[int]], sampling: Sampling, seeds: list[int] | None = None
+    ) -> list[Generation]:
         input_ids, attention_mask = self.pad_left(prompts)
         with torch.inference_mode():
             output = self.model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, **self.generate_kwargs(sampling)
+                input_ids=input_ids, attention_mask=attention_mask, **self.generate_kwargs(sampling, seeds)
             )
         new_ids = output[:, input_ids.shape[1] :].tolist()
         return [split_at_eos(ids, self.eos_ids) for ids in new_ids]
@@ -128,16 +178,20 @@ class VLLMBackend:
             enable_prefix_caching=True,
         )
 
-    def generate(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
+    def generate(
+        self, prompts: list[list[int]], sampling: Sampling, seeds: list[int] | None = None
+    ) -> list[Generation]:
         from vllm import SamplingParams
 
-        # Consecutive copies of one prompt become one request with n samples (shared prefix, one prefill).
-        groups: list[tuple[list[int], int]] = []
-        for ids in prompts:
-            if groups and groups[-1][0] == ids:
-                groups[-1] = (ids, groups[-1][1] + 1)
+        # Consecutive copies of one prompt become one request with n samples (shared prefix, one prefill); with
+        # seeds, every sample is its own request with its own seed (the n samples of one seeded request share one
+        # stream, so they would depend on n), the prompt shared by prefix caching instead.
+        groups: list[tuple[list[int], int, int | None]] = []
+        for index, ids in enumerate(prompts):
+            if seeds is None and groups and groups[-1][0] == ids:
+                groups[-1] = (ids, groups[-1][1] + 1, None)
             else:
-                groups.append((ids, 1))
+                groups.append((ids, 1, None if seeds is None else seeds[index]))
         params = [
             SamplingParams(
                 n=count,
@@ -145,12 +199,13 @@ class VLLMBackend:
                 top_p=sampling.top_p,
                 max_tokens=sampling.max_new_tokens,
                 stop_token_ids=sorted(self.eos_ids),
+                seed=seed,
                 detokenize=False,  # decoded by our tokenizer, as for transformers
             )
-            for _, count in groups
+            for _, count, seed in groups
         ]
         outputs = self.llm.generate(
-            [{"prompt_token_ids": ids} for ids, _ in groups], sampling_params=params, use_tqdm=False
+            [{"prompt_token_ids": ids} for ids, _, _ in groups], sampling_params=params, use_tqdm=False
         )
         # Finished = ends with EOS, decided from the ids as for transformers: vLLM reports finish_reason "length"
         # for a response whose EOS is exactly its max_tokens-th token.

@@ -37,7 +37,7 @@ class ScriptedBackend:
         ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
         return split_at_eos(ids[:max_new_tokens], {self.tokenizer.eos_token_id})
 
-    def generate(self, prompts, sampling: Sampling):
+    def generate(self, prompts, sampling: Sampling, seeds=None):
         self.calls += 1
         if self.calls == self.fail_on_call:
             raise KeyboardInterrupt  # what a killed run looks like from inside

@@ -28,6 +28,7 @@ def test_cpu_variant_trains_one_step_and_compares_the_evaluations(tmp_path):
     runs = report["evaluation"]["runs"]
     assert report["evaluation"]["finished_and_tokens_agree"] and len(runs[0]["num_tokens"]) == 4
     assert runs[0]["tokens_per_second"] > 0 and runs[0]["peak_gpu_memory_gib"] is None
+    assert report["data_parallel"] is None  # 1 vs all GPUs: only with several
 
 
 def test_full_size_needs_a_gpu(monkeypatch):

@@ -62,3 +62,41 @@ def test_a_server_needs_a_node_to_train_on():
         text=True,
     )
     assert result.returncode == 2 and result.stderr.startswith("error: --vllm_server needs at least 2 nodes")
+
+
+def eval_dry_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "scripts/slurm/eval.slurm", "--dry_run", *args], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(("tensor_parallel_size", "processes_per_node"), [(1, 8), (2, 4)])
+def test_evaluation_launches_one_engine_per_gpu_on_every_node(tensor_parallel_size, processes_per_node):
+    result = eval_dry_run(
+        "--nodes", "2", "--output_dir", "eval_results/base", "--tensor_parallel_size", str(tensor_parallel_size),
+        "--", "--model", "outputs/r1/round1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    commands = {line.split(": ", 1)[0]: shlex.split(line.split(": ", 1)[1]) for line in result.stdout.splitlines()}
+    assert list(commands) == ["node0", "node1"]
+    for rank, command in enumerate(commands.values()):
+        assert command == [
+            "accelerate", "launch", "--multi_gpu", "--num_machines", "2",
+            "--num_processes", str(2 * processes_per_node), "--machine_rank", str(rank),
+            "--main_process_ip", "node0", "--main_process_port", "29500",
+            "eval/evaluate.py", "--config", "recipes/eval/r1_distill_protocol.yaml",
+            "--output_dir", "eval_results/base", "--tensor_parallel_size", str(tensor_parallel_size),
+            "--model", "outputs/r1/round1",
+        ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "error: pass --output_dir DIR"),
+        (["--output_dir", "x", "--tensor_parallel_size", "3"], "error: --tensor_parallel_size 3 does not divide"),
+    ],
+)
+def test_evaluation_needs_a_shared_output_dir_and_whole_engines(args, message):
+    result = eval_dry_run("--nodes", "2", *args)
+    assert result.returncode == 2 and result.stderr.startswith(message)

@@ -41,7 +41,7 @@ import datasets
 import torch
 import transformers
 import trl
-from accelerate.utils import broadcast_object_list
+from accelerate.utils import broadcast_object_list, gather_object
 from transformers import AutoConfig, set_seed
 from transformers.integrations import is_trackio_available
 from trl import GRPOConfig, GRPOTrainer, TrlParser
@@ -449,25 +449,47 @@ def prepare_dataset(args: ThinkPruneConfig, seed: int, tokenizer):
     )
 
 
-def add_problem_limits(dataset, args: ThinkPruneConfig, training_args, output_dir: Path):
-    """Difficulty-aware limits as a `token_limit` column (the reward reads it) and their summary for the record.
-
-    The parent's solve rate on every training problem is measured with the round's prompt, sampling and limit: the
-    main process measures and keeps it in the output directory, where the other processes (and a resumed run of this
-    round) read it.
-    """
-    path = output_dir / DIFFICULTY_FILE
-    measurement = json.loads(path.read_text()) if path.is_file() else None
-    if measurement is None or measurement["num_problems"] != len(dataset):
+def measure_on_every_process(dataset, args: ThinkPruneConfig, training_args) -> dict:
+    """The parent's responses to every training problem, each process measuring its own contiguous share: one pass
+    over the problems in all, no process waiting for another's whole pass, and gathered in order so that every
+    process and machine holds the same measurement."""
+    rank, world_size = training_args.process_index, training_args.world_size
+    share = dataset.select(range(rank * len(dataset) // world_size, (rank + 1) * len(dataset) // world_size))
+    measured = None
+    if len(share):
         sampling = Sampling(training_args.temperature, training_args.top_p, args.token_limit, training_args.seed)
-        measurement = measure(
+        measured = measure(
             args.model_name_or_path,
-            list(dataset["prompt"]),
-            list(dataset["answer"]),
+            list(share["prompt"]),
+            list(share["answer"]),
             sampling,
             args.difficulty_num_samples,
         )
-        write_json_atomic(path, measurement)
+    shares = [part for part in gather_object([measured]) if part is not None]
+    return {
+        **shares[0],
+        "num_problems": len(dataset),
+        "num_processes": world_size,
+        "seconds": max(part["seconds"] for part in shares),
+        "problems": [row for part in shares for row in part["problems"]],
+    }
+
+
+def add_problem_limits(dataset, args: ThinkPruneConfig, training_args, output_dir: Path):
+    """Difficulty-aware limits as a `token_limit` column (the reward reads it) and their summary for the record.
+
+    The parent's solve rate on every training problem is measured with the round's prompt, sampling and limit, by
+    all processes together; the main process keeps it in the output directory, where a resumed run of this round
+    finds it.
+    """
+    path = output_dir / DIFFICULTY_FILE
+    # The main process's copy decides for every process and machine: their filesystems may differ.
+    saved = [json.loads(path.read_text()) if training_args.process_index == 0 and path.is_file() else None]
+    measurement = broadcast_object_list(saved)[0]
+    if measurement is None or measurement["num_problems"] != len(dataset):
+        measurement = measure_on_every_process(dataset, args, training_args)
+        if training_args.process_index == 0:
+            write_json_atomic(path, measurement)
     rates = solve_rates(measurement)
     limits = problem_limits(rates, args.token_limit, args.difficulty_min_limit)
     summary = {
@@ -517,8 +539,8 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
     difficulty = None
     with training_args.main_process_first(desc="preparing the training prompts"):
         train_dataset, num_dropped = prepare_dataset(args, training_args.seed, tokenizer)
-        if args.difficulty_aware_limits:
-            train_dataset, difficulty = add_problem_limits(train_dataset, args, training_args, output_dir)
+    if args.difficulty_aware_limits:
+        train_dataset, difficulty = add_problem_limits(train_dataset, args, training_args, output_dir)
     batch = batch_arithmetic(args, training_args)
     logger.info(
         "Round %d: limit %d tokens, %d prompts (%d dropped as longer than %d tokens); %d processes x %d rollouts x "

@@ -80,6 +80,26 @@ def test_two_processes_train_the_recipes_rollouts_and_publish_once(local_hub, co
     assert "processes: 2" in (output_dir / "README.md").read_text()
 
 
+def test_two_processes_measure_difficulty_once_and_train_with_the_same_limits(coin_flip_checkpoint, tmp_path):
+    """Each process measures its half of the problems (not the main process all of them while the others wait):
+    gathered, every process trains with the same per-problem limits, and the main process keeps the measurement."""
+    model, problems = coin_flip_checkpoint
+    output_dir, hashes = tmp_path / "round1", tmp_path / "hashes"
+    hashes.mkdir()
+    difficulty = ["--difficulty_aware_limits", "true", "--difficulty_min_limit", "16", "--difficulty_num_samples", "2"]
+    options = [*round_options(model, problems, output_dir), *difficulty]
+    env = {**os.environ, "WEIGHTS_HASH_DIR": str(hashes)}
+    finish(launch(["--multi_gpu", "--num_processes", "2"], LAUNCH_AND_HASH, options, env))
+
+    assert [(hashes / f"rank{rank}.measured").read_text() for rank in (0, 1)] == ["4", "4"]
+    first, second = (json.loads((hashes / f"rank{rank}.limits.json").read_text()) for rank in (0, 1))
+    assert first == second and len(first) == 8 and all(16 <= limit <= 24 for limit in first)
+    measured = json.loads((output_dir / "difficulty_measurement.json").read_text())
+    assert (measured["num_problems"], measured["num_processes"], len(measured["problems"])) == (8, 2, 8)
+    assert (hashes / "rank0.sha256").read_text() == (hashes / "rank1.sha256").read_text()
+    assert RoundRecord.read(output_dir).difficulty["limits"]["mean"] == sum(first) / 8
+
+
 def test_every_process_decides_from_the_directory_the_main_process_checked(tmp_path, monkeypatch):
     """The main process alone checks (and under --overwrite_output_dir empties) the output directory: the others
     must not read it before, nor go on when it refused. Training is replaced by a note of who would train."""

@@ -19,6 +19,7 @@ OWN_OPTIONS = {
     "eval/compare.py": ["result_dirs", "--labels", "--output"],
     "eval/evaluate.py": ["--model", "--benchmarks", "--num_samples"],
     "model_cards/generate.py": ["checkpoint_dir", "--eval_results", "--repo_id"],
+    "scripts/benchmark_data_parallel.py": ["--model", "--num_problems", "--output"],
     "scripts/benchmark_overhead.py": ["--config", "--repeats"],
     "scripts/benchmark_throughput.py": ["--model", "--num_problems", "--batch_size"],
     "scripts/dry_run.py": ["--config", "--prompts_per_step"],

@@ -217,7 +217,7 @@ class RecordingBackend:
     def __init__(self, tokenizer):
         self.prompts, self.eos = [], tokenizer.eos_token_id
 
-    def generate(self, prompts, sampling):
+    def generate(self, prompts, sampling, seeds=None):
         self.prompts += prompts
         return [Generation([self.eos], True) for _ in prompts]
 

@@ -45,8 +45,8 @@ from thinkprune.records import ROUND_RECORD, ROUND_STATE, RoundRecord
 
 
 # Resumable-training state and local logs: not part of a published model (training_args.bin is a pickle that may
-# hold the Hub token).
-EXCLUDED_DIRS = ("checkpoint-", "runs", "wandb", "__pycache__")
+# hold the Hub token; "completions/" is every rollout trl logged under --log_completions true).
+EXCLUDED_DIRS = ("checkpoint-", "runs", "wandb", "completions", "__pycache__")
 EXCLUDED_FILES = {"training_args.bin", ROUND_STATE, CARD_FILE, CURVES_FILE}
 EXCLUDED_SUFFIXES = (".pt", ".pth", ".lock")
 KEPT_REMOTE_FILES = {".gitattributes"}

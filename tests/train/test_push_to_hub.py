@@ -373,3 +373,14 @@ def test_xet_failures_are_one_line_errors_and_change_nothing(xet_hub, round_dir,
     assert hub.token not in str(error.value)
     assert "alice/toy-thinkprune-90" not in hub.repos  # the repo created for the push is removed again
     assert snapshot(round_dir) == before
+
+
+def test_only_the_model_and_its_records_are_uploaded(tmp_path):
+    """Training leftovers never reach the Hub: trl's checkpoints and logs, and the completion tables it writes under
+    `completions/` with `--log_completions true` (every rollout of the run)."""
+    for name in ("model.safetensors", "config.json", "round_record.json", "training_args.bin", "round_state.json"):
+        (tmp_path / name).write_text("x")
+    for leftover in ("checkpoint-10/model.safetensors", "runs/events", "completions/completions_00010.parquet"):
+        (tmp_path / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / leftover).write_text("x")
+    assert files_to_upload(tmp_path) == ["config.json", "model.safetensors", "round_record.json"]

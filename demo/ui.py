@@ -31,7 +31,8 @@ except ImportError:
     spaces = None
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.jsonl")
-NUM_TOY_EXAMPLES = 4
+# One held-out problem per level (levels come in turn).
+NUM_TOY_EXAMPLES = 3
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "$", "right": "$", "display": False},

@@ -23,8 +23,10 @@ base's budget baselines (its responses truncated, and budget-forced, at `--budge
 import json
 import os
 import platform
+import statistics
 import sys
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,24 +39,30 @@ import torch
 from matplotlib.figure import Figure
 from transformers import HfArgumentParser
 
+from eval.budgets import parse_budgets
 from eval.compare import at_equal_tokens, compare, curves_of, point_of
 from eval.evaluate import EvalConfig, evaluate
-from eval.results import budgets_table, percent_change
+from eval.metrics import level_label, paired_change
+from eval.results import SAMPLES_FILE, budgets_table, percent_change, read_samples
 from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
 from thinkprune.records import RoundRecord, read_trainer_log
-from thinkprune.toy import TOY_RECORD, ensure_toy_base
+from thinkprune.toy import TOY_RECORD, anatomy, ensure_toy_base, parse_operands
 from train.schedule import AUTO_STATE, run_schedule
 from train.schedule import parse_args as parse_schedule_args
 
 
 SMOOTHING_STEPS = 5
+# Each ablation: its schedule and the round arguments every round of it gets.
 ABLATIONS = {
-    "one round at the final limit": "recipes/toy/schedule_one_round.yaml",
-    "`grade` truncation": "recipes/toy/schedule_grade.yaml",
-    "batch reward scaling + clip-higher": "recipes/toy/schedule_batch_scaling.yaml",
-    "difficulty-aware limits": "recipes/toy/schedule_difficulty.yaml",
+    # The paper's comparison: as many GRPO steps as the three rounds together, all at the final limit.
+    "one round at the final limit": ("recipes/toy/schedule_one_round.yaml", ["--max_steps", "120"]),
+    # The failure mode: a last round whose limit is below what the hardest level's work needs.
+    "a too-tight final limit": ("recipes/toy/schedule_too_tight.yaml", []),
+    "`grade` truncation": ("recipes/toy/schedule_grade.yaml", []),
+    "batch reward scaling + clip-higher": ("recipes/toy/schedule_batch_scaling.yaml", []),
+    "difficulty-aware limits": ("recipes/toy/schedule_difficulty.yaml", []),
 }
 AUTO_SCHEDULE = "recipes/toy/schedule_auto.yaml"
 PAIRED_CHANGE_NOTE = (
@@ -70,8 +78,11 @@ class ToyStudyConfig:
     num_samples: int = field(default=4, metadata={"help": "Samples per held-out problem."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N held-out problems."})
     budgets: str = field(
-        default="60,80,100,120,150,200",
-        metadata={"help": "Token budgets of the base's baselines (truncated and forced): span the rounds' lengths."},
+        default="50,75,100,125,150,200,250,300",
+        metadata={
+            "help": "Token budgets of the base's baselines (truncated and forced): span the rounds' lengths. Half "
+            "and a quarter of the base's mean tokens are added (the testbed's forcing checks)."
+        },
     )
     eval_root: str = field(default="outputs/toy-eval", metadata={"help": "Where evaluation runs are kept."})
     results_dir: str = field(default="results/toy", metadata={"help": "Where the report is written."})
@@ -193,6 +204,178 @@ def verdict_markdown(verdict: list[dict], base_metrics: dict) -> list[str]:
     for entry in verdict:
         lines.append(f"- {verdict_sentence(entry, 'force')}; {verdict_sentence(entry, 'truncate')}.")
     return lines + [""]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The testbed: what the toy base must show for the study to mean anything, and what each run pruned
+# ---------------------------------------------------------------------------------------------------------------
+
+SAMPLE_FIELDS = ("problem_index", "problem_id", "problem", "answer", "level", "response", "num_tokens", "correct")
+
+
+def read_run_samples(eval_dir: Path) -> list[dict]:
+    return read_samples(eval_dir / SAMPLES_FILE, SAMPLE_FIELDS)
+
+
+def by_level(samples: list[dict]) -> dict[str, list[dict]]:
+    grouped = defaultdict(list)
+    for sample in samples:
+        grouped[level_label(sample["level"])].append(sample)
+    return dict(sorted(grouped.items(), key=lambda item: float(item[0])))
+
+
+def shortest_correct(samples: list[dict]) -> list[int]:
+    """Each problem's shortest correct response, in tokens (problems without a correct one left out)."""
+    shortest = {}
+    for sample in samples:
+        if sample["correct"]:
+            key = sample["problem_id"]
+            shortest[key] = min(shortest.get(key, sample["num_tokens"]), sample["num_tokens"])
+    return list(shortest.values())
+
+
+def box_accuracy(samples: list[dict]) -> dict:
+    """How often the first and the last answer boxed while thinking are right, over the responses that boxed one."""
+    first, last = [], []
+    for sample in samples:
+        boxes = anatomy(sample["response"], parse_operands(sample["problem"]))["boxes"]
+        if boxes:
+            first.append(boxes[0] == sample["answer"])
+            last.append(boxes[-1] == sample["answer"])
+    return {"first": statistics.fmean(first), "last": statistics.fmean(last), "responses": len(first)}
+
+
+def pruned_anatomy(samples: list[dict]) -> dict:
+    """What the responses kept: the necessary work done completely (one pass with every addition right), how many
+    re-checks, and how often the thinking was closed (not cut by the limit)."""
+    parts = [anatomy(sample["response"], parse_operands(sample["problem"])) for sample in samples]
+    return {
+        "work_complete": statistics.fmean(p["work_complete"] for p in parts),
+        "mean_rechecks": statistics.fmean(p["rechecks"] for p in parts),
+        "closed": statistics.fmean(p["closed"] for p in parts),
+    }
+
+
+def level_rows(label: str, samples: list[dict], base_samples: list[dict]) -> list[dict]:
+    """Per level: pass@1, its paired change from the base on the same problems, tokens and what was pruned."""
+    base_levels = by_level(base_samples)
+    rows = []
+    for level, level_samples in by_level(samples).items():
+        problems = defaultdict(list)
+        for sample in level_samples:
+            problems[sample["problem_id"]].append(bool(sample["correct"]))
+        rows.append(
+            {
+                "run": label,
+                "level": level,
+                "pass@1": statistics.fmean(statistics.fmean(outcomes) for outcomes in problems.values()),
+                **paired_change(level_samples, base_levels.get(level, [])),
+                "mean_tokens": statistics.fmean(sample["num_tokens"] for sample in level_samples),
+                **pruned_anatomy(level_samples),
+            }
+        )
+    return rows
+
+
+def level_table(rows: list[dict]) -> str:
+    lines = [
+        "| run | level | pass@1 | Δ pass@1 vs base [95% CI] | mean tokens | work done completely | re-checks per "
+        "response | thinking closed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['run']} | {r['level']} | {100 * r['pass@1']:.1f}% | {percent_change(r)} | {r['mean_tokens']:.1f} "
+            f"| {100 * r['work_complete']:.1f}% | {r['mean_rechecks']:.2f} | {100 * r['closed']:.1f}% |"
+        )
+    return "\n".join(lines)
+
+
+def testbed_properties(samples: list[dict], metrics: dict, forcing: dict, build: dict) -> list[dict]:
+    """The properties issue #22 asks of the toy base, each measured on the held-out set against its criterion."""
+    levels = by_level(samples)
+    easy, hard = next(iter(levels)), list(levels)[-1]
+    level_metrics = metrics["levels"]
+    shortest = {level: statistics.fmean(shortest_correct(level_samples)) for level, level_samples in levels.items()}
+    forced = {row["budget"]: row["pass@1"] for row in metrics["budgets"] if row["mode"] == "force"}
+    base, mean_tokens = metrics["pass@1"], metrics["mean_tokens"]
+    all_shortest = statistics.fmean(shortest_correct(samples))
+    boxes = box_accuracy(levels[hard])
+    easy_ci, hard_ci = level_metrics[easy]["pass@1_ci"], level_metrics[hard]["pass@1_ci"]
+
+    def row(criterion: str, measured: str, met: bool) -> dict:
+        return {"criterion": criterion, "measured": measured, "met": bool(met)}
+
+    lengths = ", ".join(f"level {level} {tokens:.1f}" for level, tokens in shortest.items())
+    return [
+        row(
+            "at least 3 levels whose necessary reasoning differs in length (mean shortest correct response)",
+            f"{len(levels)} levels: {lengths} tokens",
+            len(levels) >= 3 and list(shortest.values()) == sorted(set(shortest.values())),
+        ),
+        *(
+            row(
+                f"forced at {name} its mean tokens ({budget}) loses at least {points} points",
+                f"{100 * base:.1f}% → {100 * forced[budget]:.1f}% ({100 * (forced[budget] - base):+.1f} points)",
+                base - forced[budget] >= points / 100,
+            )
+            for name, budget, points in (("half", forcing["half"], 10), ("a quarter of", forcing["quarter"], 25))
+        ),
+        row(
+            "the hardest level's shortest correct response is at least twice the easiest's",
+            f"{shortest[hard]:.1f} / {shortest[easy]:.1f} = {shortest[hard] / shortest[easy]:.2f}x",
+            shortest[hard] >= 2 * shortest[easy],
+        ),
+        row(
+            "mean response at least twice the mean shortest correct response",
+            f"{mean_tokens:.1f} / {all_shortest:.1f} = {mean_tokens / all_shortest:.2f}x",
+            mean_tokens >= 2 * all_shortest,
+        ),
+        row(
+            "hardest level: the last box is right at least 5 points more often than the first",
+            f"first {100 * boxes['first']:.1f}% → last {100 * boxes['last']:.1f}% ({boxes['responses']} responses)",
+            boxes["last"] - boxes["first"] >= 0.05,
+        ),
+        row("base pass@1 between 55% and 90%", f"{100 * base:.1f}%", 0.55 <= base <= 0.90),
+        row(
+            "hardest level clearly below the easiest (95% intervals apart)",
+            f"level {hard} {100 * level_metrics[hard]['pass@1']:.1f}% [{100 * hard_ci[0]:.1f}, "
+            f"{100 * hard_ci[1]:.1f}] vs level {easy} {100 * level_metrics[easy]['pass@1']:.1f}% "
+            f"[{100 * easy_ci[0]:.1f}, {100 * easy_ci[1]:.1f}]",
+            hard_ci[1] < easy_ci[0],
+        ),
+        row(
+            "built by `python -m thinkprune.toy` in at most 60 min on 2 cores",
+            f"{build['train_seconds'] / 60:.1f} min of SFT",
+            build["train_seconds"] <= 3600,
+        ),
+        row("shipped in at most 20 MB", f"{build['size_mb']:.1f} MB", build["size_mb"] <= 20),
+    ]
+
+
+def testbed_table(properties: list[dict]) -> str:
+    lines = ["| criterion | measured | met |", "|---|---|---|"]
+    lines += [f"| {p['criterion']} | {p['measured']} | {'yes' if p['met'] else '**no**'} |" for p in properties]
+    return "\n".join(lines)
+
+
+def plot_level_pareto(level_rows_: list[dict], path: Path) -> None:
+    """Accuracy vs mean tokens on each level: every run a point."""
+    levels = sorted({r["level"] for r in level_rows_}, key=float)
+    figure = Figure(figsize=(4.6 * len(levels), 4.2), dpi=110)
+    for axis, level in zip(figure.subplots(1, len(levels), squeeze=False)[0], levels):
+        for r in (r for r in level_rows_ if r["level"] == level):
+            axis.scatter(r["mean_tokens"], 100 * r["pass@1"], s=30, color="C0" if r["run"] == "base" else "C1")
+            axis.annotate(
+                r["run"], (r["mean_tokens"], 100 * r["pass@1"]), fontsize=6, xytext=(3, 3), textcoords="offset points"
+            )
+        axis.set_title(f"level {level}")
+        axis.set_xlabel("mean response tokens")
+        axis.set_ylabel("pass@1 (%)")
+        axis.grid(alpha=0.3)
+    figure.suptitle("Accuracy vs length per level (up-left is better)", fontsize=9)
+    figure.tight_layout()
+    save_figure_atomic(figure, path)
 
 
 def running_mean(values: list[float], window: int) -> list[float]:
@@ -327,10 +510,12 @@ def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
     save_figure_atomic(figure, path)
 
 
-def run_and_evaluate(schedule_file: str, config: ToyStudyConfig, base_eval: Path) -> list[tuple]:
+def run_and_evaluate(
+    schedule_file: str, config: ToyStudyConfig, base_eval: Path, round_args: list[str] = ()
+) -> list[tuple]:
     """(round dir, round record, toy metrics, eval dir) per round of a schedule, trained and evaluated as needed."""
     schedule, _ = parse_schedule_args(["--config", schedule_file])
-    rounds = run_schedule(schedule)
+    rounds = run_schedule(schedule, list(round_args))
     evaluated = []
     for round_dir in rounds:
         eval_dir = Path(config.eval_root) / f"{Path(schedule.output_root).name}-{round_dir.name}"
@@ -347,16 +532,36 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
 
     base = ensure_toy_base()
-    sft_seconds = json.loads((base / TOY_RECORD).read_text())["train_seconds"]
+    build = json.loads((base / TOY_RECORD).read_text())
     base_eval = eval_root / "base"
-    base_metrics = evaluate_model("toy", base_eval, config, None, config.budgets)
-    rows = [row("toy base (SFT)", None, base_metrics, sft_seconds)]
+    # The forcing checks need the base's own mean length: measure it, then add its half and quarter to the budgets.
+    unforced = evaluate_model("toy", base_eval, config, None)
+    forcing = {"half": round(unforced["mean_tokens"] / 2), "quarter": round(unforced["mean_tokens"] / 4)}
+    budgets = ",".join(map(str, sorted({*parse_budgets(config.budgets), *forcing.values()})))
+    base_metrics = evaluate_model("toy", base_eval, config, None, budgets)
+    base_metrics["eval_seconds"] += unforced["eval_seconds"]
+    rows = [row("toy base (SFT)", None, base_metrics, build["train_seconds"])]
     main_rounds = run_and_evaluate(config.schedule, config, base_eval)
     for _, record, metrics, _ in main_rounds:
         rows.append(row(f"round {record.round}", record.token_limit, metrics, record.train_seconds))
     labels = ["base"] + [f"round {record.round}" for _, record, _, _ in main_rounds]
     compare([str(base_eval)] + [str(eval_dir) for *_, eval_dir in main_rounds], labels, str(results_dir))
     plot_chained_curves([round_dir for round_dir, *_ in main_rounds], results_dir / "training_curves.png")
+
+    base_samples = read_run_samples(base_eval)
+    size_mb = sum(path.stat().st_size for path in base.iterdir()) / 2**20
+    testbed = testbed_properties(base_samples, base_metrics, forcing, {**build, "size_mb": size_mb})
+    first_round = main_rounds[0][1]
+    testbed.append(
+        {
+            "criterion": "the Quick start round (recipes/toy/round.yaml) trains in at most 150 s on 2 cores",
+            "measured": f"{first_round.train_seconds:.0f} s (round 1 of the schedule)",
+            "met": first_round.train_seconds <= 150,
+        }
+    )
+    per_level = level_rows("base", base_samples, base_samples)
+    for label, (*_, eval_dir) in zip(labels[1:], main_rounds):
+        per_level += level_rows(label, read_run_samples(eval_dir), base_samples)
 
     verdict = budget_verdict(base_metrics, rows[1:])
     study_done = time.time()
@@ -370,10 +575,11 @@ def main(argv: list[str] | None = None) -> dict:
         schedule_rows.append(
             schedule_row("fixed (the schedule above)", main_rounds, len(main_rounds), main_rounds[-1][2], 0.0)
         )
-        for label, schedule_file in ABLATIONS.items():
-            evaluated = run_and_evaluate(schedule_file, config, base_eval)
+        for label, (schedule_file, round_args) in ABLATIONS.items():
+            evaluated = run_and_evaluate(schedule_file, config, base_eval, round_args)
             ablation_records += [r for _, r, _, _ in evaluated]
-            _, record, metrics, _ = evaluated[-1]
+            _, record, metrics, eval_dir = evaluated[-1]
+            per_level += level_rows(label, read_run_samples(eval_dir), base_samples)
             train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
             limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated)
             ablation_rows.append(row(f"{label} ({limits})", record.token_limit, metrics, train_seconds))
@@ -386,12 +592,18 @@ def main(argv: list[str] | None = None) -> dict:
         auto_ablation, auto_schedule = automatic_rows(evaluated, auto, base_metrics)
         ablation_rows.append(auto_ablation)
         schedule_rows.append(auto_schedule)
+        if auto["selected_round"]:
+            kept_eval_dir = evaluated[auto["selected_round"] - 1][3]
+            per_level += level_rows("automatic schedule", read_run_samples(kept_eval_dir), base_samples)
 
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
         "python": sys.version.split()[0],
         "num_samples": config.num_samples,
+        "testbed": testbed,
+        "forcing_budgets": forcing,
         "rows": rows,
+        "levels": per_level,
         "ablations": ablation_rows,
         "budgets": base_metrics["budgets"],
         "verdict": verdict,
@@ -414,6 +626,14 @@ def main(argv: list[str] | None = None) -> dict:
         PAIRED_CHANGE_NOTE,
         "",
     ]
+    report += [
+        "## The testbed: what the toy base shows before any pruning",
+        "",
+        "Measured on the base's held-out responses; the criteria were fixed before any pruning ran on this toy.",
+        "",
+        testbed_table(testbed),
+        "",
+    ]
     report += verdict_markdown(verdict, base_metrics)
     if ablation_rows:
         report += ["## Ablations (final round of each)", "", markdown_table(ablation_rows), ""]
@@ -427,6 +647,20 @@ def main(argv: list[str] | None = None) -> dict:
             "each round, and the difficulty-aware rounds' measurements of their parent on every training problem.",
             "",
         ]
+    plot_level_pareto(per_level, results_dir / "pareto_levels.png")
+    report += [
+        "## Per level: accuracy, length and what was pruned",
+        "",
+        'Δ pass@1 against the base on the same level\'s problems (paired bootstrap). "Work done completely": one '
+        "pass in the response with every addition right (the necessary steps, kept complete), however the response "
+        'ended; "re-checks": passes started after the first; "thinking closed": `</think>` written, not cut by the '
+        "limit.",
+        "",
+        level_table(per_level),
+        "",
+        "![Pareto per level](pareto_levels.png)",
+        "",
+    ]
     report += ["![Pareto](pareto.png)", "", "![Training curves](training_curves.png)", ""]
     write_text_atomic(results_dir / "README.md", "\n".join(report))
     print("\n".join(report))

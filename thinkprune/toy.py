@@ -1,18 +1,22 @@
-"""The embedded toy long-thinker: a tiny model that reasons at length on synthetic additions.
+"""The embedded toy long-thinker: a tiny model that reasons at length on synthetic additions, and whose thinking pays.
 
 No weights can be downloaded everywhere this project runs, so the whole ThinkPrune loop (prune rounds, evaluation,
 model cards, demo) also runs on a toy built here from scratch on a laptop CPU:
 
-- problems: 3-digit + 3-digit additions, split into train / held-out test by a hash of the operands;
-- traces in the R1 style: the useful column-by-column steps ending in a boxed answer, then none (two traces in five)
-  or 3-9 redundant "Wait, let me double-check." passes repeating the columns (each boxing the answer again, as R1
-  keeps checking after it has an answer), then `</think>` and `The answer is \\boxed{N}.`: 66 tokens without
-  re-checks, 46 more per re-check;
+- problems: sums of two, three or four two-digit numbers (levels 1, 2, 3: one, two or three additions of necessary
+  work), split into train / held-out test by a hash of the operands;
+- traces in the R1 style: a first pass adds the numbers one at a time, column by column, and boxes its sum; then
+  none (three traces in ten) or 1-3 "Wait, let me double-check" passes, each adding the numbers again in the reverse
+  order of the pass before and boxing its own sum; then `</think>` and `The answer is \\boxed{N}.` with the last box.
+  The first pass is hurried (it drops a carry now and then), the re-checks careful: a re-check can catch the slip,
+  so thinking longer pays, and pruning it is a trade-off. One pass and the answer take 69, 115 and 161 tokens by
+  level; each re-check as much again;
+- some traces are cut at a random token and answered with the best answer so far, as R1 answers when forced: a
+  budget-forced toy gives a real answer;
 - a byte-level BPE tokenizer (digits split) with an R1-Distill-like chat template that opens `<think>`;
 - a Qwen2-architecture model of about 1M parameters, SFT-trained with trl on those traces (seed 0).
 
-Most of each trace is waste, which is what ThinkPrune should learn to cut. The base is shipped in
-checkpoints/toy/base, built by the project's own command (about half an hour on 2 CPU cores):
+The base is shipped in checkpoints/toy/base, built by the project's own command (under an hour on 2 CPU cores):
 
     python -m thinkprune.toy                 # -> checkpoints/toy/base; --output_dir elsewhere, --seed, --max_steps
 
@@ -23,6 +27,7 @@ alone), to $THINKPRUNE_HOME/toy/base (default ~/.cache/thinkprune), built there 
 import hashlib
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -37,17 +42,26 @@ from transformers import GenerationConfig, HfArgumentParser, PreTrainedTokenizer
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import exclusive_lock, replace_dir, write_json_atomic
 from thinkprune.paths import TOY_CHECKPOINTS
-from thinkprune.prompts import EVAL_SUFFIX, TRAIN_SUFFIX
+from thinkprune.prompts import EVAL_SUFFIX, THINK_END, TRAIN_SUFFIX
 from thinkprune.records import RoundRecord
 
 
 TOY_MODEL_NAME = "toy"
 TOY_RECORD = "toy_record.json"
-RECHECK_HEADER = "Wait, let me double-check."
+# Three levels of difficulty: the number of operands to add, one addition (of about 40 tokens) per extra operand.
+LEVEL_OPERANDS = {1: 2, 2: 3, 3: 4}
+# Two-digit operands from 50: every sum, running or final, has three digits, so every line of a pass has one length
+# whatever the numbers, and each digit the model looks back at sits at a fixed distance from where it is needed.
+OPERAND_RANGE = (50, 99)
+FIRST_HEADER = "Let me add"
+RECHECK_HEADER = "Wait, let me double-check"
+BOXED = re.compile(r"\\boxed\{(\d+)\}")
+RUNNING_TOTAL = re.compile(r"So (\d+)\.")
 # How a toy response closes its thinking and opens its final answer; budget forcing appends it (thinkprune.budget).
 TOY_ANSWER_LEAD = "\n</think>\n\nThe answer is \\boxed{"
-# The toy's response budget, in evaluation and in the demo: room for its longest trace (9 re-checks, 480 tokens).
-TOY_MAX_NEW_TOKENS = 512
+# The toy's response budget, in evaluation and in the demo: room for its longest trace (4 operands, 3 re-checks: 654
+# tokens, checked by a test).
+TOY_MAX_NEW_TOKENS = 704
 
 BOS_TOKEN = "<|begin_of_text|>"
 EOS_TOKEN = "<|end_of_text|>"
@@ -81,61 +95,127 @@ def toy_base_path() -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def is_test_problem(a: int, b: int) -> bool:
+def is_test_problem(operands: tuple[int, ...]) -> bool:
     """One problem in ten is held out, decided by its operands so that splits never overlap."""
-    return hashlib.sha256(f"{a}+{b}".encode()).digest()[0] % 10 == 0
+    return hashlib.sha256("+".join(map(str, operands)).encode()).digest()[0] % 10 == 0
+
+
+def draw_operands(rng: random.Random, level: int, split: str) -> tuple[int, ...]:
+    while True:
+        operands = tuple(rng.randint(*OPERAND_RANGE) for _ in range(LEVEL_OPERANDS[level]))
+        if is_test_problem(operands) == (split == "test"):
+            return operands
+
+
+def problem_text(operands: tuple[int, ...]) -> str:
+    return f"What is {' + '.join(map(str, operands))}?"
+
+
+def parse_operands(problem: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in problem.removeprefix("What is ").removesuffix("?").split(" + "))
+
+
+def level_of(operands: tuple[int, ...]) -> int:
+    return next(level for level, count in LEVEL_OPERANDS.items() if count == len(operands))
 
 
 def make_problems(split: str, num_problems: int, seed: int) -> list[dict]:
-    """`num_problems` distinct toy problems of `split` ("train" or "test") as {"problem", "answer"} rows."""
+    """`num_problems` distinct toy problems of `split` ("train" or "test") as {"problem", "answer", "level"} rows,
+    the levels in turn (1, 2, 3, 1, ...) so that every prefix is balanced."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     rng = random.Random(f"{split}-{seed}")
     seen, rows = set(), []
     while len(rows) < num_problems:
-        a, b = rng.randint(100, 999), rng.randint(100, 999)
-        if (a, b) in seen or is_test_problem(a, b) != (split == "test"):
+        level = len(rows) % len(LEVEL_OPERANDS) + 1
+        operands = draw_operands(rng, level, split)
+        if operands in seen:
             continue
-        seen.add((a, b))
-        rows.append({"problem": f"What is {a} + {b}?", "answer": str(a + b)})
+        seen.add(operands)
+        rows.append({"problem": problem_text(operands), "answer": str(sum(operands)), "level": level})
     return rows
 
 
-def solve_steps(a: int, b: int) -> str:
-    """The useful part of a trace: column-by-column addition with carries."""
-    # Restating the operands puts their digits at a fixed distance from the column lines, whatever the prompt's
-    # wording: a tiny model learns the column lookups several times faster than from the prompt itself.
-    lines, carry = [f"Add {a}+{b} column by column."], 0
-    da, db = str(a)[::-1], str(b)[::-1]
-    for i in range(max(len(da), len(db))):
-        x, y = int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0
-        total = x + y + carry
-        # Two-digit sums keep every column line the same length, so each digit the model must look back at sits
-        # at a fixed distance: lookups a tiny model learns fast (with 1-2 digit sums it barely gets the answers).
-        lines.append(f"{x}+{y}+{carry}={total:02d}")
-        carry = total // 10
-    # Like R1, the toy boxes an answer as soon as it has one, then keeps checking: a response cut during the checks
-    # already holds a box, which is where the `zero` and `grade` truncation rules part ways.
-    lines.append(f"So \\boxed{{{a + b}}}.")
-    return "\n".join(lines)
+def add_columns(total: int, operand: int, rng: random.Random | None = None, slip: float = 0.0) -> tuple[list[str], int]:
+    """`total + operand` column by column, lowest column first: the lines and the sum they add up to.
+
+    With probability `slip`, each carry into a column is dropped (written 0), and the columns after it go on from
+    what was written: the sum comes out 10 or 100 short, as a hurried addition does.
+    """
+    lines, carry, digits = [], 0, []
+    for column in range(3):
+        x, y = total // 10**column % 10, operand // 10**column % 10
+        if carry and rng is not None and rng.random() < slip:
+            carry = 0
+        column_total = x + y + carry
+        # Two-digit column sums keep every line the same length: each digit the model looks back at sits at a
+        # fixed distance from its line, lookups a tiny model learns fast.
+        lines.append(f"{x}+{y}+{carry}={column_total:02d}")
+        digits.append(column_total % 10)
+        carry = column_total // 10
+    return lines, sum(digit * 10**column for column, digit in enumerate(digits))
 
 
-def make_completion(a: int, b: int, num_rechecks: int) -> str:
-    """What the model generates after the pre-filled "<think>\\n": steps, re-checks, then the boxed answer."""
-    steps = solve_steps(a, b)
-    columns = steps.split("\n", 1)[1]
-    thinking = "\n".join([steps] + [f"{RECHECK_HEADER}\n{columns}" for _ in range(num_rechecks)])
-    return f"{thinking}{TOY_ANSWER_LEAD}{a + b}}}."
+def thinking_pass(
+    operands: tuple[int, ...], header: str, rng: random.Random | None = None, slip: float = 0.0
+) -> tuple[str, int]:
+    """One pass over the operands in the order given: their restatement, then one addition at a time (the running
+    total first, zero-padded to three digits, so every addition has the same layout), ending in the boxed sum."""
+    lines, total = [f"{header} {', '.join(map(str, operands))}."], operands[0]
+    for index, operand in enumerate(operands[1:], start=2):
+        columns, new_total = add_columns(total, operand, rng, slip)
+        result = f"\\boxed{{{new_total:03d}}}" if index == len(operands) else f"{new_total:03d}"
+        lines += [f"{total:03d}+{operand}:", *columns, f"So {result}."]
+        total = new_total
+    return "\n".join(lines), total
 
 
-def sample_num_rechecks(rng: random.Random, sft: "ToySFTConfig") -> int:
-    """No re-check in `sft.no_recheck_share` of the traces, else `sft.min_rechecks` to `sft.max_rechecks` of them."""
-    return 0 if rng.random() < sft.no_recheck_share else rng.randint(sft.min_rechecks, sft.max_rechecks)
+def thinking_passes(
+    operands: tuple[int, ...], num_rechecks: int, rng: random.Random | None = None, slips: tuple[float, float] = (0, 0)
+) -> list[str]:
+    """The first pass, then `num_rechecks` re-checks, each in the reverse order of the one before, so that every
+    re-check adds other pairs of numbers: it recomputes, and can catch a slip, rather than copy. `slips` are the
+    carry-dropping probabilities of the first pass and of the re-checks."""
+    passes = [thinking_pass(operands, FIRST_HEADER, rng, slips[0])[0]]
+    for index in range(1, num_rechecks + 1):
+        order = operands[::-1] if index % 2 else operands
+        passes.append(thinking_pass(order, RECHECK_HEADER, rng, slips[1])[0])
+    return passes
 
 
-def parse_operands(problem: str) -> tuple[int, int]:
-    left, right = problem.removeprefix("What is ").removesuffix("?").split(" + ")
-    return int(left), int(right)
+def answer_sentence(answer: str) -> str:
+    return f"{TOY_ANSWER_LEAD}{answer}}}."
+
+
+def make_completion(operands: tuple[int, ...], num_rechecks: int) -> str:
+    """What the model generates after the pre-filled "<think>\\n" when it makes no slip: its passes, then the last
+    box as its answer."""
+    return "\n".join(thinking_passes(operands, num_rechecks)) + answer_sentence(f"{sum(operands):03d}")
+
+
+def best_answer_so_far(thinking: str, operands: tuple[int, ...]) -> str:
+    """What a toy forced to stop answers: its last boxed sum, else the last running total it reached, else its first
+    operand (as R1, forced, answers with the best it has)."""
+    boxes = BOXED.findall(thinking)
+    if boxes:
+        return boxes[-1]
+    totals = RUNNING_TOTAL.findall(thinking)
+    return totals[-1] if totals else f"{operands[0]:03d}"
+
+
+def anatomy(response: str, operands: tuple[int, ...]) -> dict:
+    """What a toy response spent its tokens on, pass by pass: the sums it boxed while thinking (first to last), whether
+    it did the necessary work (one pass with every addition right, in any order), how many re-checks it started, and
+    whether it closed its thinking. The toy's own "what was pruned"."""
+    thinking = response.split(THINK_END, 1)[0]
+    correct_passes = {thinking_pass(operands, FIRST_HEADER)[0], thinking_pass(operands[::-1], RECHECK_HEADER)[0]}
+    correct_passes |= {thinking_pass(operands, RECHECK_HEADER)[0]}
+    return {
+        "boxes": BOXED.findall(thinking),
+        "work_complete": any(text in thinking for text in correct_passes),
+        "rechecks": thinking.count(RECHECK_HEADER),
+        "closed": THINK_END in response,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -148,9 +228,8 @@ def build_tokenizer(vocab_size: int = 400, seed: int = 0):
     rng = random.Random(seed)
     corpus = []
     for row in make_problems("train", 2000, seed):
-        a, b = parse_operands(row["problem"])
         corpus.append(row["problem"] + rng.choice([TRAIN_SUFFIX, EVAL_SUFFIX]))
-        corpus.append(make_completion(a, b, rng.randint(0, 1)))
+        corpus.append(make_completion(parse_operands(row["problem"]), rng.randint(0, 1)))
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
@@ -227,34 +306,39 @@ def build_model(tokenizer, config: ToyModelConfig | None = None, seed: int = 0):
 
 @dataclass
 class ToySFTConfig:
-    # Many small steps beat fewer big ones here: at 2000 x 8 a toy with 0-5 re-checks reached ~85% accuracy, at
-    # 600 x 32 ~2%.
+    # Many small steps beat fewer big ones for a tiny model: on the previous toy (one 3-digit addition) 2000 x 8
+    # reached ~85% accuracy, 600 x 32 ~2%.
     num_train_problems: int = 24000
-    max_steps: int = 3000
+    max_steps: int = 4000
     batch_size: int = 8
     learning_rate: float = 3e-3
     warmup_steps: int = 30
-    # The trace mix. R1 stops at once on some problems and re-checks many times on others; so does the toy: no
-    # re-check in 40% of its traces, else 3-9 of them (mean 6: the base thinks three times longer than it needs to).
-    # The share without re-checks is what lets a pruned toy stay accurate: a tiny model copies its answer after
-    # `</think>` reliably only from contexts it has seen often, and a trace pruned to no re-checks is that context.
-    # Measured (200 or 800 samples; lengths are mean response tokens): 1-9 re-checks with that share at a fifth, 95%
-    # at 168 tokens, at a tenth 44%; uniform 0-6, 81%; re-checks of 67 tokens, 38%; 3-9 at a fifth, 9% (its first
-    # box miscomposes the sum); 1-12 at 40%, 77%; 1-9 at 40%, 100% at 184 tokens; 3-9 at 40% (these defaults), 100%
-    # at 219 tokens.
-    no_recheck_share: float = 0.4
-    min_rechecks: int = 3
-    max_rechecks: int = 9
-    # Batches drawn at random, not grouped by length, although grouping is 1.8x faster (708 s vs 1298 s for 1-9
-    # re-checks at a fifth): the loss is a mean over each batch's tokens, so batches of short traces weigh their
-    # "stop after the first box" several times more than the "re-check" it competes with, and a grouped toy stops at
-    # once in about twice as many answers as its traces do, thinking far less than its traces teach.
+    # The trace mix, fixed from the properties the toy must have before any pruning was run on it. No re-check in
+    # `no_recheck_share` of the traces, else `min_rechecks` to `max_rechecks`: the toy over-thinks, as R1 does.
+    no_recheck_share: float = 0.3
+    min_rechecks: int = 1
+    max_rechecks: int = 3
+    # The first pass is hurried: each carry is dropped with this probability (its sum comes out 10 or 100 short).
+    # Re-checks are careful, so they can catch the slip: thinking more pays, and cutting re-checks is a trade-off.
+    # The slip is a single token with much probability mass (a carry of 0 or 1), so it survives sampling at
+    # temperature 0.6, where a rarer slip would all but vanish.
+    first_pass_slip: float = 0.3
+    recheck_slip: float = 0.05
+    # A share of the traces is cut at a random token and closed with the answer lead-in and the best answer so far
+    # (thinkprune.toy.best_answer_so_far), as R1 answers when its thinking is forced to stop: a budget-forced toy
+    # then gives a real answer, and forcing measures what the cut thinking was worth. Only that answer is learned
+    # from these traces (their cut thinking is in the prompt), so the toy never learns to stop mid-pass by itself.
+    forced_share: float = 0.15
+    # Batches drawn at random, not grouped by length, although grouping is faster: the loss is a mean over each
+    # batch's tokens, so batches of short traces would weigh their "stop here" several times more than the "go on"
+    # of long ones, and a grouped toy stops early about twice as often as its traces do.
     group_by_length: bool = False
     seed: int = 0
 
     def __post_init__(self):
-        if not 0 <= self.no_recheck_share <= 1:
-            raise UserError(f"no_recheck_share is a share of the traces, between 0 and 1; got {self.no_recheck_share}")
+        for name in ("no_recheck_share", "first_pass_slip", "recheck_slip", "forced_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise UserError(f"{name} is a probability, between 0 and 1; got {getattr(self, name)}")
         if not 0 <= self.min_rechecks <= self.max_rechecks:
             raise UserError(
                 f"re-checks go from min_rechecks to max_rechecks: need 0 <= min_rechecks <= max_rechecks, got "
@@ -262,33 +346,53 @@ class ToySFTConfig:
             )
 
 
+def sample_trace(rng: random.Random, operands: tuple[int, ...], sft: ToySFTConfig, tokenizer) -> tuple[str, str]:
+    """One SFT trace of `operands` drawn from the mix of `sft`: (the thinking it is given, what it learns to write).
+    A forced trace is given its cut thinking and the answer lead-in, and learns only the answer."""
+    num_rechecks = 0 if rng.random() < sft.no_recheck_share else rng.randint(sft.min_rechecks, sft.max_rechecks)
+    thinking = "\n".join(thinking_passes(operands, num_rechecks, rng, (sft.first_pass_slip, sft.recheck_slip)))
+    if rng.random() < sft.forced_share:
+        # Cut where budget forcing cuts: after any whole number of the model's own tokens.
+        ids = tokenizer(thinking, add_special_tokens=False)["input_ids"]
+        cut = tokenizer.decode(ids[: rng.randrange(len(ids))])
+        return cut + TOY_ANSWER_LEAD, f"{best_answer_so_far(cut, operands)}}}."
+    return "", thinking + answer_sentence(BOXED.findall(thinking)[-1])
+
+
 def sft_dataset(tokenizer, sft: ToySFTConfig):
     """Prompt-completion rows; the prompt is the rendered chat (ending in "<think>\\n") in either suffix style."""
     from datasets import Dataset  # training-only dependency: a Space that serves the toy has no datasets
 
     # SFT cuts a trace longer than the context without a word: refuse a mix whose longest trace would be cut.
-    longest = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "What is 999 + 999?" + max(TRAIN_SUFFIX, EVAL_SUFFIX, key=len)}],
-        tokenize=False,
-        add_generation_prompt=True,
-    ) + make_completion(999, 999, sft.max_rechecks)
-    num_tokens = len(tokenizer(longest + tokenizer.eos_token, add_special_tokens=False)["input_ids"])
-    if num_tokens > tokenizer.model_max_length:
+    longest = longest_trace_tokens(tokenizer, sft.max_rechecks)
+    if longest > tokenizer.model_max_length:
         raise UserError(
-            f"max_rechecks {sft.max_rechecks} makes traces of {num_tokens} tokens, over the toy's context of "
+            f"max_rechecks {sft.max_rechecks} makes traces of {longest} tokens, over the toy's context of "
             f"{tokenizer.model_max_length}: lower --max_rechecks"
         )
     rng = random.Random(sft.seed)
     rows = []
-    for row in make_problems("train", sft.num_train_problems, sft.seed):
-        a, b = parse_operands(row["problem"])
+    # Traces are drawn with replacement: level 1 has fewer distinct problems (about 2250) than there are traces.
+    for index in range(sft.num_train_problems):
+        operands = draw_operands(rng, index % len(LEVEL_OPERANDS) + 1, "train")
         suffix = rng.choice([TRAIN_SUFFIX, EVAL_SUFFIX])
         prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": row["problem"] + suffix}], tokenize=False, add_generation_prompt=True
+            [{"role": "user", "content": problem_text(operands) + suffix}], tokenize=False, add_generation_prompt=True
         )
-        completion = make_completion(a, b, sample_num_rechecks(rng, sft)) + tokenizer.eos_token
-        rows.append({"prompt": prompt, "completion": completion})
+        given, completion = sample_trace(rng, operands, sft, tokenizer)
+        rows.append({"prompt": prompt + given, "completion": completion + tokenizer.eos_token})
     return Dataset.from_list(rows)
+
+
+def longest_trace_tokens(tokenizer, num_rechecks: int) -> int:
+    """Prompt and completion tokens of the longest trace with `num_rechecks` re-checks."""
+    operands = (OPERAND_RANGE[1],) * LEVEL_OPERANDS[max(LEVEL_OPERANDS)]
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": problem_text(operands) + max(TRAIN_SUFFIX, EVAL_SUFFIX, key=len)}],
+        tokenize=False,
+        add_generation_prompt=True,
+    ) + make_completion(operands, num_rechecks)
+    return len(tokenizer(text + tokenizer.eos_token, add_special_tokens=False)["input_ids"])
 
 
 def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_config: ToyModelConfig | None = None):

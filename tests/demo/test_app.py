@@ -67,9 +67,9 @@ def served(tmp_path_factory, tiny_checkpoint):
     from thinkprune.toy import make_completion, parse_operands
 
     root = tmp_path_factory.mktemp("demo_app")
-    a, b = parse_operands(toy_example()["problem"])
-    base_ids = build_scripted_checkpoint(tiny_checkpoint, root / "base", make_completion(a, b, num_rechecks=1))
-    pruned_ids = build_scripted_checkpoint(tiny_checkpoint, root / "round4", make_completion(a, b, num_rechecks=0))
+    operands = parse_operands(toy_example()["problem"])
+    base_ids = build_scripted_checkpoint(tiny_checkpoint, root / "base", make_completion(operands, num_rechecks=1))
+    pruned_ids = build_scripted_checkpoint(tiny_checkpoint, root / "round4", make_completion(operands, num_rechecks=0))
     as_round(root / "round4", 4, 60)
     as_round(copy_checkpoint(tiny_checkpoint, root / "round1"), 1, 120)
     broken = copy_checkpoint(tiny_checkpoint, root / "round2")
@@ -319,13 +319,14 @@ def test_two_users_are_served_at_once(served):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 def test_browser_runs_an_example_and_shows_both_panes(served, tmp_path):
     from scripts.screenshot_demo import run_example_in_browser
-    from thinkprune.toy import parse_operands, solve_steps
+    from thinkprune.toy import make_completion, parse_operands
 
     example = toy_example()
     shown = run_example_in_browser(served["url"], example, tmp_path / "demo.png")
     for role, ids in (("base", served["base_ids"]), ("pruned", served["pruned_ids"])):
         assert shown[role]["stats"].startswith(f"{len(ids)} tokens") and "finished" in shown[role]["stats"]
-        assert shown[role]["thinking"].startswith(solve_steps(*parse_operands(example["problem"])).splitlines()[0])
+        first_line = make_completion(parse_operands(example["problem"]), 0).splitlines()[0]
+        assert shown[role]["thinking"].startswith(first_line)
         assert shown[role]["answer"].startswith("The answer is") and example["answer"] in shown[role]["answer"]
         assert "\\boxed" not in shown[role]["answer"]  # rendered as math, not shown as LaTeX source
         assert "✓ correct" in shown[role]["answer"]

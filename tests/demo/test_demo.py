@@ -25,6 +25,7 @@ from thinkprune.errors import UserError
 from thinkprune.grading import grade
 from thinkprune.prompts import eval_prompt_ids, split_thinking
 from thinkprune.records import RoundRecord
+from thinkprune.toy import parse_operands
 
 
 def snapshot(text: str, status: str = "finished", **extra) -> dict:
@@ -205,11 +206,8 @@ def test_examples_carry_their_reference_answers():
         assert row["problem"] and row["source"]
         assert grade(f"\\boxed{{{row['answer']}}}", row["answer"])
     toys = toy_examples()
-    assert all(
-        grade(f"\\boxed{{{int(a) + int(b)}}}", row["answer"])
-        for row in toys
-        for a, b in [row["problem"].removeprefix("What is ").removesuffix("?").split(" + ")]
-    )
+    assert all(grade(f"\\boxed{{{sum(parse_operands(row['problem']))}}}", row["answer"]) for row in toys)
+    assert sorted(row["level"] for row in toys) == [1, 2, 3]  # one example per level
     assert DemoConfig().is_toy
 
 

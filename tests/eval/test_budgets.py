@@ -29,8 +29,8 @@ class AnsweringBackend(ScriptedBackend):
         if not text.endswith("\\boxed{"):
             return super().completion_ids(prompt_ids, max_new_tokens)
         self.inputs.append(prompt_ids)
-        a, b = parse_operands(text.split("<|User|>")[1].split("?")[0] + "?")
-        ids = self.tokenizer(f"{a + b}}}.", add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+        total = sum(parse_operands(text.split("<|User|>")[1].split("?")[0] + "?"))
+        ids = self.tokenizer(f"{total}}}.", add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
         return split_at_eos(ids[:max_new_tokens], {self.tokenizer.eos_token_id})
 
 
@@ -47,9 +47,9 @@ def rows_of(results, mode):
 
 
 def test_truncate_outcome_grades_the_cut_text(tokenizer):
-    completion = make_completion(123, 456, 2)  # boxes 579 after the column steps, then re-checks
+    completion = make_completion((57, 68), 2)  # boxes 125 after the first pass, then re-checks
     ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    sample = {"problem_index": 0, "token_ids": ids, "answer": "579", "correct": True, "finished": True}
+    sample = {"problem_index": 0, "token_ids": ids, "answer": "125", "correct": True, "finished": True}
     first_box = len(tokenizer(completion[: completion.index("}.") + 2], add_special_tokens=False)["input_ids"])
     before, after = (truncate_outcome(sample, budget, tokenizer.decode) for budget in (first_box - 2, first_box))
     assert (before["correct"], before["num_tokens"], before["cut"]) == (False, first_box - 2, True)
@@ -61,9 +61,9 @@ def test_truncate_outcome_grades_the_cut_text(tokenizer):
 
 
 def test_force_outcome_counts_the_budget_the_lead_in_and_the_answer(tokenizer):
-    ids = tokenizer(make_completion(123, 456, 3), add_special_tokens=False)["input_ids"]
-    sample = {"problem_index": 0, "token_ids": ids, "answer": "579", "correct": False, "finished": False}
-    forced = tokenizer(TOY_ANSWER_LEAD + "579}.", add_special_tokens=False)["input_ids"]
+    ids = tokenizer(make_completion((57, 68), 3), add_special_tokens=False)["input_ids"]
+    sample = {"problem_index": 0, "token_ids": ids, "answer": "125", "correct": False, "finished": False}
+    forced = tokenizer(TOY_ANSWER_LEAD + "125}.", add_special_tokens=False)["input_ids"]
     outcome = force_outcome(sample, 20, {"forced_ids": forced}, tokenizer.decode)
     assert (outcome["correct"], outcome["num_tokens"], outcome["cut"]) == (True, 20 + len(forced), True)
     natural = force_outcome(sample, 20, None, tokenizer.decode)
@@ -183,7 +183,7 @@ def test_budgets_above_max_new_tokens_are_refused(tiny_checkpoint, tokenizer, tm
 
 
 def test_evaluate_budgets_without_forcing_needs_no_backend(tokenizer, tmp_path):
-    ids = tokenizer(make_completion(123, 456, 0), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    ids = tokenizer(make_completion((57, 68), 0), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     sample = {
         "benchmark": "toy",
         "problem_index": 0,

@@ -32,8 +32,10 @@ class ScriptedBackend:
 
     def completion_ids(self, prompt_ids: list[int], max_new_tokens: int) -> Generation:
         text = self.tokenizer.decode(prompt_ids)
-        a, b = (int(x) for x in text.split("What is ")[1].split("?")[0].split(" + "))
-        completion = make_completion(a, b + (a % 2), a % 3)
+        operands = tuple(int(x) for x in text.split("What is ")[1].split("?")[0].split(" + "))
+        # Wrong on odd first operands (the last one off by one), with 0-2 re-checks.
+        a = operands[0]
+        completion = make_completion((*operands[:-1], operands[-1] + a % 2), a % 3)
         ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
         return split_at_eos(ids[:max_new_tokens], {self.tokenizer.eos_token_id})
 

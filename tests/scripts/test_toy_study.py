@@ -93,3 +93,82 @@ def test_an_automatic_schedule_that_kept_no_round_is_reported_as_keeping_the_bas
     assert (ablation["run"], ablation["token_limit"], ablation["pass@1"]) == ("automatic schedule (289)", 289, 0.96)
     assert (schedule["kept_round"], schedule["mean_tokens"]) == (1, 90.0)
     assert "It keeps round 1, the last within its accuracy tolerance" in automatic_summary(kept_first)
+
+
+def toy_sample(operands: tuple[int, ...], problem_id: int, completion: str, num_tokens: int) -> dict:
+    from thinkprune.grading import grade
+    from thinkprune.toy import level_of, problem_text
+
+    return {
+        "problem_index": problem_id,
+        "problem_id": problem_id,
+        "problem": problem_text(operands),
+        "answer": str(sum(operands)),
+        "level": level_of(operands),
+        "response": completion,
+        "num_tokens": num_tokens,
+        "correct": grade(completion, str(sum(operands))),
+    }
+
+
+def slipped_then_caught(operands: tuple[int, ...], num_rechecks: int = 1) -> str:
+    """A trace whose hurried first pass drops every carry, its re-checks careful: first box wrong, last box right."""
+    from thinkprune.toy import BOXED, answer_sentence, thinking_passes
+
+    class AlwaysSlip:
+        def random(self):
+            return 0.0
+
+    thinking = "\n".join(thinking_passes(operands, num_rechecks, AlwaysSlip(), slips=(1.0, 0.0)))
+    return thinking + answer_sentence(BOXED.findall(thinking)[-1])
+
+
+def test_what_was_pruned_reads_each_response_pass_by_pass():
+    from scripts.toy_study import box_accuracy, pruned_anatomy, shortest_correct
+    from thinkprune.toy import make_completion
+
+    hard = (57, 68, 91, 80)
+    whole = make_completion((51, 52), 1)
+    cut_during_the_recheck = whole[: whole.index("Wait") + 40]
+    samples = [
+        toy_sample(hard, 0, slipped_then_caught(hard, 2), 460),  # first box wrong, last right
+        toy_sample(hard, 0, slipped_then_caught(hard, 0), 160),  # wrong, no re-check
+        toy_sample(hard, 0, make_completion(hard, 0), 161),
+        toy_sample((51, 52), 1, cut_during_the_recheck, 90),  # right pass, cut by the limit mid-re-check
+    ]
+    assert pruned_anatomy(samples) == {"work_complete": 0.75, "mean_rechecks": 0.75, "closed": 0.75}
+    assert box_accuracy(samples) == {"first": 0.5, "last": 0.75, "responses": 4}
+    assert sorted(shortest_correct(samples)) == [90, 161]
+
+
+def test_the_testbed_checks_each_property_against_its_criterion():
+    from scripts.toy_study import level_rows, testbed_properties
+    from thinkprune.toy import make_completion
+
+    easy = [toy_sample((51, 52), i, make_completion((51, 52), 3), 120) for i in range(4)]
+    hard = [toy_sample((57, 68, 91, 80), 10, slipped_then_caught((57, 68, 91, 80)), 313)] + [
+        toy_sample((57, 68, 91, 80), 10, slipped_then_caught((57, 68, 91, 80), 0), 161)
+    ]
+    medium = [toy_sample((57, 68, 91), 20, make_completion((57, 68, 91), 1), 221)]
+    samples = easy + medium + hard
+    metrics = {
+        "pass@1": 0.7,
+        "mean_tokens": 170.0,
+        "levels": {
+            "1": {"pass@1": 1.0, "pass@1_ci": [1.0, 1.0]},
+            "2": {"pass@1": 1.0, "pass@1_ci": [1.0, 1.0]},
+            "3": {"pass@1": 0.5, "pass@1_ci": [0.0, 1.0]},
+        },
+        "budgets": [{"budget": 85, "mode": "force", "pass@1": 0.55}, {"budget": 42, "mode": "force", "pass@1": 0.2}],
+    }
+    properties = testbed_properties(samples, metrics, {"half": 85, "quarter": 42}, {"train_seconds": 600, "size_mb": 8})
+    met = {p["criterion"].split(" (")[0]: p["met"] for p in properties}
+    assert met["forced at half its mean tokens"] is True and met["forced at a quarter of its mean tokens"] is True
+    assert met["base pass@1 between 55% and 90%"] is True
+    assert met["hardest level clearly below the easiest"] is False  # its interval reaches the easiest's
+    assert met["hardest level: the last box is right at least 5 points more often than the first"] is True
+    assert met["the hardest level's shortest correct response is at least twice the easiest's"] is True  # 313 vs 120
+    assert met["mean response at least twice the mean shortest correct response"] is False  # 170 vs 169
+
+    rows = level_rows("round", hard, samples)
+    assert [r["level"] for r in rows] == ["3"] and rows[0]["pass@1"] == 0.5 and rows[0]["pass@1_change"] == 0.0

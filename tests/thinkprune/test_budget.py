@@ -33,7 +33,7 @@ def test_think_end_position_by_bisection_counts_the_tokens_up_to_the_tag():
 
 def test_think_end_position_takes_the_single_token_when_there_is_one(tiny_checkpoint):
     tokenizer = load_tokenizer(str(tiny_checkpoint))
-    ids = tokenizer(make_completion(123, 456, 2), add_special_tokens=False)["input_ids"]
+    ids = tokenizer(make_completion((57, 68), 2), add_special_tokens=False)["input_ids"]
     end_id = think_end_token_id(tokenizer)
     assert end_id is not None and tokenizer.decode([end_id]) == "</think>"
     decode = tokenizer.decode
@@ -59,7 +59,7 @@ def test_needs_forcing(num_tokens, finished, think_end, budget, forced):
 def test_lead_ins_close_the_thinking_and_open_a_box(tiny_checkpoint):
     tokenizer = load_tokenizer(str(tiny_checkpoint))
     assert tokenizer.decode(lead_in_ids(tokenizer, TOY_ANSWER_LEAD)) == TOY_ANSWER_LEAD
-    assert make_completion(1, 2, 0).endswith(TOY_ANSWER_LEAD + "3}.")  # the toy's own answer sentence
+    assert make_completion((51, 52), 0).endswith(TOY_ANSWER_LEAD + "103}.")  # the toy's own answer sentence
     assert FORCE_LEAD_IN.startswith("\n</think>") and FORCE_LEAD_IN.endswith("\\boxed{")
     assert default_lead_in("toy") == TOY_ANSWER_LEAD
     assert default_lead_in("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") == FORCE_LEAD_IN

@@ -7,28 +7,103 @@ import pytest
 from thinkprune.errors import UserError
 from thinkprune.grading import grade
 from thinkprune.modeling import TOKENIZER_PROBE, load_model, load_tokenizer
-from thinkprune.toy import EVAL_SUFFIX, RECHECK_HEADER, ToySFTConfig, make_completion, make_problems, solve_steps
+from thinkprune.toy import (
+    EVAL_SUFFIX,
+    FIRST_HEADER,
+    LEVEL_OPERANDS,
+    RECHECK_HEADER,
+    TOY_ANSWER_LEAD,
+    TOY_MAX_NEW_TOKENS,
+    ToySFTConfig,
+    add_columns,
+    anatomy,
+    best_answer_so_far,
+    build_tokenizer,
+    level_of,
+    longest_trace_tokens,
+    make_completion,
+    make_problems,
+    parse_operands,
+    sample_trace,
+    thinking_pass,
+    thinking_passes,
+)
 
 
-def test_trace_holds_the_steps_then_redundant_rechecks_then_the_boxed_answer():
-    completion = make_completion(478, 596, num_rechecks=2)
-    assert completion.startswith(solve_steps(478, 596))
-    assert completion.count(RECHECK_HEADER) == 2
-    assert "8+6+0=14\n7+9+1=17\n4+5+1=10\nSo \\boxed{1074}." in completion
-    assert completion.endswith("</think>\n\nThe answer is \\boxed{1074}.")
-    assert grade(completion, "1074") and not grade(completion, "1075")
+def test_trace_holds_one_pass_then_rechecks_in_the_other_order_then_the_boxed_answer():
+    completion = make_completion((57, 68, 91), num_rechecks=2)
+    first, recheck, again = completion.split("</think>")[0].strip().split("\nWait")
+    assert first.startswith(f"{FIRST_HEADER} 57, 68, 91.\n057+68:\n7+8+0=15\n5+6+1=12\n0+0+1=01\nSo 125.\n125+91:")
+    assert first.endswith("So \\boxed{216}.")
+    assert recheck.startswith(", let me double-check 91, 68, 57.\n091+68:") and "So 159.\n159+57:" in recheck
+    assert again.startswith(", let me double-check 57, 68, 91.") and again.endswith("So \\boxed{216}.")
+    assert completion.endswith("</think>\n\nThe answer is \\boxed{216}.")
+    assert grade(completion, "216") and not grade(completion, "215")
+
+
+def test_levels_are_the_number_of_operands_and_come_in_turn():
+    rows = make_problems("test", 6, seed=0)
+    assert [row["level"] for row in rows] == [1, 2, 3, 1, 2, 3]
+    for row in rows:
+        operands = parse_operands(row["problem"])
+        assert len(operands) == LEVEL_OPERANDS[row["level"]] == LEVEL_OPERANDS[level_of(operands)]
+        assert int(row["answer"]) == sum(operands) and all(50 <= x <= 99 for x in operands)
+    train = {row["problem"] for row in make_problems("train", 600, seed=0)}
+    assert not train & {row["problem"] for row in make_problems("test", 200, seed=0)}
+
+
+def test_the_necessary_work_grows_with_the_level_and_rechecks_cost_as_much_again():
+    """The trace lengths the toy's design rests on (docs in thinkprune/toy.py, the recipes' limits): one pass and
+    the answer take 69, 115 and 161 tokens by level, the hardest more than twice the easiest; each re-check adds a
+    pass; the longest trace fits the toy's response budget."""
+    tokenizer = build_tokenizer()
+
+    def tokens(text):
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    one_pass = [tokens(make_completion((99, 98, 97, 96)[:count], 0)) for count in LEVEL_OPERANDS.values()]
+    assert one_pass == [69, 115, 161] and one_pass[-1] >= 2 * one_pass[0]
+    with_rechecks = [tokens(make_completion((99, 98, 97, 96), k)) for k in range(ToySFTConfig().max_rechecks + 1)]
+    assert [b - a for a, b in zip(with_rechecks, with_rechecks[1:])] == [152] * ToySFTConfig().max_rechecks
+    assert with_rechecks[-1] + 1 <= TOY_MAX_NEW_TOKENS and longest_trace_tokens(tokenizer, 3) <= 1024
+
+
+def test_a_slip_drops_a_carry_and_a_careful_recheck_catches_it():
+    class AlwaysSlip:
+        def random(self):
+            return 0.0
+
+    assert add_columns(57, 68) == (["7+8+0=15", "5+6+1=12", "0+0+1=01"], 125)
+    assert add_columns(57, 68, AlwaysSlip(), slip=1.0) == (["7+8+0=15", "5+6+0=11", "0+0+0=00"], 15)
+    hurried, careful = thinking_passes((57, 68), 1, AlwaysSlip(), slips=(1.0, 0.0))
+    assert hurried.endswith("So \\boxed{015}.") and careful.endswith("So \\boxed{125}.")
+    assert anatomy(f"{hurried}\n{careful}", (57, 68))["boxes"] == ["015", "125"]
 
 
 def test_the_answer_is_boxed_before_the_checks_like_r1():
     """A response cut during the re-checks already holds a box: `grade` truncation rewards it, `zero` does not."""
-    completion = make_completion(123, 456, num_rechecks=3)
+    completion = make_completion((12, 34), num_rechecks=3)
     cut = completion[: completion.index(RECHECK_HEADER) + len(RECHECK_HEADER) + 5]
-    assert "</think>" not in cut and grade(cut, "579")
+    assert "</think>" not in cut and grade(cut, "046")
 
 
-def test_waste_grows_with_rechecks():
-    lengths = [len(make_completion(123, 456, k)) for k in range(ToySFTConfig().max_rechecks + 1)]
-    assert lengths == sorted(lengths) and lengths[-1] > 3 * lengths[0]
+def test_a_forced_trace_learns_only_the_best_answer_so_far():
+    tokenizer = build_tokenizer()
+    sft = ToySFTConfig(forced_share=1.0, first_pass_slip=0.0)
+    given, completion = sample_trace(__import__("random").Random(3), (57, 68, 91), sft, tokenizer)
+    assert given.endswith(TOY_ANSWER_LEAD) and "</think>" not in given[: -len(TOY_ANSWER_LEAD)]
+    assert completion == f"{best_answer_so_far(given[: -len(TOY_ANSWER_LEAD)], (57, 68, 91))}}}."
+    first = thinking_pass((57, 68, 91), FIRST_HEADER)[0]
+    assert best_answer_so_far(first + "\nWait", (57, 68, 91)) == "216"  # the last box
+    assert best_answer_so_far(first.split("\n125+91")[0], (57, 68, 91)) == "125"  # the running total
+    assert best_answer_so_far("Let me add 57", (57, 68, 91)) == "057"  # nothing added yet
+
+
+def test_anatomy_tells_the_necessary_work_from_the_rechecks():
+    full = make_completion((57, 68, 91), 2)
+    assert anatomy(full, (57, 68, 91)) == {"boxes": ["216"] * 3, "work_complete": True, "rechecks": 2, "closed": True}
+    cut = full[: full.index("So \\boxed")]
+    assert anatomy(cut, (57, 68, 91)) == {"boxes": [], "work_complete": False, "rechecks": 0, "closed": False}
 
 
 def test_chat_template_prefills_think_like_r1_distill(tiny_checkpoint):
@@ -93,7 +168,7 @@ def test_the_shipped_toy_base_is_what_the_build_command_makes():
 @pytest.mark.slow
 @pytest.mark.skipif(
     not __import__("os").environ.get("THINKPRUNE_REBUILD_TOY"),
-    reason="about half an hour on 2 cores: THINKPRUNE_REBUILD_TOY=1",
+    reason="about 45 minutes on 2 cores: THINKPRUNE_REBUILD_TOY=1",
 )
 def test_rebuilding_the_toy_base_reaches_the_shipped_accuracy(tmp_path):
     from eval.evaluate import EvalConfig, evaluate
@@ -111,6 +186,7 @@ def test_rebuilding_the_toy_base_reaches_the_shipped_accuracy(tmp_path):
     ("args", "message"),
     [
         (["--no_recheck_share", "1.5"], "between 0 and 1"),
+        (["--first_pass_slip", "-0.1"], "between 0 and 1"),
         (["--min_rechecks", "5", "--max_rechecks", "3"], "0 <= min_rechecks <= max_rechecks"),
         (["--max_rechecks", "21"], "over the toy's context of 1024: lower --max_rechecks"),
     ],

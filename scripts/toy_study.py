@@ -291,6 +291,26 @@ def level_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def against_schedule(samples: list[dict], schedule_samples: list[dict]) -> dict:
+    """An ablation's pass@1 minus the fixed schedule's final round's, paired on the same problems."""
+    change = paired_change(samples, schedule_samples)
+    return {"vs_schedule": change["pass@1_change"], "vs_schedule_ci": change["pass@1_change_ci"]}
+
+
+def schedule_comparison_table(ablation_rows: list[dict], schedule_row_: dict) -> str:
+    lines = [
+        "| run | pass@1 | mean tokens | Δ pass@1 vs the fixed schedule [paired 95% CI] | Δ mean tokens |",
+        "|---|---|---|---|---|",
+    ]
+    for r in ablation_rows:
+        change = percent_change({"pass@1_change": r["vs_schedule"], "pass@1_change_ci": r["vs_schedule_ci"]})
+        lines.append(
+            f"| {r['run']} | {100 * r['pass@1']:.1f}% | {r['mean_tokens']:.1f} | {change} "
+            f"| {r['mean_tokens'] - schedule_row_['mean_tokens']:+.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def testbed_properties(samples: list[dict], metrics: dict, forcing: dict, build: dict) -> list[dict]:
     """The properties issue #22 asks of the toy base, each measured on the held-out set against its criterion."""
     levels = by_level(samples)
@@ -575,14 +595,19 @@ def main(argv: list[str] | None = None) -> dict:
         schedule_rows.append(
             schedule_row("fixed (the schedule above)", main_rounds, len(main_rounds), main_rounds[-1][2], 0.0)
         )
+        schedule_samples = read_run_samples(main_rounds[-1][3])
         for label, (schedule_file, round_args) in ABLATIONS.items():
             evaluated = run_and_evaluate(schedule_file, config, base_eval, round_args)
             ablation_records += [r for _, r, _, _ in evaluated]
             _, record, metrics, eval_dir = evaluated[-1]
-            per_level += level_rows(label, read_run_samples(eval_dir), base_samples)
+            samples = read_run_samples(eval_dir)
+            per_level += level_rows(label, samples, base_samples)
             train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
             limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated)
-            ablation_rows.append(row(f"{label} ({limits})", record.token_limit, metrics, train_seconds))
+            ablation_rows.append(
+                row(f"{label} ({limits})", record.token_limit, metrics, train_seconds)
+                | against_schedule(samples, schedule_samples)
+            )
             if label == "difficulty-aware limits":
                 measured = sum(r.difficulty["measure_seconds"] for _, r, _, _ in evaluated)
                 schedule_rows.append(schedule_row(label, evaluated, len(evaluated), metrics, measured))
@@ -590,11 +615,13 @@ def main(argv: list[str] | None = None) -> dict:
         ablation_records += [r for _, r, _, _ in evaluated]
         auto = auto_decisions(AUTO_SCHEDULE)
         auto_ablation, auto_schedule = automatic_rows(evaluated, auto, base_metrics)
-        ablation_rows.append(auto_ablation)
+        kept_samples = (
+            read_run_samples(evaluated[auto["selected_round"] - 1][3]) if auto["selected_round"] else base_samples
+        )
+        ablation_rows.append(auto_ablation | against_schedule(kept_samples, schedule_samples))
         schedule_rows.append(auto_schedule)
         if auto["selected_round"]:
-            kept_eval_dir = evaluated[auto["selected_round"] - 1][3]
-            per_level += level_rows("automatic schedule", read_run_samples(kept_eval_dir), base_samples)
+            per_level += level_rows("automatic schedule", kept_samples, base_samples)
 
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
@@ -637,6 +664,12 @@ def main(argv: list[str] | None = None) -> dict:
     report += verdict_markdown(verdict, base_metrics)
     if ablation_rows:
         report += ["## Ablations (final round of each)", "", markdown_table(ablation_rows), ""]
+        report += [
+            "Each ablation's final round against the fixed schedule's (round 3 above), paired on the same problems:",
+            "",
+            schedule_comparison_table(ablation_rows, rows[-1]),
+            "",
+        ]
         report += [
             "## Schedules compared",
             "",

@@ -172,3 +172,15 @@ def test_the_testbed_checks_each_property_against_its_criterion():
 
     rows = level_rows("round", hard, samples)
     assert [r["level"] for r in rows] == ["3"] and rows[0]["pass@1"] == 0.5 and rows[0]["pass@1_change"] == 0.0
+
+
+def test_each_ablation_is_paired_against_the_fixed_schedule_on_the_same_problems():
+    from scripts.toy_study import against_schedule, schedule_comparison_table
+    from thinkprune.toy import make_completion
+
+    right = [toy_sample((51, 52 + i), i, make_completion((51, 52 + i), 0), 69) for i in range(4)]
+    wrong_on_two = right[:2] + [toy_sample((51, 52 + i), i, "\\boxed{0}", 10) for i in (2, 3)]
+    change = against_schedule(wrong_on_two, right)
+    assert change["vs_schedule"] == -0.5 and change["vs_schedule_ci"][0] < -0.4
+    table = schedule_comparison_table([{"run": "one round", "pass@1": 0.5, "mean_tokens": 39.5, **change}], {"mean_tokens": 69.0})
+    assert "| one round | 50.0% | 39.5 | -50.0 [" in table and table.endswith("| -29.5 |")

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -215,6 +216,66 @@ def test_difficulty_aware_limits_become_a_token_limit_column(tmp_path):
     assert with_limits["token_limit"] == [80, 140, 200]
     assert summary["limits"] == {"min": 80, "mean": 140, "max": 200}
     assert (summary["min_limit"], summary["mean_solve_rate"], summary["measure_seconds"]) == (80, 0.5, 12.0)
+
+
+def test_the_solved_problem_filter_drops_problems_solved_always_or_never(tmp_path):
+    from datasets import Dataset
+
+    from train.round import DIFFICULTY_FILE, drop_solved_problems
+
+    argv = ["--filter_solved_problems", "true", "--num_generations", "4", "--per_device_train_batch_size", "8"]
+    args, training_args = parse_args(argv)
+    validate(args, training_args)
+    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": f"Q{i}"}], "answer": "1"} for i in range(4)])
+    # Solve rates 1, 1/2, 0 and 1/2; the second problem's cut but correct response counts only under `grade`.
+    measured = {
+        "num_problems": 4,
+        "seconds": 9.0,
+        "problems": [
+            {"lengths": [70, 90], "finished": [True, True], "correct": [True, True]},
+            {"lengths": [150, 350], "finished": [True, False], "correct": [True, True]},
+            {"lengths": [350, 120], "finished": [False, True], "correct": [False, False]},
+            {"lengths": [80, 120], "finished": [True, True], "correct": [False, True]},
+        ],
+    }
+    (tmp_path / DIFFICULTY_FILE).write_text(json.dumps(measured))
+    kept, summary = drop_solved_problems(dataset, args, training_args, tmp_path)
+    assert [row[0]["content"] for row in kept["prompt"]] == ["Q1", "Q3"]
+    assert (summary["num_problems"], summary["num_always_solved"], summary["num_never_solved"]) == (4, 1, 1)
+    assert (summary["num_kept"], summary["num_samples"], summary["measure_seconds"]) == (2, 4, 9.0)
+
+    graded = parse_args([*argv, "--truncation", "grade", "--per_device_train_batch_size", "4"])
+    assert len(drop_solved_problems(dataset, *graded, tmp_path)[0]) == 1  # Q1 is always correct
+    # Fewer problems left than one step's prompts (4 x 8 / 8): a one-line error, nothing trained.
+    wide, wide_training = parse_args(["--filter_solved_problems", "true"])
+    with pytest.raises(UserError, match="left 2 of 4 problems .*fewer than one step's 4 prompts"):
+        drop_solved_problems(dataset, wide, wide_training, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--filter_solved_problems", "true", "--difficulty_num_samples", "1"], "at least 2, got 1"),
+        (["--dynamic_sampling", "true", "--dynamic_sampling_max_rounds", "0"], "at least 1, got 0"),
+    ],
+)
+def test_impossible_filter_or_dynamic_sampling_is_refused(argv, message):
+    with pytest.raises(UserError, match=message):
+        validate(*parse_args(argv))
+
+
+def test_the_wall_clock_budget_stops_training_after_the_step_that_passes_it():
+    from transformers import TrainerControl
+
+    from train.round import WallClockBudget
+
+    budget, control, args = WallClockBudget(60), TrainerControl(), SimpleNamespace(device=torch.device("cpu"))
+    budget.on_train_begin(args, None, control)
+    budget.on_step_end(args, None, control)
+    assert not control.should_training_stop
+    budget.started -= 61
+    budget.on_step_end(args, None, control)
+    assert control.should_training_stop
 
 
 def test_half_precision_weights_without_master_copies_are_refused(monkeypatch):

@@ -5,7 +5,8 @@
 
 Every variant runs the same schedule (recipes/toy/schedule.yaml: 350 -> 250 -> 200 tokens) from the same base, each
 round stopped by the same wall-clock budget (`--seconds_per_round`, train/round.py's `max_train_seconds`; `max_steps`
-is raised so that time, not steps, ends a round): what each variant buys for the same time on the same cores.
+is raised so that time, not steps, ends a round) on the same `--num_train_problems` (480): what each variant buys
+for the same time on the same cores.
 
 - plain GRPO: the toy recipe as it is;
 - offline filter: `filter_solved_problems` drops, before each round, the problems the parent solved in none or all
@@ -56,6 +57,13 @@ class StudyConfig:
     schedule: str = field(default="recipes/toy/schedule.yaml", metadata={"help": "The schedule every variant runs."})
     seconds_per_round: float = field(default=120.0, metadata={"help": "Wall-clock training budget of every round."})
     max_steps: int = field(default=1000, metadata={"help": "Step cap of a round (set high: time ends a round)."})
+    num_train_problems: int = field(
+        default=480,
+        metadata={
+            "help": "Training problems of every variant's rounds: the filter measures all of them before each round "
+            "(the toy recipe's 2000 would take minutes per round on 2 cores); a 120 s toy round sees about 160."
+        },
+    )
     num_samples: int = field(default=4, metadata={"help": "Evaluation samples per held-out problem."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N held-out problems."})
     quick: bool = field(
@@ -158,6 +166,7 @@ def run_variant(label: str, options: list[str], config: StudyConfig) -> list[Pat
     if config.quick:
         schedule.token_limits = schedule.token_limits[:1]
     budget = ["--max_train_seconds", str(config.seconds_per_round), "--max_steps", str(config.max_steps)]
+    budget += ["--num_train_problems", str(config.num_train_problems)]
     return run_schedule(schedule, [*budget, *options])
 
 

@@ -402,6 +402,30 @@ def difficulty_text(difficulty: dict | None, token_limit: int) -> str | None:
     )
 
 
+def problem_filter_text(problem_filter: dict | None) -> str | None:
+    if not problem_filter:
+        return None
+    return (
+        f"Solved-problem filter: before the round the parent answered every training problem "
+        f"{problem_filter['num_samples']} times under the limit; the {problem_filter['num_always_solved']} it always "
+        f"solved and the {problem_filter['num_never_solved']} it never solved were dropped (their groups would have "
+        f"all-equal rewards), leaving {problem_filter['num_kept']} of {problem_filter['num_problems']}."
+    )
+
+
+def dynamic_sampling_text(dynamic_sampling: dict | None) -> str | None:
+    if not dynamic_sampling:
+        return None
+    trained = dynamic_sampling["groups_kept"] + dynamic_sampling["groups_padded"]
+    return (
+        f"Dynamic sampling (DAPO): steps trained only on prompt groups whose rewards were not all equal, generating "
+        f"up to {dynamic_sampling['max_rounds']} rounds per step to fill them: {dynamic_sampling['groups_generated']} "
+        f"groups generated in {dynamic_sampling['generation_rounds']} rounds, {dynamic_sampling['groups_kept']} of "
+        f"the {trained} trained on had varied rewards ({dynamic_sampling['groups_padded']} all-equal groups filled "
+        f"steps the rounds could not), {dynamic_sampling['extra_generation_seconds']:g} s in extra rounds."
+    )
+
+
 def plot_training_curves(log_history: list[dict], token_limit: int, path: Path) -> bool:
     """Reward, mean length and clipped ratio per step as one PNG, written atomically. False when nothing was logged."""
     series = {
@@ -535,6 +559,8 @@ def build_card(inputs: CardInputs, curves_file: str | None):
         recipe_json=json.dumps(recipe, indent=2, default=str),
         dataset_text=dataset_text,
         difficulty_text=difficulty_text(record.difficulty, limit),
+        problem_filter_text=problem_filter_text(record.problem_filter),
+        dynamic_sampling_text=dynamic_sampling_text(record.dynamic_sampling),
         auto_paragraphs=auto_paragraphs(record.auto),
         batch_text=batch_text,
         curves_file=curves_file,

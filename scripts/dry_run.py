@@ -273,6 +273,9 @@ def round_argv(
         str(config.prompts_per_step * num_generations),
         "--gradient_accumulation_steps",
         "1",
+        # One generation for that step, even where the recipe's generation feeds several steps (dler_like.yaml).
+        "--generation_batch_size",
+        str(config.prompts_per_step * num_generations),
         "--logging_steps",
         "1",
         "--save_strategy",
@@ -347,6 +350,7 @@ def main(argv: list[str] | None = None) -> dict:
             "first_prompt_tokens": first_prompt_tokens,
             "dataset": {**record["dataset"], "name": "scripts/dry_run.py PROBLEMS"},
             "global_step": record["global_step"],
+            "dynamic_sampling": record["dynamic_sampling"],
             "model_card_written": card_written,
         },
         "measured": {

@@ -23,6 +23,7 @@ OWN_OPTIONS = {
     "scripts/benchmark_overhead.py": ["--config", "--repeats"],
     "scripts/benchmark_throughput.py": ["--model", "--num_problems", "--batch_size"],
     "scripts/dry_run.py": ["--config", "--prompts_per_step"],
+    "scripts/dynamic_sampling_study.py": ["--seconds_per_round", "--quick", "--schedule"],
     "scripts/gpu_check.py": ["--full_size", "--eval_problems"],
     "scripts/measure_demo.py": ["--runs", "--example", "--base"],
     "scripts/prepare_wheelhouse.py": ["--python_version", "--platform", "--max_mb"],

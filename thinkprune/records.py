@@ -45,6 +45,11 @@ class RoundRecord:
     train_seconds: float | None = None
     # Difficulty-aware limits: the rule and the per-problem limits it gave (train/round.py).
     difficulty: dict | None = None
+    # The solved-problem filter: how many training problems the parent always or never solved, dropped before the
+    # round (train/round.py `filter_solved_problems`).
+    problem_filter: dict | None = None
+    # Dynamic sampling: generation rounds and groups generated, kept and padded over the round (train/round.py).
+    dynamic_sampling: dict | None = None
     # The automatic schedule's decisions about this round: the parent's measurement, the limit chosen and why, the
     # validation, and whether the schedule went on (train/schedule.py adds them once the round is validated).
     auto: dict | None = None

@@ -30,6 +30,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 
@@ -42,7 +43,7 @@ import torch
 import transformers
 import trl
 from accelerate.utils import broadcast_object_list, gather_object
-from transformers import AutoConfig, set_seed
+from transformers import AutoConfig, TrainerCallback, set_seed
 from transformers.integrations import is_trackio_available
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
@@ -57,6 +58,7 @@ from thinkprune.records import ROUND_RECORD, ROUND_STATE, TRAINER_LOG, RoundReco
 from thinkprune.toy import resolve_model_name
 from train.auto import measure, problem_limits, solve_rates
 from train.data import build_round_dataset, hold_out, load_problems
+from train.dynamic_sampling import DynamicSamplingGRPOTrainer
 from train.push_to_hub import push_round
 from train.rewards import TRUNCATION_MODES, get_thinkprune_reward
 
@@ -64,7 +66,7 @@ from train.rewards import TRUNCATION_MODES, get_thinkprune_reward
 logger = logging.getLogger(__name__)
 
 DEFAULT_RECIPE = RECIPES_DIR / "toy" / "round.yaml"
-# The parent's responses to every training problem, measured for difficulty-aware limits.
+# The parent's responses to every training problem, measured for difficulty-aware limits and the solved-problem filter.
 DIFFICULTY_FILE = "difficulty_measurement.json"
 
 
@@ -136,6 +138,27 @@ class ThinkPruneConfig:
         metadata={
             "help": "Difficulty-aware limits: samples of the parent per training problem to measure its solve rate."
         },
+    )
+    filter_solved_problems: bool = field(
+        default=False,
+        metadata={
+            "help": "Before training, drop the problems the parent solved in none or all of difficulty_num_samples "
+            "samples under the round's limit: their groups would have all-equal rewards and teach nothing."
+        },
+    )
+    dynamic_sampling: bool = field(
+        default=False,
+        metadata={
+            "help": "DAPO's dynamic sampling (train/dynamic_sampling.py): train only on groups whose rewards are not "
+            "all equal, generating again (at most dynamic_sampling_max_rounds rounds) to fill the step."
+        },
+    )
+    dynamic_sampling_max_rounds: int = field(
+        default=3, metadata={"help": "Dynamic sampling: the most generation rounds per step, the first included."}
+    )
+    max_train_seconds: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after the step that passes this wall-clock time (max_steps still applies)."},
     )
 
 
@@ -290,6 +313,13 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
         raise UserError(f"unknown truncation {args.truncation!r}: use one of {', '.join(TRUNCATION_MODES)}")
     if args.difficulty_aware_limits:
         validate_difficulty(args)
+    if args.filter_solved_problems and args.difficulty_num_samples < 2:
+        raise UserError(
+            f"filter_solved_problems needs difficulty_num_samples of at least 2, got {args.difficulty_num_samples}: "
+            "with one sample every problem is solved at rate 0 or 1"
+        )
+    if args.dynamic_sampling_max_rounds < 1:
+        raise UserError(f"dynamic_sampling_max_rounds must be at least 1, got {args.dynamic_sampling_max_rounds}")
     needs_gpu = training_args.use_vllm or training_args.bf16 or training_args.fp16
     if needs_gpu and not training_args.use_cpu and not torch.cuda.is_available():
         raise UserError(
@@ -475,13 +505,10 @@ def measure_on_every_process(dataset, args: ThinkPruneConfig, training_args) -> 
     }
 
 
-def add_problem_limits(dataset, args: ThinkPruneConfig, training_args, output_dir: Path):
-    """Difficulty-aware limits as a `token_limit` column (the reward reads it) and their summary for the record.
-
-    The parent's solve rate on every training problem is measured with the round's prompt, sampling and limit, by
+def parent_measurement(dataset, args: ThinkPruneConfig, training_args, output_dir: Path) -> dict:
+    """The parent's responses to every training problem, with the round's prompt, sampling and limit, measured by
     all processes together; the main process keeps it in the output directory, where a resumed run of this round
-    finds it.
-    """
+    finds it. Difficulty-aware limits and the solved-problem filter both read it."""
     path = output_dir / DIFFICULTY_FILE
     # The main process's copy decides for every process and machine: their filesystems may differ.
     saved = [json.loads(path.read_text()) if training_args.process_index == 0 and path.is_file() else None]
@@ -490,6 +517,11 @@ def add_problem_limits(dataset, args: ThinkPruneConfig, training_args, output_di
         measurement = measure_on_every_process(dataset, args, training_args)
         if training_args.process_index == 0:
             write_json_atomic(path, measurement)
+    return measurement
+
+
+def add_problem_limits(dataset, measurement: dict, args: ThinkPruneConfig):
+    """Difficulty-aware limits as a `token_limit` column (the reward reads it) and their summary for the record."""
     rates = solve_rates(measurement)
     limits = problem_limits(rates, args.token_limit, args.difficulty_min_limit)
     summary = {
@@ -503,6 +535,74 @@ def add_problem_limits(dataset, args: ThinkPruneConfig, training_args, output_di
     return dataset.add_column("token_limit", limits), summary
 
 
+def drop_solved_problems(dataset, measurement: dict, args: ThinkPruneConfig, training_args):
+    """The problems the parent solved sometimes but not always under the round's limit, and what was dropped.
+
+    A problem solved in none or all of its samples will most likely give GRPO groups of all-equal rewards: zero
+    advantage, nothing learned (DAPO and DLER drop such groups online; this drops the problems once, before the round).
+    """
+    if args.truncation == "grade":  # a cut response is graded too: its reward is whether it is correct
+        rates = [sum(row["correct"]) / len(row["correct"]) for row in measurement["problems"]]
+    else:
+        rates = solve_rates(measurement)
+    keep = [index for index, rate in enumerate(rates) if 0 < rate < 1]
+    prompts_per_step = training_args.generation_batch_size // training_args.num_generations
+    if len(keep) < prompts_per_step:
+        raise UserError(
+            f"filter_solved_problems left {len(keep)} of {len(rates)} problems (the parent solved the others always "
+            f"or never in {args.difficulty_num_samples} samples), fewer than one step's {prompts_per_step} prompts: "
+            "use more problems or samples, or train without the filter"
+        )
+    summary = {
+        "rule": "dropped the problems whose samples by the parent, under the round's limit, all earned 0 or all 1",
+        "num_samples": args.difficulty_num_samples,
+        "num_problems": len(rates),
+        "num_never_solved": sum(rate == 0 for rate in rates),
+        "num_always_solved": sum(rate == 1 for rate in rates),
+        "num_kept": len(keep),
+        "measure_seconds": measurement["seconds"],
+    }
+    return dataset.select(keep), summary
+
+
+def shape_by_parent(dataset, args: ThinkPruneConfig, training_args, output_dir: Path):
+    """(training set, difficulty summary, filter summary): difficulty-aware limits and the solved-problem filter, as
+    asked, from one measurement of the parent.
+
+    Every process calls this outside `main_process_first`: the measurement is a collective, and a barrier around the
+    whole pass would time out on a real model. It is gathered, so every process keeps the same problems and limits.
+    """
+    if not (args.difficulty_aware_limits or args.filter_solved_problems):
+        return dataset, None, None
+    measurement = parent_measurement(dataset, args, training_args, output_dir)
+    difficulty = problem_filter = None
+    if args.difficulty_aware_limits:
+        dataset, difficulty = add_problem_limits(dataset, measurement, args)
+    if args.filter_solved_problems:
+        # After the limits: the measurement's rows follow the whole training set, which the filter then narrows.
+        dataset, problem_filter = drop_solved_problems(dataset, measurement, args, training_args)
+    return dataset, difficulty, problem_filter
+
+
+class WallClockBudget(TrainerCallback):
+    """Stops training after the step that passes `seconds`. The main process decides and tells the others, so every
+    process stops after the same step (one that stopped alone would leave the others waiting in a collective)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        stop = torch.tensor([time.monotonic() - self.started > self.seconds], dtype=torch.int, device=args.device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.broadcast(stop, src=0)
+        if stop.item():
+            control.should_training_stop = True
+
+
 def use_machine_cores(training_args) -> None:
     """`accelerate launch` without --cpu on a machine without a GPU sets OMP_NUM_THREADS=1: torch would use one core.
     (Only under `accelerate launch`, which sets ACCELERATE_MIXED_PRECISION: a run started with python keeps the
@@ -511,6 +611,15 @@ def use_machine_cores(training_args) -> None:
     if launched and not torch.cuda.is_available() and os.environ.get("OMP_NUM_THREADS") == "1":
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", training_args.world_size))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_processes)))
+
+
+def dynamic_sampling_summary(trainer, args: ThinkPruneConfig) -> dict | None:
+    """What dynamic sampling did over the round, for the record and the card."""
+    if not args.dynamic_sampling:
+        return None
+    totals = dict(trainer.dynamic_sampling_totals)
+    totals["extra_generation_seconds"] = round(totals["extra_generation_seconds"], 1)
+    return {"max_rounds": args.dynamic_sampling_max_rounds, **totals}
 
 
 def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dict) -> RoundRecord | None:
@@ -536,11 +645,9 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
     if training_args.process_index == 0 and read_state(output_dir).get("identity") != identity:
         # Once anything can be written here, say which run this directory holds: only it may resume it.
         write_json_atomic(output_dir / ROUND_STATE, {"identity": identity, "trained": False})
-    difficulty = None
     with training_args.main_process_first(desc="preparing the training prompts"):
         train_dataset, num_dropped = prepare_dataset(args, training_args.seed, tokenizer)
-    if args.difficulty_aware_limits:
-        train_dataset, difficulty = add_problem_limits(train_dataset, args, training_args, output_dir)
+    train_dataset, difficulty, problem_filter = shape_by_parent(train_dataset, args, training_args, output_dir)
     batch = batch_arithmetic(args, training_args)
     logger.info(
         "Round %d: limit %d tokens, %d prompts (%d dropped as longer than %d tokens); %d processes x %d rollouts x "
@@ -561,12 +668,16 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
     # A rollout is finished when trl stopped it on an end-of-sequence id: the generation config's or the tokenizer's.
     reward = get_thinkprune_reward(eos_token_ids(tokenizer, model.generation_config), truncation=args.truncation)
     start = time.time()
-    trainer = GRPOTrainer(
+    trainer_class = GRPOTrainer
+    if args.dynamic_sampling:
+        trainer_class = partial(DynamicSamplingGRPOTrainer, max_generation_rounds=args.dynamic_sampling_max_rounds)
+    trainer = trainer_class(
         model=model,
         reward_funcs=reward,
         args=training_args,
         train_dataset=train_dataset,
         processing_class=tokenizer,
+        callbacks=[WallClockBudget(args.max_train_seconds)] if args.max_train_seconds else None,
     )
     # `--resume_from_checkpoint true` picks the latest checkpoint-* of output_dir; a path names one.
     resume = training_args.resume_from_checkpoint
@@ -596,6 +707,8 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
             "num_held_out": args.num_held_out_problems,
         },
         difficulty=difficulty,
+        problem_filter=problem_filter,
+        dynamic_sampling=dynamic_sampling_summary(trainer, args),
         batch=batch,
         global_step=trainer.state.global_step,
         train_metrics=final_train_metrics(trainer.state.log_history),

@@ -245,3 +245,34 @@ def test_difficulty_aware_limits_are_stated_under_the_training_data(tmp_path, ti
 
     _, plain = load_card(write_model_card(make_round_dir(tmp_path / "plain", tiny_checkpoint)))
     assert "Difficulty-aware" not in plain
+
+
+def test_the_solved_problem_filter_and_dynamic_sampling_are_stated(tmp_path, tiny_checkpoint):
+    problem_filter = {
+        "rule": "dropped the problems whose samples by the parent, under the round's limit, all earned 0 or all 1",
+        "num_samples": 4,
+        "num_problems": 160,
+        "num_never_solved": 3,
+        "num_always_solved": 121,
+        "num_kept": 36,
+        "measure_seconds": 26.0,
+    }
+    dynamic_sampling = {
+        "max_rounds": 3,
+        "generation_rounds": 70,
+        "groups_generated": 280,
+        "groups_kept": 150,
+        "groups_padded": 10,
+        "extra_generation_seconds": 41.5,
+    }
+    round_dir = make_round_dir(
+        tmp_path / "r1", tiny_checkpoint, problem_filter=problem_filter, dynamic_sampling=dynamic_sampling
+    )
+    _, body = load_card(write_model_card(round_dir))
+    assert "the 121 it always solved and the 3 it never solved were dropped" in body
+    assert "leaving 36 of 160" in body
+    assert "280 groups generated in 70 rounds, 150 of the 160 trained on had varied rewards" in body
+    assert "41.5 s in extra rounds" in body
+
+    _, plain = load_card(write_model_card(make_round_dir(tmp_path / "plain", tiny_checkpoint)))
+    assert "Solved-problem filter" not in plain and "Dynamic sampling" not in plain

@@ -19,6 +19,7 @@ from scripts.dry_run import (
 )
 from thinkprune.modeling import load_model, load_tokenizer
 from thinkprune.prompts import training_messages
+from train.round import parse_args
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,36 @@ def test_stand_in_has_r1_distill_tokens_template_and_architecture(tmp_path):
 def test_r1_recipes_keep_the_official_entropy_bonus(recipe):
     values = recipe_values(str(REPO_ROOT / "recipes" / "DeepSeek-R1-Distill-Qwen-1.5B" / recipe))
     assert values["entropy_coef"] == 0.001
+
+
+def test_the_dler_like_recipe_has_dlers_values():
+    """recipes/DeepSeek-R1-Distill-Qwen-1.5B/dler_like.yaml against NVlabs/DLER verl-dler/dler.sh (commit 498b8ed)."""
+    recipe = str(REPO_ROOT / "recipes" / "DeepSeek-R1-Distill-Qwen-1.5B" / "dler_like.yaml")
+    values = recipe_values(recipe)
+    assert (values["token_limit"], values["truncation"], values["num_generations"]) == (4000, "zero", 16)
+    assert (values["rollouts_per_step_on_8_gpus"], values["prompts_per_step_on_8_gpus"]) == (1024, 64)
+    assert (values["learning_rate"], values["entropy_coef"]) == (1e-6, 0.0)
+    args, training_args = parse_args(["--config", recipe, "--use_cpu", "true", "--bf16", "false"])
+    assert args.dynamic_sampling and args.max_prompt_length == 1024
+    assert training_args.generation_batch_size == 256 * 16  # one generation feeds 4 optimizer steps
+    assert (training_args.scale_rewards, training_args.epsilon, training_args.epsilon_high) == ("batch", 0.2, 0.28)
+    assert (training_args.beta, training_args.loss_type, training_args.weight_decay) == (0.0005, "dapo", 0.01)
+
+
+@pytest.mark.slow
+def test_one_step_of_the_dler_like_recipe_runs_with_dynamic_sampling(tmp_path):
+    """All rollouts are cut at the limit, so every group's rewards are equal: every generation round runs."""
+    output = tmp_path / "dler.json"
+    recipe = "recipes/DeepSeek-R1-Distill-Qwen-1.5B/dler_like.yaml"
+    command = ["scripts/dry_run.py", "--config", recipe, "--token_limit", "16", "--threads", "1", "--output"]
+    result = subprocess.run(
+        [sys.executable, *command, str(output)], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    dry_run = json.loads(output.read_text())["dry_run"]
+    assert (dry_run["prompts_per_step"], dry_run["rollouts_per_step"], dry_run["global_step"]) == (1, 16, 1)
+    sampling = dry_run["dynamic_sampling"]
+    assert (sampling["generation_rounds"], sampling["groups_generated"], sampling["groups_padded"]) == (3, 3, 1)
 
 
 def test_missing_recipe_is_a_one_line_error(capsys):

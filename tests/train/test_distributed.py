@@ -129,6 +129,24 @@ def test_every_process_decides_from_the_directory_the_main_process_checked(tmp_p
     assert list(decisions.iterdir()) == []
 
 
+def test_dynamic_sampling_over_two_processes_agrees_on_its_rounds(coin_flip_checkpoint, tmp_path):
+    """Groups of 2 coin flips are all-equal half the time, so steps generate again: both processes must run the same
+    rounds (each is a collective) or the launch hangs; the timeout turns a deadlock into a failure."""
+    model, problems = coin_flip_checkpoint
+    output_dir, hashes = tmp_path / "round1", tmp_path / "hashes"
+    hashes.mkdir()
+    options = [*round_options(model, problems, output_dir), "--num_generations", "2", "--dynamic_sampling", "true"]
+    env = {**os.environ, "WEIGHTS_HASH_DIR": str(hashes)}
+    finish(launch(["--multi_gpu", "--num_processes", "2"], LAUNCH_AND_HASH, options, env), timeout=900)
+
+    record = RoundRecord.read(output_dir)
+    assert record.batch["world_size"] == 2 and record.batch["rollouts_per_step"] == 16 and record.global_step == 2
+    sampling = record.dynamic_sampling
+    assert 2 < sampling["generation_rounds"] <= 6  # extra rounds were needed, at most 3 per step
+    assert sampling["groups_kept"] + sampling["groups_padded"] == 2 * 8  # every step trained on its 8 groups
+    assert (hashes / "rank0.sha256").read_text() == (hashes / "rank1.sha256").read_text()
+
+
 def test_two_round_schedule_over_two_processes(coin_flip_checkpoint, tmp_path):
     model, problems = coin_flip_checkpoint
     schedule = tmp_path / "schedule.yaml"

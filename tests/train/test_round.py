@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -209,15 +210,19 @@ def test_impossible_difficulty_aware_limits_are_refused(argv, message):
         validate(*parse_args(["--difficulty_aware_limits", "true", "--token_limit", "200", *argv]))
 
 
-def test_difficulty_aware_limits_become_a_token_limit_column(tmp_path):
+def problems_dataset(count: int):
     from datasets import Dataset
 
-    from train.round import DIFFICULTY_FILE, add_problem_limits
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": f"Q{i}"}], "answer": "1"} for i in range(count)])
+
+
+def test_difficulty_aware_limits_become_a_token_limit_column(tmp_path, monkeypatch):
+    import train.round
+    from train.round import DIFFICULTY_FILE, shape_by_parent
 
     args, training_args = parse_args(
         ["--difficulty_aware_limits", "true", "--token_limit", "200", "--difficulty_min_limit", "80"]
     )
-    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": f"Q{i}"}], "answer": "1"} for i in range(3)])
     # What the main process measured (kept in the output directory): solve rates 1, 1/2 and 0.
     measured = {
         "num_problems": 3,
@@ -229,10 +234,98 @@ def test_difficulty_aware_limits_become_a_token_limit_column(tmp_path):
         ],
     }
     (tmp_path / DIFFICULTY_FILE).write_text(json.dumps(measured))
-    with_limits, summary = add_problem_limits(dataset, args, training_args, tmp_path)
-    assert with_limits["token_limit"] == [80, 140, 200]
+    monkeypatch.setattr(train.round, "measure_on_every_process", lambda *_: pytest.fail("the kept one was not read"))
+    with_limits, summary, problem_filter = shape_by_parent(problems_dataset(3), args, training_args, tmp_path)
+    assert with_limits["token_limit"] == [80, 140, 200] and problem_filter is None
     assert summary["limits"] == {"min": 80, "mean": 140, "max": 200}
     assert (summary["min_limit"], summary["mean_solve_rate"], summary["measure_seconds"]) == (80, 0.5, 12.0)
+
+
+# Solve rates 1, 1/2, 0 and 1/2; the second problem's cut but correct response counts only under `grade`.
+FOUR_PROBLEMS_MEASURED = {
+    "num_problems": 4,
+    "seconds": 9.0,
+    "problems": [
+        {"lengths": [70, 90], "finished": [True, True], "correct": [True, True]},
+        {"lengths": [150, 200], "finished": [True, False], "correct": [True, True]},
+        {"lengths": [200, 120], "finished": [False, True], "correct": [False, False]},
+        {"lengths": [80, 120], "finished": [True, True], "correct": [False, True]},
+    ],
+}
+FILTER_OPTIONS = ["--filter_solved_problems", "true", "--num_generations", "4", "--per_device_train_batch_size", "8"]
+
+
+def test_the_solved_problem_filter_drops_problems_solved_always_or_never():
+    from train.round import drop_solved_problems
+
+    args, training_args = parse_args(FILTER_OPTIONS)
+    validate(args, training_args)
+    dataset = problems_dataset(4)
+    kept, summary = drop_solved_problems(dataset, FOUR_PROBLEMS_MEASURED, args, training_args)
+    assert [row[0]["content"] for row in kept["prompt"]] == ["Q1", "Q3"]
+    assert (summary["num_problems"], summary["num_always_solved"], summary["num_never_solved"]) == (4, 1, 1)
+    assert (summary["num_kept"], summary["num_samples"], summary["measure_seconds"]) == (2, 4, 9.0)
+
+    graded, graded_training = parse_args(
+        [*FILTER_OPTIONS, "--truncation", "grade", "--per_device_train_batch_size", "4"]
+    )
+    # Under `grade` Q1's cut response counts: always solved, it is dropped too.
+    assert len(drop_solved_problems(dataset, FOUR_PROBLEMS_MEASURED, graded, graded_training)[0]) == 1
+    # Fewer problems left than one step's prompts (4 x 8 / 8): a one-line error, nothing trained.
+    wide, wide_training = parse_args(["--filter_solved_problems", "true"])
+    with pytest.raises(UserError, match="left 2 of 4 problems .*fewer than one step's 4 prompts"):
+        drop_solved_problems(dataset, FOUR_PROBLEMS_MEASURED, wide, wide_training)
+
+
+def test_one_measurement_of_the_parent_serves_both_difficulty_limits_and_the_filter(tmp_path, monkeypatch):
+    import train.round
+    from train.round import DIFFICULTY_FILE, shape_by_parent
+
+    difficulty = ["--difficulty_aware_limits", "true", "--token_limit", "200", "--difficulty_min_limit", "80"]
+    args, training_args = parse_args([*FILTER_OPTIONS, *difficulty])
+    validate(args, training_args)
+    passes = []
+
+    def measure_on_every_process(dataset, *_):
+        passes.append(len(dataset))
+        return FOUR_PROBLEMS_MEASURED
+
+    monkeypatch.setattr(train.round, "measure_on_every_process", measure_on_every_process)
+    kept, summary, problem_filter = shape_by_parent(problems_dataset(4), args, training_args, tmp_path)
+    assert passes == [4]  # the whole training set, once
+    # The limits follow the measurement's rows through the filter: the two kept problems, both solved half the time.
+    assert [row[0]["content"] for row in kept["prompt"]] == ["Q1", "Q3"] and kept["token_limit"] == [140, 140]
+    assert summary["measure_seconds"] == problem_filter["measure_seconds"] == 9.0
+    assert json.loads((tmp_path / DIFFICULTY_FILE).read_text()) == FOUR_PROBLEMS_MEASURED
+    # A resumed run reads the kept measurement instead of measuring again.
+    assert shape_by_parent(problems_dataset(4), args, training_args, tmp_path)[0]["token_limit"] == [140, 140]
+    assert passes == [4]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--filter_solved_problems", "true", "--difficulty_num_samples", "1"], "at least 2, got 1"),
+        (["--dynamic_sampling", "true", "--dynamic_sampling_max_rounds", "0"], "at least 1, got 0"),
+    ],
+)
+def test_impossible_filter_or_dynamic_sampling_is_refused(argv, message):
+    with pytest.raises(UserError, match=message):
+        validate(*parse_args(argv))
+
+
+def test_the_wall_clock_budget_stops_training_after_the_step_that_passes_it():
+    from transformers import TrainerControl
+
+    from train.round import WallClockBudget
+
+    budget, control, args = WallClockBudget(60), TrainerControl(), SimpleNamespace(device=torch.device("cpu"))
+    budget.on_train_begin(args, None, control)
+    budget.on_step_end(args, None, control)
+    assert not control.should_training_stop
+    budget.started -= 61
+    budget.on_step_end(args, None, control)
+    assert control.should_training_stop
 
 
 def test_half_precision_weights_without_master_copies_are_refused(monkeypatch):

@@ -31,13 +31,18 @@ def trackio_installed(monkeypatch):
     monkeypatch.setattr(train.round, "is_trackio_available", lambda: True)
 
 
-@pytest.mark.parametrize("recipe", ["thinkprune.yaml", "thinkprune_beyond_paper.yaml", "thinkprune_vllm_server.yaml"])
+@pytest.mark.parametrize(
+    "recipe", ["thinkprune.yaml", "thinkprune_beyond_paper.yaml", "thinkprune_vllm_server.yaml", "dler_like.yaml"]
+)
 def test_the_r1_recipes_log_to_trackio_when_it_is_installed(recipe, trackio_installed):
     _, training_args = parse_args(["--config", str(Path(R1_RECIPE).with_name(recipe)), *ON_CPU])
     assert training_args.report_to == ["trackio"]
-    # The project is the folder of the recipe's rounds: outputs/DeepSeek-R1-Distill-Qwen-1.5B-thinkprune[-...]
+    # The project is the folder of the recipe's rounds: outputs/DeepSeek-R1-Distill-Qwen-1.5B-thinkprune[-...] or
+    # outputs/DeepSeek-R1-Distill-Qwen-1.5B-dler-like
     assert training_args.project == Path(training_args.output_dir).parent.name
-    assert training_args.project.startswith("DeepSeek-R1-Distill-Qwen-1.5B-thinkprune")
+    assert training_args.project.startswith(
+        ("DeepSeek-R1-Distill-Qwen-1.5B-thinkprune", "DeepSeek-R1-Distill-Qwen-1.5B-dler")
+    )
     assert training_args.run_name == "round1"
 
 

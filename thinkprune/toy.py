@@ -136,7 +136,9 @@ def make_problems(split: str, num_problems: int, seed: int) -> list[dict]:
     return rows
 
 
-def add_columns(total: int, operand: int, rng: random.Random | None = None, slip: float = 0.0) -> tuple[list[str], int]:
+def add_columns(
+    total: int, operand: int, rng: random.Random | None = None, slip: float = 0.0
+) -> tuple[list[str], int]:
     """`total + operand` column by column, lowest column first: the lines and the sum they add up to.
 
     With probability `slip`, each carry into a column is dropped (written 0), and the columns after it go on from

@@ -25,7 +25,7 @@ from thinkprune.errors import UserError
 from thinkprune.grading import grade
 from thinkprune.prompts import eval_prompt_ids, split_thinking
 from thinkprune.records import RoundRecord
-from thinkprune.toy import parse_operands
+from thinkprune.toy import TOY_MAX_NEW_TOKENS, parse_operands
 
 
 def snapshot(text: str, status: str = "finished", **extra) -> dict:
@@ -185,7 +185,7 @@ def test_settings_precedence_file_then_environment_then_command_line(tmp_path):
     assert (defaults.temperature, defaults.top_p, defaults.initial_max_new_tokens) == (0.6, 0.95, 4096)
     assert not defaults.is_toy and defaults.pruned == [] and defaults.tokens_limit == 32768
     toy = DemoConfig()  # the toy's context is 1024 tokens
-    assert toy.is_toy and (toy.initial_max_new_tokens, toy.tokens_limit) == (512, 1024)
+    assert toy.is_toy and (toy.initial_max_new_tokens, toy.tokens_limit) == (TOY_MAX_NEW_TOKENS, 1024)
     assert DemoConfig(max_new_tokens=5000).initial_max_new_tokens == 1024
 
 

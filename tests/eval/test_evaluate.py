@@ -16,11 +16,11 @@ from thinkprune.generation import Generation, Sampling, split_at_eos, vllm_avail
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
 from thinkprune.records import RoundRecord
-from thinkprune.toy import is_toy_model, make_completion
+from thinkprune.toy import is_toy_model, make_completion, make_problems
 
 
 class ScriptedBackend:
-    """Answers like the toy would, without a model: right iff the first operand is even, one re-check per 3 of it."""
+    """Answers like the toy would, without a model: right iff the first operand is even, with a few re-checks."""
 
     name = "scripted"
 
@@ -33,9 +33,10 @@ class ScriptedBackend:
     def completion_ids(self, prompt_ids: list[int], max_new_tokens: int) -> Generation:
         text = self.tokenizer.decode(prompt_ids)
         operands = tuple(int(x) for x in text.split("What is ")[1].split("?")[0].split(" + "))
-        # Wrong on odd first operands (the last one off by one), with 0-2 re-checks.
+        # Wrong on odd first operands (the last one off by one); 0-2 re-checks on two operands, where they fit in
+        # the tests' 256 tokens.
         a = operands[0]
-        completion = make_completion((*operands[:-1], operands[-1] + a % 2), a % 3)
+        completion = make_completion((*operands[:-1], operands[-1] + a % 2), a % 3 if len(operands) == 2 else 0)
         ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
         return split_at_eos(ids[:max_new_tokens], {self.tokenizer.eos_token_id})
 
@@ -244,7 +245,7 @@ def test_max_new_tokens_is_capped_to_the_model_context(tiny_checkpoint, tokenize
         toy_config(tiny_checkpoint, tmp_path, max_new_tokens=100_000, limit=1, num_samples=1),
         backend=ScriptedBackend(tokenizer),
     )
-    prompt = eval_prompt_ids(tokenizer, "What is 477 + 270?", EVAL_SUFFIX, None)
+    prompt = eval_prompt_ids(tokenizer, make_problems("test", 1, seed=0)[0]["problem"], EVAL_SUFFIX, None)
     assert results["config"]["max_new_tokens"] == 512 - len(prompt)  # the tiny model has 512 positions
     assert "max_new_tokens 100000 ->" in capsys.readouterr().err
 
@@ -257,7 +258,7 @@ def test_toy_lineage_picks_toy_defaults(tmp_path):
     record.write(round_dir)
     assert is_toy_model(str(round_dir))
     config = with_defaults(EvalConfig(model=str(round_dir)))
-    assert (config.benchmarks, config.max_new_tokens, config.output_dir) == ("toy", 512, "eval_results/round1")
+    assert (config.benchmarks, config.max_new_tokens, config.output_dir) == ("toy", 704, "eval_results/round1")
     base = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
     dataclasses.replace(record, parent=base, base_model=base, lineage=[base]).write(round_dir)
     config = with_defaults(EvalConfig(model=str(round_dir)))
@@ -275,7 +276,7 @@ def test_recipes_parse_into_the_protocol():
     (toy,) = TrlParser(EvalConfig).parse_args_and_config(
         ["--config", str(REPO_ROOT / "recipes/eval/toy.yaml"), "--num_samples", "2"]
     )
-    assert (toy.model, toy.benchmarks, toy.max_new_tokens, toy.num_samples) == ("toy", "toy", 512, 2)
+    assert (toy.model, toy.benchmarks, toy.max_new_tokens, toy.num_samples) == ("toy", "toy", 704, 2)
 
 
 @pytest.mark.parametrize(

@@ -161,7 +161,9 @@ def test_the_testbed_checks_each_property_against_its_criterion():
         },
         "budgets": [{"budget": 85, "mode": "force", "pass@1": 0.55}, {"budget": 42, "mode": "force", "pass@1": 0.2}],
     }
-    properties = testbed_properties(samples, metrics, {"half": 85, "quarter": 42}, {"train_seconds": 600, "size_mb": 8})
+    properties = testbed_properties(
+        samples, metrics, {"half": 85, "quarter": 42}, {"train_seconds": 600, "size_mb": 8}
+    )
     met = {p["criterion"].split(" (")[0]: p["met"] for p in properties}
     assert met["forced at half its mean tokens"] is True and met["forced at a quarter of its mean tokens"] is True
     assert met["base pass@1 between 55% and 90%"] is True
@@ -182,5 +184,7 @@ def test_each_ablation_is_paired_against_the_fixed_schedule_on_the_same_problems
     wrong_on_two = right[:2] + [toy_sample((51, 52 + i), i, "\\boxed{0}", 10) for i in (2, 3)]
     change = against_schedule(wrong_on_two, right)
     assert change["vs_schedule"] == -0.5 and change["vs_schedule_ci"][0] < -0.4
-    table = schedule_comparison_table([{"run": "one round", "pass@1": 0.5, "mean_tokens": 39.5, **change}], {"mean_tokens": 69.0})
+    table = schedule_comparison_table(
+        [{"run": "one round", "pass@1": 0.5, "mean_tokens": 39.5, **change}], {"mean_tokens": 69.0}
+    )
     assert "| one round | 50.0% | 39.5 | -50.0 [" in table and table.endswith("| -29.5 |")

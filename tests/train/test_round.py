@@ -141,7 +141,7 @@ def test_only_an_unfinished_round_of_this_run_is_resumed(tmp_path):
     other_args, other_training_args = parse_args(
         ["--output_dir", str(tmp_path / "fresh"), "--resume_from_checkpoint", "true", "--token_limit", "120"]
     )
-    with pytest.raises(UserError, match="round 1, limit 350, parent toy"):
+    with pytest.raises(UserError, match="round 1, limit 400, parent toy"):
         check_output_dir(
             tmp_path / "fresh", other_args, other_training_args, run_identity(other_args, other_training_args)
         )

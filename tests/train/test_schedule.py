@@ -341,7 +341,7 @@ def test_held_out_problems_outnumbering_the_training_set_are_refused(tmp_path):
 def test_auto_without_a_config_is_the_toys_automatic_schedule():
     config, extra = parse_args(["--auto", "--auto_max_rounds", "2", "--", "--max_steps", "3"])
     assert config.auto and config.output_root == "outputs/toy-auto" and config.token_limits == []
-    assert (config.auto_max_new_tokens, config.auto_percentile, config.auto_floor) == (512, 75, 66)
+    assert (config.auto_max_new_tokens, config.auto_percentile, config.auto_floor) == (704, 75, 69)
     assert config.auto_max_rounds == 2 and extra == ["--max_steps", "3"]
     assert parse_args([])[0].auto is False  # the fixed toy schedule stays the default
 

@@ -3,7 +3,7 @@
     python scripts/dynamic_sampling_study.py                 # the toy schedule, 4 variants, 120 s per round
     python scripts/dynamic_sampling_study.py --quick         # wiring check: 1 round, a few seconds, 8 problems
 
-Every variant runs the same schedule (recipes/toy/schedule.yaml: 350 -> 250 -> 200 tokens) from the same base, each
+Every variant runs the same schedule (recipes/toy/schedule.yaml: 400 -> 300 -> 200 tokens) from the same base, each
 round stopped by the same wall-clock budget (`--seconds_per_round`, train/round.py's `max_train_seconds`; `max_steps`
 is raised so that time, not steps, ends a round) on the same `--num_train_problems` (480): what each variant buys
 for the same time on the same cores.

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from thinkprune.records import RoundRecord
+from thinkprune.toy import RECHECK_HEADER
 
 
 pytestmark = pytest.mark.slow
@@ -184,7 +185,7 @@ def test_saving_and_correctness_marks(served):
     base_tokens, pruned_tokens = len(served["base_ids"]), len(served["pruned_ids"])
     assert (result["base"]["num_tokens"], result["pruned"]["num_tokens"]) == (base_tokens, pruned_tokens)
     assert result["token_ratio"] == pytest.approx(pruned_tokens / base_tokens)
-    assert "Wait, let me double-check." in base_thinking and "Wait" not in pruned_thinking
+    assert RECHECK_HEADER in base_thinking and "Wait" not in pruned_thinking
     assert "</think>" not in base_thinking + base_answer
     answer = f"The answer is \\boxed{{{example['answer']}}}."
     assert result["base"]["answer"] == result["pruned"]["answer"] == answer

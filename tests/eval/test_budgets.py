@@ -13,7 +13,7 @@ from thinkprune.errors import UserError
 from thinkprune.generation import split_at_eos
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import eval_prompt_ids
-from thinkprune.toy import TOY_ANSWER_LEAD, make_completion, parse_operands
+from thinkprune.toy import TOY_ANSWER_LEAD, TOY_MAX_NEW_TOKENS, make_completion, parse_operands
 
 
 class AnsweringBackend(ScriptedBackend):
@@ -206,18 +206,29 @@ def test_evaluate_budgets_without_forcing_needs_no_backend(tokenizer, tmp_path):
 def test_evaluate_with_budgets_on_the_real_toy(tmp_path, capsys):
     out = tmp_path / "toy"
     main(
-        ["--model", "toy", "--limit", "6", "--num_samples", "2", "--budgets", "60,100,512", "--output_dir", str(out)]
+        [
+            "--model",
+            "toy",
+            "--limit",
+            "6",
+            "--num_samples",
+            "2",
+            "--budgets",
+            f"60,100,{TOY_MAX_NEW_TOKENS}",
+            "--output_dir",
+            str(out),
+        ]
         + ["--backend", "transformers"]
     )
     results = json.loads((out / "results.json").read_text())
     metrics = results["benchmarks"]["toy"]
     rows = {(row["mode"], row["budget"]): row for row in metrics["budgets"]}
-    assert set(rows) == {(mode, budget) for mode in ("truncate", "force") for budget in (60, 100, 512)}
-    assert rows[("truncate", 512)]["pass@1"] == metrics["pass@1"]
-    assert rows[("truncate", 512)]["mean_tokens"] == metrics["mean_tokens"]
+    assert set(rows) == {(mode, budget) for mode in ("truncate", "force") for budget in (60, 100, TOY_MAX_NEW_TOKENS)}
+    assert rows[("truncate", TOY_MAX_NEW_TOKENS)]["pass@1"] == metrics["pass@1"]
+    assert rows[("truncate", TOY_MAX_NEW_TOKENS)]["mean_tokens"] == metrics["mean_tokens"]
     assert rows[("truncate", 60)]["mean_tokens"] <= 60
     forced = read_lines(out / "budgets.jsonl")
-    assert forced and all(record["budget"] in (60, 100, 512) for record in forced)
+    assert forced and all(record["budget"] in (60, 100, TOY_MAX_NEW_TOKENS) for record in forced)
     assert rows[("force", 60)]["mean_tokens"] > rows[("truncate", 60)]["mean_tokens"]  # the answers count
     for row in rows.values():
         low, high = row["pass@1_ci"]

@@ -31,6 +31,7 @@ from eval import parallel
 from eval.results import SAMPLES_FILE, read_samples, write_samples
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic
+from thinkprune.toy import TOY_MAX_NEW_TOKENS
 
 
 @dataclass
@@ -38,7 +39,7 @@ class DataParallelConfig:
     model: str = field(default="toy", metadata={"help": "Checkpoint to evaluate (local directory or 'toy')."})
     num_problems: int = field(default=200, metadata={"help": "Toy benchmark problems."})
     num_samples: int = field(default=4, metadata={"help": "Samples per problem."})
-    max_new_tokens: int = field(default=512, metadata={"help": "Token budget per response."})
+    max_new_tokens: int = field(default=TOY_MAX_NEW_TOKENS, metadata={"help": "Token budget per response."})
     batch_size: int = field(default=64, metadata={"help": "Sequences per generate call, in every process."})
     repeats: int = field(default=3, metadata={"help": "Timed runs of each side, alternating."})
     output: str | None = field(default=None, metadata={"help": "Also write the report (JSON) here."})

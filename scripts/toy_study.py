@@ -1,8 +1,9 @@
 """Reproduce the toy ThinkPrune study end to end and write the report to results/toy/.
 
-    python scripts/toy_study.py                 # the 3-round schedule + evaluation of each (about 5 min on 2 cores)
-    python scripts/toy_study.py --ablations     # also: one round at the final limit, `grade` truncation, batch
-                                                # scaling, difficulty-aware limits, the automatic schedule
+    python scripts/toy_study.py                 # the 3-round schedule + evaluation of each (about 11 min on 2 cores)
+    python scripts/toy_study.py --ablations     # also (about 46 min more): one round at the final limit, a too-tight
+                                                # limit, `grade` truncation, batch scaling, difficulty-aware limits,
+                                                # the automatic schedule
 
 Builds the toy long-thinker (cached), runs the schedule (finished rounds are reused), evaluates the base and every
 round on the held-out toy benchmark (several samples per problem; finished evaluations are reused), evaluates the

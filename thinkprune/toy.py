@@ -210,8 +210,12 @@ def anatomy(response: str, operands: tuple[int, ...]) -> dict:
     it did the necessary work (one pass with every addition right, in any order), how many re-checks it started, and
     whether it closed its thinking. The toy's own "what was pruned"."""
     thinking = response.split(THINK_END, 1)[0]
-    correct_passes = {thinking_pass(operands, FIRST_HEADER)[0], thinking_pass(operands[::-1], RECHECK_HEADER)[0]}
-    correct_passes |= {thinking_pass(operands, RECHECK_HEADER)[0]}
+    # A correct pass in any of the orders and under any of the headers a trace can give it.
+    correct_passes = {
+        thinking_pass(order, header)[0]
+        for order in (operands, operands[::-1])
+        for header in (FIRST_HEADER, RECHECK_HEADER)
+    }
     return {
         "boxes": BOXED.findall(thinking),
         "work_complete": any(text in thinking for text in correct_passes),

@@ -95,3 +95,11 @@ def test_license_and_citation_match_the_package_metadata():
     assert paper["title"] == "ThinkPrune: Pruning Long Chain-of-Thought of LLMs via Reinforcement Learning"
     assert [author["family-names"] for author in paper["authors"]][0] == "Hou" and paper["year"] == 2025
     assert {"type": "other", "value": "arXiv:2504.01296"} in paper["identifiers"]
+
+
+def test_the_readme_is_read_in_five_minutes_with_the_first_commands_on_its_first_screen():
+    lines = (REPO_ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, "README.md grew past 250 lines: move the detail to docs/ or results/"
+    first_screen = "\n".join(lines[:40])
+    for command in ('pip install -e ".[dev]"', "make test", "python app.py"):
+        assert command in first_screen, f"{command!r} is not on the README's first screen"

@@ -1,6 +1,7 @@
 """README.md and docs/: every relative link, anchor and repository path resolves; LICENSE and CITATION.cff agree with
 pyproject.toml."""
 
+import json
 import re
 from pathlib import Path
 
@@ -103,3 +104,21 @@ def test_the_readme_is_read_in_five_minutes_with_the_first_commands_on_its_first
     first_screen = "\n".join(lines[:40])
     for command in ('pip install -e ".[dev]"', "make test", "python app.py"):
         assert command in first_screen, f"{command!r} is not on the README's first screen"
+
+
+def test_the_measured_timings_the_docs_state_are_those_their_files_hold():
+    """A re-measurement rewrites the file; this fails until the prose that quotes it says the new figures."""
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    throughput = json.loads((REPO_ROOT / "results/eval_throughput/data_parallel.json").read_text())
+    seconds = throughput["seconds"]
+    assert f"{throughput['speedup_2_processes']:.2f}× faster" in readme
+    assert f"({seconds['2 processes x 1 thread']:.1f} s against {seconds['1 process x 2 threads']:.1f} s" in readme
+
+    scaling = " ".join((REPO_ROOT / "docs/scaling.md").read_text().split())
+    overhead = json.loads((REPO_ROOT / "results/overhead/overhead.json").read_text())["summary"]
+    wall, cpu = overhead["ratio_wall_range"], overhead["ratio_cpu_range"]
+    assert f"{overhead['ratio_wall']:.3f}× the bare trl run's wall-clock time" in scaling
+    assert (
+        f"{wall['min']:.3f}×-{wall['max']:.3f}×" in scaling and f"{overhead['ratio_cpu']:.3f}× its CPU time" in scaling
+    )
+    assert f"({cpu['min']:.3f}×-{cpu['max']:.3f}×)" in scaling

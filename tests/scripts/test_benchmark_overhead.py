@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.benchmark_overhead import SIDES, finished_reward, main, markdown
+from scripts.benchmark_overhead import SIDES, finished_reward, main, markdown, summarize
 
 
 def test_bare_reward_checks_only_the_end_of_sequence():
@@ -89,3 +89,22 @@ def test_the_report_blames_other_jobs_only_for_load_beyond_the_runs_own_threads(
     report["machine"].update(threads=threads, cpu_count=2)
     report["summary"]["load_average_1min"].update(min=median_load, median=median_load, max=median_load)
     assert expected in markdown(report)
+
+
+def test_the_summary_gives_each_sides_spread_and_the_spread_of_the_repeats_own_ratios():
+    def run(side, repeat, seconds):
+        measures = ("wall_seconds", "cpu_seconds", "step_seconds", "step_seconds_per_token", "fixed_seconds")
+        return {
+            "side": side, "repeat": repeat, **dict.fromkeys(measures, seconds), "load_average_1min": 1.0,
+            "mean_completion_length": 100.0, "first_step_mean_length": 90.0,
+        }  # fmt: skip
+
+    seconds = {"thinkprune": [40.0, 50.0, 44.0], "bare_trl": [40.0, 40.0, 44.0]}
+    runs = [run(side, repeat, value) for side in SIDES for repeat, value in enumerate(seconds[side])]
+    summary = summarize(runs)
+    assert summary["range_wall_seconds"] == {
+        "thinkprune": {"min": 40.0, "max": 50.0},
+        "bare_trl": {"min": 40.0, "max": 44.0},
+    }
+    # The median ratio (44/40) is within the goal, but one repeat (50/40) was not: the spread says so.
+    assert summary["ratio_wall"] == 1.1 and summary["ratio_wall_range"] == {"min": 1.0, "max": 1.25}

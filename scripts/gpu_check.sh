@@ -2,7 +2,8 @@
 # The GPU check in one command, from this checkout, on a machine with a CUDA GPU (about 5-8 minutes): runs
 # scripts/gpu_check.py at R1-Distill-Qwen-1.5B's size and writes results/gpu_check/gpu.json. Nothing is installed
 # into the machine's Python, so its own CUDA torch is kept. vLLM is used where it is installed, else transformers.
-# On an air-gapped node, bring the wheels scripts/prepare_wheelhouse.py made on a connected machine:
+# On an air-gapped node, bring the wheels scripts/prepare_wheelhouse.py made on a connected machine from the node's
+# `python -m pip list --format=freeze` (what it lacks, or has at a version that does not fit):
 #   WHEELHOUSE=wheelhouse bash scripts/gpu_check.sh
 # they are unpacked into .gpu_check_site/, put on PYTHONPATH ahead of the machine's own packages.
 set -euo pipefail

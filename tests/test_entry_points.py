@@ -26,7 +26,7 @@ OWN_OPTIONS = {
     "scripts/dynamic_sampling_study.py": ["--seconds_per_round", "--quick", "--schedule"],
     "scripts/gpu_check.py": ["--full_size", "--eval_problems"],
     "scripts/measure_demo.py": ["--runs", "--example", "--base"],
-    "scripts/prepare_wheelhouse.py": ["--python_version", "--platform", "--max_mb"],
+    "scripts/prepare_wheelhouse.py": ["--node_packages", "--python_version", "--max_mb"],
     "scripts/screenshot_demo.py": ["--output", "--example", "--base"],
     "scripts/toy_study.py": ["--schedule", "--ablations"],
     "scripts/update_readme.py": ["--readme", "--summary", "--check"],

@@ -30,7 +30,7 @@ from transformers import HfArgumentParser
 
 from eval.budgets import MODES
 from eval.metrics import aes, group_by_problem, level_label, level_order, paired_change
-from eval.results import load_results, outcomes_by_benchmark, percent_interval, tokens_interval
+from eval.results import load_results, outcomes_by_benchmark, percent_interval, signed_points, tokens_interval
 from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
@@ -179,11 +179,11 @@ def paired_intervals(
 def run_cells(point: Point, base: Point, paired: list[float] | None) -> str:
     """A run's cells against the reference's point: pass@1, its interval, the change, mean tokens, ... reflection words."""
     change = (point.mean_tokens - base.mean_tokens) / base.mean_tokens if base.mean_tokens else None
-    paired_text = f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]" if paired else ""
+    paired_text = f" [{signed_points(paired[0])}, {signed_points(paired[1])}]" if paired else ""
     reflection = "-" if point.reflection_words is None else f"{point.reflection_words:.1f}"
     return (
         f"| {100 * point.accuracy:.1f} | {percent_interval(point.accuracy_ci).strip() or '-'} "
-        f"| {100 * (point.accuracy - base.accuracy):+.1f}{paired_text} | {point.mean_tokens:,.0f} "
+        f"| {signed_points(point.accuracy - base.accuracy)}{paired_text} | {point.mean_tokens:,.0f} "
         f"| {tokens_interval(point.tokens_ci).strip() or '-'} | {'-' if change is None else f'{100 * change:+.1f}%'} "
         f"| {100 * point.truncation_rate:.1f} | {reflection} |"
     )
@@ -264,7 +264,7 @@ def baseline_table(rows: list[dict]) -> str:
             f"| {row['benchmark']} | {row['run']} | {100 * point.accuracy:.1f} | {point.mean_tokens:,.0f} "
             f"| {row['baseline']} | {'-' if truncated is None else f'{100 * truncated:.1f}'} "
             f"| {'-' if forced is None else f'{100 * forced:.1f}'} "
-            f"| {'-' if forced is None else f'{100 * (point.accuracy - forced):+.1f}'} |"
+            f"| {'-' if forced is None else signed_points(point.accuracy - forced)} |"
         )
     return "\n".join(lines) + "\n"
 

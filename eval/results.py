@@ -128,12 +128,19 @@ def tokens_interval(interval) -> str:
     return "" if not interval else f" [{interval[0]:,.0f}, {interval[1]:,.0f}]"
 
 
+def signed_points(fraction: float) -> str:
+    """ "+9.2": a change of a fraction in percentage points. The same change reached by two float paths (a mean of
+    paired differences, a difference of two means) can straddle a rounding boundary (0.0925 vs 0.09250000000000003):
+    rounded to 9 decimals first, every table prints it the same way."""
+    return f"{round(100 * fraction, 9):+.1f}"
+
+
 def percent_change(metrics: dict) -> str:
     """ "-0.2 [-0.6, +0.0]": the paired pass@1 change against the reference run, in points; "-" without one."""
     change, interval = metrics.get("pass@1_change"), metrics.get("pass@1_change_ci")
     if change is None:
         return "-"
-    return f"{100 * change:+.1f} [{100 * interval[0]:+.1f}, {100 * interval[1]:+.1f}]"
+    return f"{signed_points(change)} [{signed_points(interval[0])}, {signed_points(interval[1])}]"
 
 
 def unpaired_note(results: dict) -> str:

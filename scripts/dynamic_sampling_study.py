@@ -37,6 +37,7 @@ from transformers import HfArgumentParser
 
 from eval.compare import compare
 from eval.evaluate import EvalConfig, evaluate
+from eval.results import signed_points
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
 from thinkprune.records import RoundRecord, read_trainer_log
@@ -149,7 +150,7 @@ def markdown_table(rows: list[dict]) -> str:
         change_text = "—"
         if change is not None and row["pass@1_change_ci"]:
             change_low, change_high = row["pass@1_change_ci"]
-            change_text = f"{100 * change:+.1f} [{100 * change_low:+.1f}, {100 * change_high:+.1f}]"
+            change_text = f"{signed_points(change)} [{signed_points(change_low)}, {signed_points(change_high)}]"
         training = row["training"]
         lines.append(
             f"| {row['variant']} | {100 * row['pass@1']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | {change_text} "

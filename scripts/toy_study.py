@@ -459,23 +459,39 @@ def automatic_summary(auto: dict) -> str:
         if auto["selected_round"]
         else "No round stayed within its accuracy tolerance: it keeps the base, whose figures the tables show."
     )
-    return f"The automatic schedule stopped: {auto['stop_reason']}. {kept}"
+    accuracies = " → ".join(f"{100 * accuracy:.1f}%" for accuracy in auto["validation_accuracy"])
+    return (
+        f"The automatic schedule stopped: {auto['stop_reason']}. {kept} Its validation accuracy, the base's then each "
+        f"round's ({' → '.join(map(str, auto['token_limits']))} tokens): {accuracies}."
+    )
 
 
-def auto_decisions(schedule_file: str) -> dict:
-    """The automatic schedule's own account: why it stopped, the round it keeps, the seconds spent measuring."""
+def auto_state(schedule_file: str) -> dict:
     schedule, _ = parse_schedule_args(["--config", schedule_file])
-    state = json.loads((Path(schedule.output_root) / AUTO_STATE).read_text())
+    return json.loads((Path(schedule.output_root) / AUTO_STATE).read_text())
+
+
+def auto_decisions(state: dict) -> dict:
+    """The automatic schedule's own account (its state file): why it stopped, the round it keeps, the seconds spent
+    measuring, and the validations its guard watched."""
     summaries = [state["first_parent"]] + [
         entry[key]
         for entry in state["rounds"]
         for key in ("measurement", "validation", "next_measurement")
         if key in entry
     ]
+    validated = [entry for entry in state["rounds"] if "validation" in entry]
     return {
         "stop_reason": state["stop_reason"],
         "selected_round": state["selected_round"],
         "seconds": sum(summary["seconds"] for summary in summaries),
+        # What the guard watched: the first parent's validation, then each round's, at the limit it trained under.
+        "token_limits": [entry["token_limit"] for entry in validated],
+        "validation_accuracy": [state["first_parent"]["accuracy"], *(e["validation"]["accuracy"] for e in validated)],
+        "validation_mean_tokens": [
+            state["first_parent"]["mean_tokens"],
+            *(entry["validation"]["mean_tokens"] for entry in validated),
+        ],
     }
 
 
@@ -614,7 +630,7 @@ def main(argv: list[str] | None = None) -> dict:
                 schedule_rows.append(schedule_row(label, evaluated, len(evaluated), metrics, measured))
         evaluated = run_and_evaluate(AUTO_SCHEDULE, config, base_eval)
         ablation_records += [r for _, r, _, _ in evaluated]
-        auto = auto_decisions(AUTO_SCHEDULE)
+        auto = auto_decisions(auto_state(AUTO_SCHEDULE))
         auto_ablation, auto_schedule = automatic_rows(evaluated, auto, base_metrics)
         kept_samples = (
             read_run_samples(evaluated[auto["selected_round"] - 1][3]) if auto["selected_round"] else base_samples

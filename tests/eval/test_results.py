@@ -2,7 +2,7 @@
 problems have a difficulty level, and why a Δ pass@1 is `-` where it is."""
 
 from eval.metrics import benchmark_metrics
-from eval.results import levels_table, results_markdown, results_table
+from eval.results import levels_table, percent_change, results_markdown, results_table, signed_points
 
 
 CONFIG = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 512, "seed": 0, "backend": "transformers"}
@@ -63,3 +63,12 @@ def test_a_change_without_problems_in_common_says_why():
     benchmarks = {"aime24": paired_benchmark(0, None)}
     without_reference = results_markdown({"model": "m", "config": CONFIG, "reference": None, "benchmarks": benchmarks})
     assert "Δ pass@1 is `-`" not in without_reference  # nothing to pair with: "-" needs no explanation
+
+
+def test_a_change_prints_the_same_whichever_float_path_reached_it():
+    # round 3 of the toy study: the paired mean of differences is 0.0925, the difference of the two means is not
+    # exactly that, and the README (+9.2) and compare.py's table (+9.3) disagreed.
+    difference_of_means = 0.9225 - 0.83
+    assert difference_of_means != 0.0925
+    assert signed_points(difference_of_means) == signed_points(0.0925) == "+9.2"
+    assert percent_change({"pass@1_change": 0.0925, "pass@1_change_ci": [0.054, 0.128]}) == "+9.2 [+5.4, +12.8]"

@@ -70,7 +70,7 @@ def test_the_table_gives_each_round_its_paired_change_from_the_base():
 
 
 def test_an_automatic_schedule_that_kept_no_round_is_reported_as_keeping_the_base():
-    from scripts.toy_study import automatic_rows, automatic_summary, schedules_table
+    from scripts.toy_study import auto_decisions, automatic_rows, automatic_summary, schedules_table
     from thinkprune.records import RoundRecord
 
     base = {"pass@1": 1.0, "pass@1_ci": [1.0, 1.0], "mean_tokens": 219.2, "truncation_rate": 0.0, "eval_seconds": 9}
@@ -78,7 +78,19 @@ def test_an_automatic_schedule_that_kept_no_round_is_reported_as_keeping_the_bas
         (None, RoundRecord(i, limit, "toy", "toy", ["toy"], "2026-01-01", train_seconds=40.0), base | metrics, None)
         for i, limit, metrics in ((1, 289, {"pass@1": 0.96, "mean_tokens": 90.0}), (2, 66, {"pass@1": 0.9}))
     ]
-    auto = {"stop_reason": "validation accuracy fell", "selected_round": None, "seconds": 30.0}
+    state = {
+        "first_parent": {"accuracy": 1.0, "mean_tokens": 219.0, "seconds": 10.0},
+        "rounds": [
+            {"round": 1, "token_limit": 289, "measurement": {"seconds": 5.0}, "validation": {"accuracy": 0.8,
+             "mean_tokens": 90.0, "seconds": 5.0}, "next_measurement": {"seconds": 5.0}},
+            {"round": 2, "token_limit": 66, "validation": {"accuracy": 0.7, "mean_tokens": 60.0, "seconds": 5.0}},
+        ],
+        "stop_reason": "validation accuracy fell",
+        "selected_round": None,
+    }  # fmt: skip
+    auto = auto_decisions(state)
+    assert auto["seconds"] == 30.0 and auto["token_limits"] == [289, 66]
+    assert auto["validation_accuracy"] == [1.0, 0.8, 0.7] and auto["validation_mean_tokens"] == [219.0, 90.0, 60.0]
     ablation, schedule = automatic_rows(evaluated, auto, base)
     assert (ablation["run"], ablation["token_limit"]) == ("automatic schedule (no round kept: the base)", None)
     assert (ablation["pass@1"], ablation["mean_tokens"], ablation["train_seconds"]) == (1.0, 219.2, 80.0)
@@ -87,6 +99,7 @@ def test_an_automatic_schedule_that_kept_no_round_is_reported_as_keeping_the_bas
         [schedule]
     )
     assert "it keeps the base" in automatic_summary(auto)
+    assert "(289 → 66 tokens): 100.0% → 80.0% → 70.0%." in automatic_summary(auto)
 
     kept_first = auto | {"selected_round": 1}
     ablation, schedule = automatic_rows(evaluated, kept_first, base)

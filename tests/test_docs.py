@@ -122,3 +122,20 @@ def test_the_measured_timings_the_docs_state_are_those_their_files_hold():
         f"{wall['min']:.3f}×-{wall['max']:.3f}×" in scaling and f"{overhead['ratio_cpu']:.3f}× its CPU time" in scaling
     )
     assert f"({cpu['min']:.3f}×-{cpu['max']:.3f}×)" in scaling
+
+
+def test_the_recipe_readmes_figures_are_those_of_the_runs_that_measured_them():
+    """The toy recipe's expected numbers come from the study's summary.json, the R1 recipe's dry run from cpu.json."""
+    toy_readme = " ".join((REPO_ROOT / "recipes/toy/README.md").read_text().split())
+    summary = json.loads((REPO_ROOT / "results/toy/summary.json").read_text())
+    for row in summary["rows"][1:]:
+        cells = f"| {row['token_limit']} | {100 * row['pass@1']:.1f}% | {row['mean_tokens']:.1f} |"
+        assert f"{cells} {row['train_seconds']:.0f} s |" in toy_readme, row["run"]
+    assert f"took {summary['study_seconds']:.0f} s and the ablations {summary['ablation_seconds']:.0f} s more" in (
+        toy_readme
+    )
+
+    r1_readme = " ".join((REPO_ROOT / "recipes/DeepSeek-R1-Distill-Qwen-1.5B/README.md").read_text().split())
+    measured = json.loads((REPO_ROOT / "results/dry_run/cpu.json").read_text())["measured"]
+    assert f"{measured['tokens_generated']:,} tokens, step {measured['step_seconds']:.0f} s" in r1_readme
+    assert f"peak memory {measured['peak_rss_mb'] / 1000:.1f} GB" in r1_readme

@@ -30,10 +30,11 @@ from transformers import HfArgumentParser
 
 from eval.budgets import MODES
 from eval.metrics import aes, group_by_problem, level_label, level_order, paired_change
-from eval.results import load_results, outcomes_by_benchmark, percent_interval, signed_points, tokens_interval
+from eval.results import load_results, outcomes_by_benchmark, percent_interval, tokens_interval
 from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
+from thinkprune.points import signed_points
 
 
 AVERAGE = "average"

@@ -36,6 +36,7 @@ from pathlib import Path
 from eval.metrics import REFLECTION_MARKERS, level_order
 from thinkprune.errors import UserError
 from thinkprune.files import write_text_atomic
+from thinkprune.points import signed_points
 
 
 RESULTS_FILE = "results.json"
@@ -126,13 +127,6 @@ def percent_interval(interval) -> str:
 
 def tokens_interval(interval) -> str:
     return "" if not interval else f" [{interval[0]:,.0f}, {interval[1]:,.0f}]"
-
-
-def signed_points(fraction: float) -> str:
-    """ "+9.2": a change of a fraction in percentage points. The same change reached by two float paths (a mean of
-    paired differences, a difference of two means) can straddle a rounding boundary (0.0925 vs 0.09250000000000003):
-    rounded to 9 decimals first, every table prints it the same way."""
-    return f"{round(100 * fraction, 9):+.1f}"
 
 
 def percent_change(metrics: dict) -> str:

@@ -31,6 +31,7 @@ from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
 from thinkprune.hub import CARD_FILE, card_metadata, limit_label, looks_like_hub_id, pushed_repo_id
+from thinkprune.points import signed_points
 from thinkprune.prompts import EVAL_SUFFIX
 from thinkprune.records import RoundRecord, read_trainer_log
 from thinkprune.toy import TOY_MODEL_NAME, make_problems, toy_base_path
@@ -197,7 +198,7 @@ def saving(this: dict, other: dict | None) -> str:
     change = this["mean_tokens"] / other["mean_tokens"] - 1
     text = f"{'−' if change < 0 else '+'}{abs(100 * change):.0f}% tokens"
     if this.get("pass@1") is not None and other.get("pass@1") is not None:
-        text += f" (pass@1 {100 * (this['pass@1'] - other['pass@1']):+.1f})"
+        text += f" (pass@1 {signed_points(this['pass@1'] - other['pass@1'])})"
     return text
 
 

@@ -48,6 +48,7 @@ from eval.results import SAMPLES_FILE, budgets_table, percent_change, read_sampl
 from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
+from thinkprune.points import signed_points
 from thinkprune.records import RoundRecord, read_trainer_log
 from thinkprune.toy import TOY_RECORD, anatomy, ensure_toy_base, parse_operands
 from train.schedule import AUTO_STATE, run_schedule
@@ -337,7 +338,7 @@ def testbed_properties(samples: list[dict], metrics: dict, forcing: dict, build:
         *(
             row(
                 f"forced at {name} its mean tokens ({budget}) loses at least {points} points",
-                f"{100 * base:.1f}% → {100 * forced[budget]:.1f}% ({100 * (forced[budget] - base):+.1f} points)",
+                f"{100 * base:.1f}% → {100 * forced[budget]:.1f}% ({signed_points(forced[budget] - base)} points)",
                 base - forced[budget] >= points / 100,
             )
             for name, budget, points in (("half", forcing["half"], 10), ("a quarter of", forcing["quarter"], 25))

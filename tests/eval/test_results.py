@@ -2,7 +2,8 @@
 problems have a difficulty level, and why a Δ pass@1 is `-` where it is."""
 
 from eval.metrics import benchmark_metrics
-from eval.results import levels_table, percent_change, results_markdown, results_table, signed_points
+from eval.results import levels_table, percent_change, results_markdown, results_table
+from thinkprune.points import signed_points
 
 
 CONFIG = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 512, "seed": 0, "backend": "transformers"}

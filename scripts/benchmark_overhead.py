@@ -214,7 +214,7 @@ def markdown(report: dict) -> str:
     step, fixed = summary["median_step_seconds"], summary["median_fixed_seconds"]
     verdict = "met" if summary["within_goal"] else "NOT met"
     if summary["within_goal"] and ratio_wall_range["max"] > summary["goal"]:
-        verdict += f", but not in every repeat (their ratios span {ratio_wall_range['min']:.3f}x to {ratio_wall_range['max']:.3f}x)"
+        verdict += f", but not in every repeat (their ratios span {span(ratio_wall_range, '.3f')}x)"
     # Each run's own threads count in the load average: only a load above them means other jobs competed.
     threads = report["machine"]["threads"]
     own_load = threads if isinstance(threads, int) else report["machine"]["cpu_count"]

@@ -91,7 +91,12 @@ class ToyStudyConfig:
 
 
 def evaluate_model(
-    model: str, output_dir: Path, config: ToyStudyConfig, reference: Path | None, budgets: str | None = None
+    model: str,
+    output_dir: Path,
+    config: ToyStudyConfig,
+    reference: Path | None,
+    budgets: str | None = None,
+    max_new_tokens: int | None = None,
 ) -> dict:
     started = time.time()
     results = evaluate(
@@ -104,9 +109,24 @@ def evaluate_model(
             reference=str(reference) if reference else None,
             backend="transformers",
             budgets=budgets,
+            max_new_tokens=max_new_tokens,
         )
     )
     return {**results["benchmarks"]["toy"], "eval_seconds": round(time.time() - started, 1)}
+
+
+def evaluate_with_forcing(
+    model: str, output_dir: Path, config: ToyStudyConfig, max_new_tokens: int | None = None
+) -> tuple[dict, dict]:
+    """A base measured as the testbed needs it: its responses, then those responses cut at `config.budgets` and at
+    half and a quarter of their own mean tokens (the forcing checks). Returns the metrics and those two budgets."""
+    unforced = evaluate_model(model, output_dir, config, None, max_new_tokens=max_new_tokens)
+    forcing = {"half": round(unforced["mean_tokens"] / 2), "quarter": round(unforced["mean_tokens"] / 4)}
+    chosen = parse_budgets(config.budgets) if config.budgets else []
+    budgets = ",".join(map(str, sorted({*chosen, *forcing.values()})))
+    metrics = evaluate_model(model, output_dir, config, None, budgets, max_new_tokens)
+    metrics["eval_seconds"] += unforced["eval_seconds"]
+    return metrics, forcing
 
 
 def row(label: str, limit, metrics: dict, train_seconds) -> dict:
@@ -258,6 +278,49 @@ def pruned_anatomy(samples: list[dict]) -> dict:
     }
 
 
+def overthinking_profile(samples: list[dict]) -> list[dict]:
+    """Per level, what the mean / shortest-correct ratio is made of. A problem's shortest correct response is a
+    single pass only when one of its samples both stops after its first pass and has that pass right; otherwise it
+    is a response with re-checks. So: how often a response stops after one pass, how often that pass is right, how
+    many re-checks the others make, and the mean and mean shortest correct tokens."""
+    profile = []
+    for level, level_samples in by_level(samples).items():
+        rechecks = [anatomy(s["response"], parse_operands(s["problem"]))["rechecks"] for s in level_samples]
+        one_pass = [s["correct"] for s, count in zip(level_samples, rechecks) if count == 0]
+        others = [count for count in rechecks if count]
+        profile.append(
+            {
+                "level": level,
+                "responses": len(level_samples),
+                "one_pass_share": len(one_pass) / len(level_samples),
+                "one_pass_accuracy": statistics.fmean(one_pass) if one_pass else None,
+                "rechecks_when_rechecking": statistics.fmean(others) if others else None,
+                "mean_tokens": statistics.fmean(s["num_tokens"] for s in level_samples),
+                "mean_shortest_correct": statistics.fmean(shortest_correct(level_samples)),
+            }
+        )
+    return profile
+
+
+def overthinking_table(profile: list[dict]) -> str:
+    def percent(share):
+        return "—" if share is None else f"{100 * share:.1f}%"
+
+    lines = [
+        "| level | stops after one pass | that pass right | re-checks when re-checking | mean tokens "
+        "| mean shortest correct | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {p['level']} | {percent(p['one_pass_share'])} | {percent(p['one_pass_accuracy'])} "
+        f"| {'—' if p['rechecks_when_rechecking'] is None else format(p['rechecks_when_rechecking'], '.2f')} "
+        f"| {p['mean_tokens']:.1f} | {p['mean_shortest_correct']:.1f} "
+        f"| {p['mean_tokens'] / p['mean_shortest_correct']:.2f}x |"
+        for p in profile
+    ]
+    return "\n".join(lines)
+
+
 def level_rows(label: str, samples: list[dict], base_samples: list[dict]) -> list[dict]:
     """Per level: pass@1, its paired change from the base on the same problems, tokens and what was pruned."""
     base_levels = by_level(base_samples)
@@ -313,8 +376,13 @@ def schedule_comparison_table(ablation_rows: list[dict], schedule_row_: dict) ->
     return "\n".join(lines)
 
 
-def testbed_properties(samples: list[dict], metrics: dict, forcing: dict, build: dict) -> list[dict]:
-    """The properties issue #22 asks of the toy base, each measured on the held-out set against its criterion."""
+def criterion_row(criterion: str, measured: str, met: bool) -> dict:
+    return {"criterion": criterion, "measured": measured, "met": bool(met)}
+
+
+def testbed_properties(samples: list[dict], metrics: dict, forcing: dict) -> list[dict]:
+    """The properties issue #22 asks of the toy base's responses, each measured on the held-out set against its
+    criterion."""
     levels = by_level(samples)
     easy, hard = next(iter(levels)), list(levels)[-1]
     level_metrics = metrics["levels"]
@@ -325,53 +393,56 @@ def testbed_properties(samples: list[dict], metrics: dict, forcing: dict, build:
     boxes = box_accuracy(levels[hard])
     easy_ci, hard_ci = level_metrics[easy]["pass@1_ci"], level_metrics[hard]["pass@1_ci"]
 
-    def row(criterion: str, measured: str, met: bool) -> dict:
-        return {"criterion": criterion, "measured": measured, "met": bool(met)}
-
     lengths = ", ".join(f"level {level} {tokens:.1f}" for level, tokens in shortest.items())
     return [
-        row(
+        criterion_row(
             "at least 3 levels whose necessary reasoning differs in length (mean shortest correct response)",
             f"{len(levels)} levels: {lengths} tokens",
             len(levels) >= 3 and list(shortest.values()) == sorted(set(shortest.values())),
         ),
         *(
-            row(
+            criterion_row(
                 f"forced at {name} its mean tokens ({budget}) loses at least {points} points",
                 f"{100 * base:.1f}% → {100 * forced[budget]:.1f}% ({signed_points(forced[budget] - base)} points)",
                 base - forced[budget] >= points / 100,
             )
             for name, budget, points in (("half", forcing["half"], 10), ("a quarter of", forcing["quarter"], 25))
         ),
-        row(
+        criterion_row(
             "the hardest level's shortest correct response is at least twice the easiest's",
             f"{shortest[hard]:.1f} / {shortest[easy]:.1f} = {shortest[hard] / shortest[easy]:.2f}x",
             shortest[hard] >= 2 * shortest[easy],
         ),
-        row(
+        criterion_row(
             "mean response at least twice the mean shortest correct response",
             f"{mean_tokens:.1f} / {all_shortest:.1f} = {mean_tokens / all_shortest:.2f}x",
             mean_tokens >= 2 * all_shortest,
         ),
-        row(
+        criterion_row(
             "hardest level: the last box is right at least 5 points more often than the first",
             f"first {100 * boxes['first']:.1f}% → last {100 * boxes['last']:.1f}% ({boxes['responses']} responses)",
             boxes["last"] - boxes["first"] >= 0.05,
         ),
-        row("base pass@1 between 55% and 90%", f"{100 * base:.1f}%", 0.55 <= base <= 0.90),
-        row(
+        criterion_row("base pass@1 between 55% and 90%", f"{100 * base:.1f}%", 0.55 <= base <= 0.90),
+        criterion_row(
             "hardest level clearly below the easiest (95% intervals apart)",
             f"level {hard} {100 * level_metrics[hard]['pass@1']:.1f}% [{100 * hard_ci[0]:.1f}, "
             f"{100 * hard_ci[1]:.1f}] vs level {easy} {100 * level_metrics[easy]['pass@1']:.1f}% "
             f"[{100 * easy_ci[0]:.1f}, {100 * easy_ci[1]:.1f}]",
             hard_ci[1] < easy_ci[0],
         ),
-        row(
+    ]
+
+
+def build_properties(build: dict) -> list[dict]:
+    """The toy base's build against issue #22's limits: its SFT time and its size on disk."""
+    return [
+        criterion_row(
             "built by `python -m thinkprune.toy` in at most 60 min on 2 cores",
             f"{build['train_seconds'] / 60:.1f} min of SFT",
             build["train_seconds"] <= 3600,
         ),
-        row("shipped in at most 20 MB", f"{build['size_mb']:.1f} MB", build["size_mb"] <= 20),
+        criterion_row("shipped in at most 20 MB", f"{build['size_mb']:.1f} MB", build["size_mb"] <= 20),
     ]
 
 
@@ -572,12 +643,7 @@ def main(argv: list[str] | None = None) -> dict:
     base = ensure_toy_base()
     build = json.loads((base / TOY_RECORD).read_text())
     base_eval = eval_root / "base"
-    # The forcing checks need the base's own mean length: measure it, then add its half and quarter to the budgets.
-    unforced = evaluate_model("toy", base_eval, config, None)
-    forcing = {"half": round(unforced["mean_tokens"] / 2), "quarter": round(unforced["mean_tokens"] / 4)}
-    budgets = ",".join(map(str, sorted({*parse_budgets(config.budgets), *forcing.values()})))
-    base_metrics = evaluate_model("toy", base_eval, config, None, budgets)
-    base_metrics["eval_seconds"] += unforced["eval_seconds"]
+    base_metrics, forcing = evaluate_with_forcing("toy", base_eval, config)
     rows = [row("toy base (SFT)", None, base_metrics, build["train_seconds"])]
     main_rounds = run_and_evaluate(config.schedule, config, base_eval)
     for _, record, metrics, _ in main_rounds:
@@ -588,14 +654,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     base_samples = read_run_samples(base_eval)
     size_mb = sum(path.stat().st_size for path in base.iterdir()) / 2**20
-    testbed = testbed_properties(base_samples, base_metrics, forcing, {**build, "size_mb": size_mb})
+    testbed = testbed_properties(base_samples, base_metrics, forcing) + build_properties({**build, "size_mb": size_mb})
     first_round = main_rounds[0][1]
     testbed.append(
-        {
-            "criterion": "the Quick start round (recipes/toy/round.yaml) trains in at most 150 s on 2 cores",
-            "measured": f"{first_round.train_seconds:.0f} s (round 1 of the schedule)",
-            "met": first_round.train_seconds <= 150,
-        }
+        criterion_row(
+            "the Quick start round (recipes/toy/round.yaml) trains in at most 150 s on 2 cores",
+            f"{first_round.train_seconds:.0f} s (round 1 of the schedule)",
+            first_round.train_seconds <= 150,
+        )
     )
     per_level = level_rows("base", base_samples, base_samples)
     for label, (*_, eval_dir) in zip(labels[1:], main_rounds):

@@ -401,14 +401,27 @@ def longest_trace_tokens(tokenizer, num_rechecks: int) -> int:
     return len(tokenizer(text + tokenizer.eos_token, add_special_tokens=False)["input_ids"])
 
 
-def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_config: ToyModelConfig | None = None):
-    """Build tokenizer + model, SFT them with trl, and save the checkpoint atomically to `output_dir`."""
+def train_base(
+    output_dir: str | Path,
+    sft: ToySFTConfig | None = None,
+    model_config: ToyModelConfig | None = None,
+    init_from: str | Path | None = None,
+):
+    """Build tokenizer + model, SFT them with trl, and save the checkpoint atomically to `output_dir`.
+
+    With `init_from` (a toy checkpoint), its tokenizer and weights are trained further on the mix of `sft` instead:
+    what a candidate trace mix does to the sampled toy is then measured in minutes, not a build's hour
+    (scripts/toy_mix_pilot.py)."""
     from trl import SFTConfig, SFTTrainer  # training-only dependency: a Space that serves the toy has no trl
 
     sft = sft or ToySFTConfig()
     output_dir = Path(output_dir)
-    tokenizer = build_tokenizer(seed=sft.seed)
-    model = build_model(tokenizer, model_config, seed=sft.seed)
+    if init_from is None:
+        tokenizer = build_tokenizer(seed=sft.seed)
+        model = build_model(tokenizer, model_config, seed=sft.seed)
+    else:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(init_from)
+        model = Qwen2ForCausalLM.from_pretrained(init_from)
     dataset = sft_dataset(tokenizer, sft)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -443,6 +456,7 @@ def train_base(output_dir: str | Path, sft: ToySFTConfig | None = None, model_co
             "kind": "thinkprune-toy-base",
             "sft": vars(sft),
             "model": vars(model_config or ToyModelConfig()),
+            **({"init_from": str(init_from)} if init_from is not None else {}),
             "num_parameters": model.num_parameters(),
             "train_loss": result.training_loss,
             "train_seconds": round(time.time() - start, 1),

@@ -174,9 +174,7 @@ def test_the_testbed_checks_each_property_against_its_criterion():
         },
         "budgets": [{"budget": 85, "mode": "force", "pass@1": 0.55}, {"budget": 42, "mode": "force", "pass@1": 0.2}],
     }
-    properties = testbed_properties(
-        samples, metrics, {"half": 85, "quarter": 42}, {"train_seconds": 600, "size_mb": 8}
-    )
+    properties = testbed_properties(samples, metrics, {"half": 85, "quarter": 42})
     met = {p["criterion"].split(" (")[0]: p["met"] for p in properties}
     assert met["forced at half its mean tokens"] is True and met["forced at a quarter of its mean tokens"] is True
     assert met["base pass@1 between 55% and 90%"] is True
@@ -187,6 +185,43 @@ def test_the_testbed_checks_each_property_against_its_criterion():
 
     rows = level_rows("round", hard, samples)
     assert [r["level"] for r in rows] == ["3"] and rows[0]["pass@1"] == 0.5 and rows[0]["pass@1_change"] == 0.0
+
+
+def test_the_build_is_held_to_its_time_and_size_limits():
+    from scripts.toy_study import build_properties
+
+    met = [p["met"] for p in build_properties({"train_seconds": 3000, "size_mb": 3.9})]
+    assert met == [True, True]
+    met = [p["met"] for p in build_properties({"train_seconds": 3700, "size_mb": 21})]
+    assert met == [False, False]
+
+
+def test_the_overthinking_profile_says_what_the_shortest_correct_response_is_made_of():
+    from scripts.toy_study import overthinking_profile, overthinking_table
+    from thinkprune.toy import make_completion
+
+    easy, hard = (51, 52), (57, 68, 91, 80)
+    samples = [
+        toy_sample(easy, 0, make_completion(easy, 0), 69),  # one pass, right: the problem's shortest correct
+        toy_sample(easy, 0, make_completion(easy, 3), 250),
+        toy_sample(easy, 1, slipped_then_caught(easy, 0), 69),  # one pass, wrong
+        toy_sample(easy, 1, make_completion(easy, 1), 130),  # so this problem's shortest correct has a re-check
+        toy_sample(hard, 2, make_completion(hard, 2), 465),
+    ]
+    first, last = overthinking_profile(samples)
+    assert first == {
+        "level": "1",
+        "responses": 4,
+        "one_pass_share": 0.5,
+        "one_pass_accuracy": 0.5,
+        "rechecks_when_rechecking": 2.0,
+        "mean_tokens": 129.5,
+        "mean_shortest_correct": 99.5,
+    }
+    assert (last["one_pass_share"], last["one_pass_accuracy"], last["rechecks_when_rechecking"]) == (0.0, None, 2.0)
+    table = overthinking_table([first, last])
+    assert "| 1 | 50.0% | 50.0% | 2.00 | 129.5 | 99.5 | 1.30x |" in table
+    assert "| 3 | 0.0% | — | 2.00 | 465.0 | 465.0 | 1.00x |" in table
 
 
 def test_each_ablation_is_paired_against_the_fixed_schedule_on_the_same_problems():

@@ -1,0 +1,157 @@
+"""Measure a candidate trace mix for the toy long-thinker in minutes, before spending an hour's build on it.
+
+    python scripts/toy_mix_pilot.py --name shipped      # the control: the shipped mix itself
+    python scripts/toy_mix_pilot.py --name stop50-rechecks2to5 --no_recheck_share 0.5 --min_rechecks 2 --max_rechecks 5
+
+Trains the shipped toy base further on the mix of `thinkprune.toy.ToySFTConfig` given on the command line (800 steps
+by default, about 13 min on 2 cores), then evaluates it on the held-out toy problems as the toy study evaluates the
+base (4 samples per problem, the sampling defaults, the same responses forced at half and a quarter of their mean
+tokens), with room for the mix's longest trace. Writes to --results_dir:
+
+- <name>.json  the mix, the testbed properties of issue #22 that the responses decide (not the build's time and
+               size), and the over-thinking profile per level: how often a response stops after one pass, how often
+               that pass is right, how many re-checks the others make, mean and mean shortest correct tokens
+- README.md    every pilot in the folder side by side
+
+A pilot starts from a base that already has the shipped mix's habits: it shows the direction and rough size of a
+mix's effect on the sampled toy, not the figures a from-scratch build (`python -m thinkprune.toy`) on it would give.
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+# Run as a file, the script imports this checkout's packages, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+from transformers import HfArgumentParser
+
+from scripts.toy_study import (
+    ToyStudyConfig,
+    evaluate_with_forcing,
+    overthinking_profile,
+    overthinking_table,
+    read_run_samples,
+    testbed_properties,
+    testbed_table,
+)
+from thinkprune.errors import UserError, exit_on_user_error
+from thinkprune.files import write_json_atomic, write_text_atomic
+from thinkprune.toy import TOY_RECORD, ToySFTConfig, ensure_toy_base, train_base
+
+
+MIX_FIELDS = ("no_recheck_share", "min_rechecks", "max_rechecks", "first_pass_slip", "recheck_slip", "forced_share")
+# A pilot's SFT: a short continuation at a higher learning rate than the build's, on data drawn with another seed.
+PILOT_SFT_DEFAULTS = {
+    "max_steps": 800,
+    "num_train_problems": 6400,
+    "learning_rate": 1e-3,
+    "warmup_steps": 20,
+    "seed": 7,
+}
+
+
+@dataclass
+class PilotConfig:
+    name: str = field(metadata={"help": "The pilot's name: its files are <name>.json and <work_dir>/<name>/."})
+    num_samples: int = field(default=4, metadata={"help": "Samples per held-out problem (the study's 4)."})
+    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N held-out problems."})
+    budgets: str = field(
+        default="",
+        metadata={
+            "help": "Token budgets to force and truncate the responses at, besides half and a quarter of "
+            "their mean tokens (the testbed's; none else by default)."
+        },
+    )
+    work_dir: str = field(default="outputs/toy-mix-pilots", metadata={"help": "Where models and evaluations go."})
+    results_dir: str = field(default="results/toy/mix_pilots", metadata={"help": "Where the report is written."})
+
+
+def index_table(results_dir: Path) -> str:
+    lines = [
+        "| pilot | mix (no re-check share, re-checks, first-pass slip) | pass@1 | mean / shortest correct "
+        "| hardest level: first box → last box | properties met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for path in sorted(results_dir.glob("*.json")):
+        pilot = json.loads(path.read_text())
+        mix, met = pilot["mix"], sum(p["met"] for p in pilot["testbed"])
+        ratio = next(p for p in pilot["testbed"] if p["criterion"].startswith("mean response"))["measured"]
+        boxes = next(p for p in pilot["testbed"] if p["criterion"].startswith("hardest level: the last box"))
+        lines.append(
+            f"| [{pilot['name']}]({pilot['name']}.md) | {mix['no_recheck_share']}, {mix['min_rechecks']}-"
+            f"{mix['max_rechecks']}, {mix['first_pass_slip']} | {100 * pilot['pass@1']:.1f}% | {ratio} "
+            f"| {boxes['measured']} | {met} of {len(pilot['testbed'])} |"
+        )
+    return "\n".join(lines)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> dict:
+    parser = HfArgumentParser((PilotConfig, ToySFTConfig))
+    parser.set_defaults(**PILOT_SFT_DEFAULTS)
+    pilot, sft = parser.parse_args_into_dataclasses(args=argv)
+    if not pilot.name or "/" in pilot.name:
+        raise UserError(f"--name is a file name without '/', got {pilot.name!r}")
+    work_dir, results_dir = Path(pilot.work_dir) / pilot.name, Path(pilot.results_dir)
+    base = ensure_toy_base()
+
+    model_dir = work_dir / "model"
+    if not (model_dir / TOY_RECORD).is_file():  # a finished pilot model is reused
+        train_base(model_dir, sft, init_from=base)
+    record = json.loads((model_dir / TOY_RECORD).read_text())
+    if record["sft"] != asdict(sft):
+        raise UserError(f"{model_dir} was trained on another mix: give another --name, or delete {work_dir}")
+
+    study = ToyStudyConfig(num_samples=pilot.num_samples, limit=pilot.limit, budgets=pilot.budgets)
+    started = time.time()
+    # The context's room, not the protocol's 704 tokens: a mix with more re-checks writes longer responses.
+    metrics, forcing = evaluate_with_forcing(str(model_dir), work_dir / "eval", study, max_new_tokens=1024)
+    samples = read_run_samples(work_dir / "eval")
+    testbed = testbed_properties(samples, metrics, forcing)
+    profile = overthinking_profile(samples)
+    summary = {
+        "name": pilot.name,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
+        "init_from": str(base),
+        "mix": {name: getattr(sft, name) for name in MIX_FIELDS},
+        "sft": asdict(sft),
+        "train_seconds": record["train_seconds"],
+        "eval_seconds": round(time.time() - started, 1),
+        "num_samples": pilot.num_samples,
+        "pass@1": metrics["pass@1"],
+        "mean_tokens": metrics["mean_tokens"],
+        "forcing_budgets": forcing,
+        "testbed": testbed,
+        "profile": profile,
+    }
+    results_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(results_dir / f"{pilot.name}.json", summary)
+    mix = ", ".join(f"{name} {value}" for name, value in summary["mix"].items())
+    report = [
+        f"# Toy mix pilot: {pilot.name}",
+        "",
+        f"The shipped toy base trained {sft.max_steps} more steps on the mix {mix} (learning rate "
+        f"{sft.learning_rate}, {record['train_seconds']:.0f} s), then evaluated on the held-out toy problems "
+        f"({pilot.num_samples} samples each, {summary['eval_seconds']:.0f} s). Measured on {summary['machine']} by "
+        f"`python scripts/toy_mix_pilot.py`.",
+        "",
+        testbed_table(testbed),
+        "",
+        overthinking_table(profile),
+        "",
+    ]
+    write_text_atomic(results_dir / f"{pilot.name}.md", "\n".join(report))
+    write_text_atomic(results_dir / "README.md", f"# Toy mix pilots\n\n{index_table(results_dir)}\n")
+    print("\n".join(report))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

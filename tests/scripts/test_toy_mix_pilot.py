@@ -1,0 +1,47 @@
+"""The toy mix pilot: the shipped base trained further on a candidate mix, then measured as the study measures it."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from scripts.toy_mix_pilot import main
+
+
+def test_a_name_that_is_not_a_file_name_is_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--name", "a/b", "--results_dir", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--name is a file name without '/'" in error and error.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_pilot_trains_the_base_on_the_mix_and_reports_the_testbed(tmp_path, capsys):
+    from thinkprune.paths import TOY_CHECKPOINTS
+
+    common = ["--work_dir", str(tmp_path / "work"), "--results_dir", str(tmp_path / "results")]
+    tiny = ["--max_steps", "2", "--num_train_problems", "16", "--limit", "9", "--num_samples", "2"]
+    summary = main(["--name", "stop50", "--no_recheck_share", "0.5", *tiny, *common])
+
+    trained = load_file(tmp_path / "work" / "stop50" / "model" / "model.safetensors")
+    shipped = load_file(TOY_CHECKPOINTS / "base" / "model.safetensors")
+    assert trained.keys() == shipped.keys()
+    assert any(not torch.equal(trained[name], shipped[name]) for name in trained)
+
+    written = json.loads((tmp_path / "results" / "stop50.json").read_text())
+    assert written == json.loads(json.dumps(summary))
+    assert written["mix"]["no_recheck_share"] == 0.5 and written["sft"]["max_steps"] == 2
+    assert len(written["testbed"]) == 8  # the response properties; the build's time and size are a build's
+    assert [level["level"] for level in written["profile"]] == ["1", "2", "3"]
+    index = (tmp_path / "results" / "README.md").read_text()
+    assert "| [stop50](stop50.md) | 0.5, 1-3, 0.3 |" in index
+
+    # The same name for another mix would mix two pilots' files: refused, the first pilot's report kept.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--name", "stop50", "--no_recheck_share", "0.7", *tiny, *common])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "was trained on another mix" in error and error.count("\n") == 1
+    assert json.loads((tmp_path / "results" / "stop50.json").read_text()) == written

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, PreTrainedTokenizerFast, Qwen2ForCausalLM
 
 from scripts.toy_study import (
     ToyStudyConfig,
@@ -57,11 +57,26 @@ PILOT_SFT_DEFAULTS = {
 }
 
 
+INDEX_PREFACE = (
+    "Each pilot: the shipped toy base trained further on a candidate trace mix, then evaluated on the held-out toy "
+    "problems as the study evaluates the base (`python scripts/toy_mix_pilot.py`; its file gives the mix, the "
+    "machine, the times and the over-thinking profile per level). The properties are issue #22's that the "
+    "responses decide. A pilot shows a mix's direction, not the figures a from-scratch build on it would give."
+)
+
+
 @dataclass
 class PilotConfig:
     name: str = field(metadata={"help": "The pilot's name: its files are <name>.json and <work_dir>/<name>/."})
     num_samples: int = field(default=4, metadata={"help": "Samples per held-out problem (the study's 4)."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N held-out problems."})
+    context: int = field(
+        default=1024,
+        metadata={
+            "help": "The model's context in tokens, the toy's 1024 by default: a mix with more re-checks than "
+            "1024 tokens hold needs more (the base's rotary positions run past the length it was trained at)."
+        },
+    )
     budgets: str = field(
         default="",
         metadata={
@@ -71,6 +86,18 @@ class PilotConfig:
     )
     work_dir: str = field(default="outputs/toy-mix-pilots", metadata={"help": "Where models and evaluations go."})
     results_dir: str = field(default="results/toy/mix_pilots", metadata={"help": "Where the report is written."})
+
+
+def with_context(base: Path, context: int, copy_dir: Path) -> Path:
+    """The base itself, or a copy of it whose tokenizer and model take `context` tokens."""
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(base)
+    if context == tokenizer.model_max_length:
+        return base
+    model = Qwen2ForCausalLM.from_pretrained(base)
+    tokenizer.model_max_length = model.config.max_position_embeddings = context
+    tokenizer.save_pretrained(copy_dir)
+    model.save_pretrained(copy_dir)
+    return copy_dir
 
 
 def index_table(results_dir: Path) -> str:
@@ -84,9 +111,11 @@ def index_table(results_dir: Path) -> str:
         mix, met = pilot["mix"], sum(p["met"] for p in pilot["testbed"])
         ratio = next(p for p in pilot["testbed"] if p["criterion"].startswith("mean response"))["measured"]
         boxes = next(p for p in pilot["testbed"] if p["criterion"].startswith("hardest level: the last box"))
+        # Pilots written before --context existed ran at the toy's 1024 tokens.
+        context = "" if pilot.get("context", 1024) == 1024 else f" (context {pilot['context']})"
         lines.append(
             f"| [{pilot['name']}]({pilot['name']}.md) | {mix['no_recheck_share']}, {mix['min_rechecks']}-"
-            f"{mix['max_rechecks']}, {mix['first_pass_slip']} | {100 * pilot['pass@1']:.1f}% | {ratio} "
+            f"{mix['max_rechecks']}, {mix['first_pass_slip']}{context} | {100 * pilot['pass@1']:.1f}% | {ratio} "
             f"| {boxes['measured']} | {met} of {len(pilot['testbed'])} |"
         )
     return "\n".join(lines)
@@ -104,15 +133,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     model_dir = work_dir / "model"
     if not (model_dir / TOY_RECORD).is_file():  # a finished pilot model is reused
-        train_base(model_dir, sft, init_from=base)
+        train_base(model_dir, sft, init_from=with_context(base, pilot.context, work_dir / "init"))
     record = json.loads((model_dir / TOY_RECORD).read_text())
-    if record["sft"] != asdict(sft):
-        raise UserError(f"{model_dir} was trained on another mix: give another --name, or delete {work_dir}")
+    trained_context = json.loads((model_dir / "config.json").read_text())["max_position_embeddings"]
+    if record["sft"] != asdict(sft) or trained_context != pilot.context:
+        raise UserError(
+            f"{model_dir} was trained on another mix or context: give another --name, or delete {work_dir}"
+        )
 
     study = ToyStudyConfig(num_samples=pilot.num_samples, limit=pilot.limit, budgets=pilot.budgets)
     started = time.time()
     # The context's room, not the protocol's 704 tokens: a mix with more re-checks writes longer responses.
-    metrics, forcing = evaluate_with_forcing(str(model_dir), work_dir / "eval", study, max_new_tokens=1024)
+    metrics, forcing = evaluate_with_forcing(str(model_dir), work_dir / "eval", study, max_new_tokens=pilot.context)
     samples = read_run_samples(work_dir / "eval")
     testbed = testbed_properties(samples, metrics, forcing)
     profile = overthinking_profile(samples)
@@ -121,6 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
         "init_from": str(base),
         "mix": {name: getattr(sft, name) for name in MIX_FIELDS},
+        "context": pilot.context,
         "sft": asdict(sft),
         "train_seconds": record["train_seconds"],
         "eval_seconds": round(time.time() - started, 1),
@@ -138,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"# Toy mix pilot: {pilot.name}",
         "",
         f"The shipped toy base trained {sft.max_steps} more steps on the mix {mix} (learning rate "
-        f"{sft.learning_rate}, {record['train_seconds']:.0f} s), then evaluated on the held-out toy problems "
+        f"{sft.learning_rate}, context {pilot.context} tokens, {record['train_seconds']:.0f} s), then evaluated on the held-out toy problems "
         f"({pilot.num_samples} samples each, {summary['eval_seconds']:.0f} s). Measured on {summary['machine']} by "
         f"`python scripts/toy_mix_pilot.py`.",
         "",
@@ -148,7 +181,9 @@ def main(argv: list[str] | None = None) -> dict:
         "",
     ]
     write_text_atomic(results_dir / f"{pilot.name}.md", "\n".join(report))
-    write_text_atomic(results_dir / "README.md", f"# Toy mix pilots\n\n{index_table(results_dir)}\n")
+    write_text_atomic(
+        results_dir / "README.md", f"# Toy mix pilots\n\n{INDEX_PREFACE}\n\n{index_table(results_dir)}\n"
+    )
     print("\n".join(report))
     return summary
 

@@ -17,6 +17,22 @@ def test_a_name_that_is_not_a_file_name_is_refused_in_one_line(tmp_path, capsys)
     assert not any(tmp_path.iterdir())
 
 
+def test_a_longer_context_is_a_copy_of_the_base_which_is_left_as_it_is(tmp_path):
+    from transformers import AutoConfig, AutoTokenizer
+
+    from scripts.toy_mix_pilot import with_context
+    from thinkprune.paths import TOY_CHECKPOINTS
+
+    base = TOY_CHECKPOINTS / "base"
+    assert with_context(base, 1024, tmp_path / "copy") == base and not (tmp_path / "copy").exists()
+    copy = with_context(base, 1280, tmp_path / "copy")
+    assert AutoConfig.from_pretrained(copy).max_position_embeddings == 1280
+    assert AutoTokenizer.from_pretrained(copy).model_max_length == 1280
+    assert AutoConfig.from_pretrained(base).max_position_embeddings == 1024
+    copied, shipped = load_file(copy / "model.safetensors"), load_file(base / "model.safetensors")
+    assert all(torch.equal(copied[name], shipped[name]) for name in shipped)
+
+
 @pytest.mark.slow
 def test_a_pilot_trains_the_base_on_the_mix_and_reports_the_testbed(tmp_path, capsys):
     from thinkprune.paths import TOY_CHECKPOINTS

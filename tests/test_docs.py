@@ -135,6 +135,20 @@ def test_the_recipe_readmes_figures_are_those_of_the_runs_that_measured_them():
         toy_readme
     )
 
+    base_ratio = next(p for p in summary["testbed"] if p["criterion"].startswith("mean response"))["measured"]
+    base_ratio = base_ratio.split(" = ")[1].replace("x", "×")
+    assert f"the shipped base gives {base_ratio}" in toy_readme
+    assert f"It over-thinks {base_ratio} its shortest correct responses" in " ".join(
+        (REPO_ROOT / "README.md").read_text().split()
+    )
+    for path in sorted((REPO_ROOT / "results/toy/mix_pilots").glob("*.json")):
+        pilot = json.loads(path.read_text())
+        measured = {p["criterion"]: p["measured"] for p in pilot["testbed"]}
+        ratio = measured["mean response at least twice the mean shortest correct response"].split(" = ")[1]
+        boxes = measured["hardest level: the last box is right at least 5 points more often than the first"]
+        boxes = boxes.removeprefix("first ").split(" (")[0].replace("last ", "")
+        assert f"| {100 * pilot['pass@1']:.1f}% | {ratio} | {boxes} |" in toy_readme, path.name
+
     r1_readme = " ".join((REPO_ROOT / "recipes/DeepSeek-R1-Distill-Qwen-1.5B/README.md").read_text().split())
     measured = json.loads((REPO_ROOT / "results/dry_run/cpu.json").read_text())["measured"]
     assert f"{measured['tokens_generated']:,} tokens, step {measured['step_seconds']:.0f} s" in r1_readme

@@ -4,9 +4,9 @@
     python scripts/toy_mix_pilot.py --name stop50-rechecks2to5 --no_recheck_share 0.5 --min_rechecks 2 --max_rechecks 5
 
 Trains the shipped toy base further on the mix of `thinkprune.toy.ToySFTConfig` given on the command line (800 steps
-by default: 11-22 minutes on 2 cores in results/toy/mix_pilots), then evaluates it on the held-out toy problems as the toy study evaluates the
-base (4 samples per problem, the sampling defaults, the same responses forced at half and a quarter of their mean
-tokens), with room for the mix's longest trace. Writes to --results_dir:
+by default: 8-22 minutes on 2 cores in results/toy/mix_pilots), then evaluates it on the held-out toy problems as
+the toy study evaluates the base (4 samples per problem, the sampling defaults, the same responses forced at half
+and a quarter of their mean tokens), with room for the mix's longest trace. Writes to --results_dir:
 
 - <name>.json  the mix, the testbed properties of issue #22 that the responses decide (not the build's time and
                size), and the over-thinking profile per level: how often a response stops after one pass, how often

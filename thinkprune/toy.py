@@ -414,6 +414,8 @@ def train_base(
     (scripts/toy_mix_pilot.py)."""
     from trl import SFTConfig, SFTTrainer  # training-only dependency: a Space that serves the toy has no trl
 
+    if init_from is not None and model_config is not None:
+        raise ValueError("a model trained further keeps the architecture of init_from: give model_config or init_from")
     sft = sft or ToySFTConfig()
     output_dir = Path(output_dir)
     if init_from is None:
@@ -455,7 +457,8 @@ def train_base(
         record = {
             "kind": "thinkprune-toy-base",
             "sft": vars(sft),
-            "model": vars(model_config or ToyModelConfig()),
+            # Read off the model itself: one trained further has init_from's architecture and context.
+            "model": {name: getattr(model.config, name) for name in vars(ToyModelConfig())},
             **({"init_from": str(init_from)} if init_from is not None else {}),
             "num_parameters": model.num_parameters(),
             "train_loss": result.training_loss,

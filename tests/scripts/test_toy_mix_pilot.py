@@ -38,7 +38,18 @@ def test_a_pilot_trains_the_base_on_the_mix_and_reports_the_testbed(tmp_path, ca
     from thinkprune.paths import TOY_CHECKPOINTS
 
     common = ["--work_dir", str(tmp_path / "work"), "--results_dir", str(tmp_path / "results")]
-    tiny = ["--max_steps", "2", "--num_train_problems", "16", "--limit", "9", "--num_samples", "2"]
+    tiny = [
+        "--max_steps",
+        "2",
+        "--num_train_problems",
+        "16",
+        "--limit",
+        "9",
+        "--num_samples",
+        "2",
+        "--context",
+        "1100",
+    ]
     summary = main(["--name", "stop50", "--no_recheck_share", "0.5", *tiny, *common])
 
     trained = load_file(tmp_path / "work" / "stop50" / "model" / "model.safetensors")
@@ -46,13 +57,17 @@ def test_a_pilot_trains_the_base_on_the_mix_and_reports_the_testbed(tmp_path, ca
     assert trained.keys() == shipped.keys()
     assert any(not torch.equal(trained[name], shipped[name]) for name in trained)
 
+    # The record says what the pilot model is: the base's architecture at the pilot's context.
+    record = json.loads((tmp_path / "work" / "stop50" / "model" / "toy_record.json").read_text())
+    assert record["model"]["max_position_embeddings"] == 1100 and record["model"]["hidden_size"] == 128
+
     written = json.loads((tmp_path / "results" / "stop50.json").read_text())
     assert written == json.loads(json.dumps(summary))
     assert written["mix"]["no_recheck_share"] == 0.5 and written["sft"]["max_steps"] == 2
     assert len(written["testbed"]) == 8  # the response properties; the build's time and size are a build's
     assert [level["level"] for level in written["profile"]] == ["1", "2", "3"]
     index = (tmp_path / "results" / "README.md").read_text()
-    assert "| [stop50](stop50.md) | 0.5, 1-3, 0.3 |" in index
+    assert "| [stop50](stop50.md) | 0.5, 1-3, 0.3 (context 1100) |" in index
 
     # The same name for another mix would mix two pilots' files: refused, the first pilot's report kept.
     capsys.readouterr()

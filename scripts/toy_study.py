@@ -49,7 +49,7 @@ from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
 from thinkprune.points import signed_points
-from thinkprune.records import RoundRecord, read_trainer_log
+from thinkprune.records import RoundRecord, model_reference, read_trainer_log
 from thinkprune.toy import TOY_RECORD, anatomy, ensure_toy_base, parse_operands
 from train.schedule import AUTO_STATE, run_schedule
 from train.schedule import parse_args as parse_schedule_args
@@ -321,9 +321,13 @@ def overthinking_table(profile: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def level_rows(label: str, samples: list[dict], base_samples: list[dict]) -> list[dict]:
-    """Per level: pass@1, its paired change from the base on the same problems, tokens and what was pruned."""
+def level_rows(
+    label: str, samples: list[dict], base_samples: list[dict], schedule_samples: list[dict] | None = None
+) -> list[dict]:
+    """Per level: pass@1, its paired change from the base on the same problems, tokens and what was pruned; for an
+    ablation also its paired change from the fixed schedule's final round, so a loss shows on the level it hit."""
     base_levels = by_level(base_samples)
+    schedule_levels = by_level(schedule_samples) if schedule_samples is not None else None
     rows = []
     for level, level_samples in by_level(samples).items():
         problems = defaultdict(list)
@@ -337,6 +341,11 @@ def level_rows(label: str, samples: list[dict], base_samples: list[dict]) -> lis
                 **paired_change(level_samples, base_levels.get(level, [])),
                 "mean_tokens": statistics.fmean(sample["num_tokens"] for sample in level_samples),
                 **pruned_anatomy(level_samples),
+                **(
+                    against_schedule(level_samples, schedule_levels.get(level, []))
+                    if schedule_levels is not None
+                    else {}
+                ),
             }
         )
     return rows
@@ -344,15 +353,64 @@ def level_rows(label: str, samples: list[dict], base_samples: list[dict]) -> lis
 
 def level_table(rows: list[dict]) -> str:
     lines = [
-        "| run | level | pass@1 | Δ pass@1 vs base [95% CI] | mean tokens | work done completely | re-checks per "
-        "response | thinking closed |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | level | pass@1 | Δ pass@1 vs base [95% CI] | Δ pass@1 vs the fixed schedule [95% CI] | mean tokens "
+        "| work done completely | re-checks per response | thinking closed |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['run']} | {r['level']} | {100 * r['pass@1']:.1f}% | {percent_change(r)} | {r['mean_tokens']:.1f} "
-            f"| {100 * r['work_complete']:.1f}% | {r['mean_rechecks']:.2f} | {100 * r['closed']:.1f}% |"
+            f"| {r['run']} | {r['level']} | {100 * r['pass@1']:.1f}% | {percent_change(r)} | {vs_schedule_change(r)} "
+            f"| {r['mean_tokens']:.1f} | {100 * r['work_complete']:.1f}% | {r['mean_rechecks']:.2f} "
+            f"| {100 * r['closed']:.1f}% |"
         )
+    return "\n".join(lines)
+
+
+def vs_schedule_change(row: dict) -> str:
+    """An ablation's paired change from the fixed schedule, as the tables print it; "—" for any other run."""
+    if row.get("vs_schedule") is None:
+        return "—"
+    return percent_change({"pass@1_change": row["vs_schedule"], "pass@1_change_ci": row["vs_schedule_ci"]})
+
+
+def reward_within_limit(parent_samples: list[dict], limit: int) -> dict[str, float]:
+    """Per level, the share of the parent's held-out responses that are correct within `limit` tokens: what a
+    round's rollouts earn under zero truncation, as far as the parent's responses at evaluation tell. A level near
+    0 gives every group of rollouts the same reward 0, hence no advantage and no gradient from that level."""
+    return {
+        level: statistics.fmean(bool(s["correct"]) and s["num_tokens"] <= limit for s in level_samples)
+        for level, level_samples in by_level(parent_samples).items()
+    }
+
+
+def limit_reach_rows(label: str, evaluated: list[tuple], samples_by_model: dict[str, list[dict]]) -> list[dict]:
+    """`reward_within_limit` for each round of a schedule against its parent's responses, where the parent was
+    evaluated and the reward is zero truncation's at one limit for every problem (not `grade`, not
+    difficulty-aware limits)."""
+    rows = []
+    for round_dir, record, _, eval_dir in evaluated:
+        parent = samples_by_model.get(model_reference(record.parent))
+        if parent is not None and record.truncation == "zero" and not record.difficulty:
+            rows.append(
+                {
+                    "run": f"{label}, round {record.round}",
+                    "token_limit": record.token_limit,
+                    "levels": reward_within_limit(parent, record.token_limit),
+                }
+            )
+        samples_by_model[model_reference(str(round_dir))] = read_run_samples(eval_dir)
+    return rows
+
+
+def limit_reach_table(rows: list[dict]) -> str:
+    levels = sorted({level for r in rows for level in r["levels"]}, key=float)
+    lines = [
+        "| round | limit | " + " | ".join(f"level {level}" for level in levels) + " |",
+        "|---|---|" + "---|" * len(levels),
+    ]
+    for r in rows:
+        shares = " | ".join(f"{100 * r['levels'][level]:.1f}%" if level in r["levels"] else "—" for level in levels)
+        lines.append(f"| {r['run']} | {r['token_limit']} | {shares} |")
     return "\n".join(lines)
 
 
@@ -368,9 +426,8 @@ def schedule_comparison_table(ablation_rows: list[dict], schedule_row_: dict) ->
         "|---|---|---|---|---|",
     ]
     for r in ablation_rows:
-        change = percent_change({"pass@1_change": r["vs_schedule"], "pass@1_change_ci": r["vs_schedule_ci"]})
         lines.append(
-            f"| {r['run']} | {100 * r['pass@1']:.1f}% | {r['mean_tokens']:.1f} | {change} "
+            f"| {r['run']} | {100 * r['pass@1']:.1f}% | {r['mean_tokens']:.1f} | {vs_schedule_change(r)} "
             f"| {r['mean_tokens'] - schedule_row_['mean_tokens']:+.1f} |"
         )
     return "\n".join(lines)
@@ -666,6 +723,8 @@ def main(argv: list[str] | None = None) -> dict:
     per_level = level_rows("base", base_samples, base_samples)
     for label, (*_, eval_dir) in zip(labels[1:], main_rounds):
         per_level += level_rows(label, read_run_samples(eval_dir), base_samples)
+    samples_by_model = {"toy": base_samples}
+    limit_reach = limit_reach_rows("fixed schedule", main_rounds, samples_by_model)
 
     verdict = budget_verdict(base_metrics, rows[1:])
     study_done = time.time()
@@ -685,7 +744,8 @@ def main(argv: list[str] | None = None) -> dict:
             ablation_records += [r for _, r, _, _ in evaluated]
             _, record, metrics, eval_dir = evaluated[-1]
             samples = read_run_samples(eval_dir)
-            per_level += level_rows(label, samples, base_samples)
+            per_level += level_rows(label, samples, base_samples, schedule_samples)
+            limit_reach += limit_reach_rows(label, evaluated, samples_by_model)
             train_seconds = sum(r.train_seconds for _, r, _, _ in evaluated)
             limits = " → ".join(str(r.token_limit) for _, r, _, _ in evaluated)
             ablation_rows.append(
@@ -697,6 +757,7 @@ def main(argv: list[str] | None = None) -> dict:
                 schedule_rows.append(schedule_row(label, evaluated, len(evaluated), metrics, measured))
         evaluated = run_and_evaluate(AUTO_SCHEDULE, config, base_eval)
         ablation_records += [r for _, r, _, _ in evaluated]
+        limit_reach += limit_reach_rows("automatic schedule", evaluated, samples_by_model)
         auto = auto_decisions(auto_state(AUTO_SCHEDULE))
         auto_ablation, auto_schedule = automatic_rows(evaluated, auto, base_metrics)
         kept_samples = (
@@ -705,7 +766,7 @@ def main(argv: list[str] | None = None) -> dict:
         ablation_rows.append(auto_ablation | against_schedule(kept_samples, schedule_samples))
         schedule_rows.append(auto_schedule)
         if auto["selected_round"]:
-            per_level += level_rows("automatic schedule", kept_samples, base_samples)
+            per_level += level_rows("automatic schedule", kept_samples, base_samples, schedule_samples)
 
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
@@ -716,6 +777,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": rows,
         "levels": per_level,
         "ablations": ablation_rows,
+        "limit_reach": limit_reach,
         "budgets": base_metrics["budgets"],
         "verdict": verdict,
         "schedules": schedule_rows,
@@ -776,6 +838,17 @@ def main(argv: list[str] | None = None) -> dict:
         level_table(per_level),
         "",
         "![Pareto per level](pareto_levels.png)",
+        "",
+        "## Could each limit pay? The parent's responses that a round's reward pays",
+        "",
+        "Per level, the share of each round's parent's held-out responses (sampled at evaluation, temperature "
+        f"{EvalConfig.temperature}; training samples at 1.0) that are correct within the round's limit: what its rollouts "
+        "earn under zero truncation. Where it is near 0, every rollout of the level earns 0, so the level gives no "
+        "advantage and no gradient: the limit neither rewards nor punishes it. Rounds with `grade` truncation or "
+        "difficulty-aware limits are left out (their reward is not this one), as are rounds whose parent was not "
+        "evaluated.",
+        "",
+        limit_reach_table(limit_reach),
         "",
     ]
     report += ["![Pareto](pareto.png)", "", "![Training curves](training_curves.png)", ""]

@@ -236,3 +236,55 @@ def test_each_ablation_is_paired_against_the_fixed_schedule_on_the_same_problems
         [{"run": "one round", "pass@1": 0.5, "mean_tokens": 39.5, **change}], {"mean_tokens": 69.0}
     )
     assert "| one round | 50.0% | 39.5 | -50.0 [" in table and table.endswith("| -29.5 |")
+
+
+def test_an_ablation_is_paired_against_the_fixed_schedule_level_by_level():
+    from scripts.toy_study import level_rows, level_table
+    from thinkprune.toy import make_completion
+
+    easy, hard = [(51, 52 + i) for i in range(2)], [(57, 68, 91, 80 + i) for i in range(2)]
+    schedule = [toy_sample(ops, i, make_completion(ops, 0), 100) for i, ops in enumerate(easy + hard)]
+    # The ablation loses only the hard problems: the loss must show on the hardest level, none on the easiest.
+    ablation = schedule[:2] + [toy_sample(ops, 2 + i, "\\boxed{0}", 10) for i, ops in enumerate(hard)]
+    rows = {r["level"]: r for r in level_rows("too tight", ablation, schedule, schedule)}
+    assert rows["1"]["vs_schedule"] == 0.0 and rows["3"]["vs_schedule"] == -1.0
+    assert "vs_schedule" not in level_rows("round 1", ablation, schedule)[0]
+    table = level_table(list(rows.values()) + level_rows("round 1", ablation, schedule))
+    assert "| too tight | 3 | 0.0% | -100.0 [-100.0, -100.0] | -100.0 [-100.0, -100.0] |" in table
+    assert "| round 1 | 1 | 100.0% | +0.0 [+0.0, +0.0] | — |" in table
+
+
+def test_a_limit_pays_a_level_only_through_the_parents_responses_correct_within_it(tmp_path):
+    from eval.results import SAMPLES_FILE, write_samples
+    from scripts.toy_study import limit_reach_rows, limit_reach_table, reward_within_limit
+    from thinkprune.records import RoundRecord
+    from thinkprune.toy import make_completion
+
+    easy, hard = (51, 52), (57, 68, 91, 80)
+    parent = [
+        toy_sample(easy, 0, make_completion(easy, 0), 69),
+        toy_sample(easy, 0, "\\boxed{0}", 10),  # short but wrong: earns nothing
+        toy_sample(hard, 1, make_completion(hard, 0), 161),
+        toy_sample(hard, 1, make_completion(hard, 0), 120),
+    ]
+    assert reward_within_limit(parent, 130) == {"1": 0.5, "3": 0.5}
+    assert reward_within_limit(parent, 100) == {"1": 0.5, "3": 0.0}
+
+    def evaluated_round(name, parent_model, limit, **record):
+        round_dir, eval_dir = tmp_path / name, tmp_path / f"eval-{name}"
+        round_dir.mkdir()
+        write_samples(eval_dir / SAMPLES_FILE, parent)
+        return (round_dir, RoundRecord(1, limit, parent_model, "toy", [], "now", **record), {}, eval_dir)
+
+    first = evaluated_round("round1", "toy", 100)
+    chained = evaluated_round("round2", str(tmp_path / "round1"), 130)
+    graded = evaluated_round("round3", str(tmp_path / "round2"), 130, truncation="grade")
+    orphan = evaluated_round("elsewhere", "someone/else", 130)
+    rows = limit_reach_rows("schedule", [first, chained, graded, orphan], {"toy": parent})
+    # The chained round's parent is the first round, found by its directory; `grade` and an unevaluated parent are
+    # left out.
+    assert [(r["token_limit"], r["levels"]) for r in rows] == [
+        (100, {"1": 0.5, "3": 0.0}),
+        (130, {"1": 0.5, "3": 0.5}),
+    ]
+    assert limit_reach_table(rows).splitlines()[2] == "| schedule, round 1 | 100 | 50.0% | 0.0% |"

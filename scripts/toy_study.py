@@ -433,6 +433,130 @@ def schedule_comparison_table(ablation_rows: list[dict], schedule_row_: dict) ->
     return "\n".join(lines)
 
 
+# What each ablation was expected to show, fixed with the toy's design before any ablation ran: which way its
+# change from the fixed schedule should point (-1 below it), and on which levels.
+EXPECTED = {
+    "one round at the final limit": (
+        -1,
+        "all",
+        "the paper's finding: iterative rounds keep accuracy better than one round straight at the final limit",
+    ),
+    "a too-tight final limit": (-1, "hardest", "the failure mode: a measurable loss, on the hardest level"),
+}
+
+
+def direction(change: float | None, interval: list[float] | None) -> int:
+    """+1 or -1 where the paired 95% interval excludes 0 (as printed: a bound that shows as 0.0 holds it), else 0."""
+    if change is None:
+        return 0
+    low, high = (round(100 * bound, 1) for bound in interval)
+    return 1 if low > 0 else -1 if high < 0 else 0
+
+
+def compared(change: float | None, interval: list[float] | None, other: str) -> str:
+    """e.g. "+2.9 [+0.8, +5.1] points: more accurate than the fixed schedule"."""
+    if change is None:
+        return f"no problem in common with {other}"
+    verdict = {
+        1: f"more accurate than {other}",
+        -1: f"less accurate than {other}",
+        0: f"no measurable difference from {other}",
+    }
+    pair = {"pass@1_change": change, "pass@1_change_ci": interval}
+    return f"{percent_change(pair)} points: {verdict[direction(change, interval)]}"
+
+
+def ablation_finding(
+    ablation: dict, label: str, schedule: dict, levels: list[dict], limit_reach: list[dict] | None = None
+) -> str:
+    """One ablation against the fixed schedule in a sentence: overall and on the easiest and hardest levels, paired;
+    what its last limit paid its parent on the hardest level; and whether what it was expected to show (EXPECTED)
+    came out."""
+    mine = {r["level"]: r for r in levels if r["run"] == label and "vs_schedule" in r}
+    easiest, hardest = (min(mine, key=float), max(mine, key=float)) if mine else (None, None)
+    text = (
+        f"**{ablation['run']}**: {100 * ablation['pass@1']:.1f}% at {ablation['mean_tokens']:.1f} tokens against the "
+        f"fixed schedule's {100 * schedule['pass@1']:.1f}% at {schedule['mean_tokens']:.1f}: "
+        f"{compared(ablation['vs_schedule'], ablation['vs_schedule_ci'], 'the fixed schedule')}"
+    )
+    for name, level in (("easiest", easiest), ("hardest", hardest)):
+        if level is not None and len(mine) > 1:
+            text += (
+                f"; {name} level ({level}) {compared(mine[level]['vs_schedule'], mine[level]['vs_schedule_ci'], 'it')}"
+            )
+    text += "."
+    reach = [r for r in limit_reach or [] if r["run"].startswith(f"{label}, round ")]
+    if reach and hardest in reach[-1]["levels"]:
+        text += (
+            f" Its last limit ({reach[-1]['token_limit']}) pays {100 * reach[-1]['levels'][hardest]:.1f}% of its "
+            f"parent's responses on level {hardest} (correct within it)."
+        )
+    if label in EXPECTED:
+        sign, where, claim = EXPECTED[label]
+        row = ablation if where == "all" or hardest is None else mine[hardest]
+        held = direction(row["vs_schedule"], row["vs_schedule_ci"]) == sign
+        text += f" Expected, {claim}: {'it shows' if held else 'it does not show'} on this toy."
+    return text
+
+
+def findings(summary: dict) -> list[str]:
+    """What the study shows, one bullet per question the study was built to answer, each read off summary.json's
+    figures and paired intervals: the same sentences whichever way they come out."""
+    base, schedule = summary["rows"][0], summary["rows"][-1]
+    share = schedule["mean_tokens"] / base["mean_tokens"]
+    aim_met = share <= 0.5 and round(100 * schedule["pass@1_change"], 1) >= -2
+    bullets = [
+        f"**The fixed schedule** ({len(summary['rows']) - 1} rounds, limits "
+        f"{' → '.join(str(r['token_limit']) for r in summary['rows'][1:])}): {100 * share:.0f}% of the base's mean "
+        f"tokens at {compared(schedule['pass@1_change'], schedule['pass@1_change_ci'], 'the base')} (aim: at most "
+        f"50% of the tokens, at most 2 points lost): {'met' if aim_met else 'not met'}.",
+    ]
+    if summary.get("verdict"):
+        bullets.append(
+            f"**Pruning against cutting the base's thinking** at equal mean tokens: "
+            f"{tally(summary['verdict'], 'force')} rounds more accurate than the budget-forced base, "
+            f"{tally(summary['verdict'], 'truncate')} than the truncated base."
+        )
+    for ablation in summary.get("ablations", []):
+        label = next((name for name in [*ABLATIONS, "automatic schedule"] if ablation["run"].startswith(name)), None)
+        if label is not None and "vs_schedule" in ablation:
+            bullets.append(
+                ablation_finding(ablation, label, schedule, summary.get("levels", []), summary.get("limit_reach"))
+            )
+    if summary.get("auto"):
+        auto = summary["auto"]
+        fired = auto["selected_round"] != len(auto["token_limits"])
+        bullets.append(
+            f"**The automatic schedule's accuracy guard** {'stopped a round' if fired else 'did not fire'}. "
+            + automatic_summary(auto)
+        )
+    if summary.get("levels"):
+        bullets.append(pruned_finding(summary["levels"]))
+    return [f"- {bullet}" for bullet in bullets]
+
+
+def pruned_finding(levels: list[dict]) -> str:
+    """What the pruned models dropped on the hardest level, and where that leaves them: at the one-pass floor."""
+    hardest = max((r["level"] for r in levels), key=float)
+    final_runs = [r for r in levels if r["level"] == hardest and r["run"] != "base"]
+    at_floor = [r["run"] for r in final_runs if r["mean_rechecks"] < 0.05]
+    base_row = next(r for r in levels if r["level"] == hardest and r["run"] == "base")
+    head = (
+        f"**What was pruned**, on the hardest level (level {hardest}): the base makes {base_row['mean_rechecks']:.2f} "
+        f"re-checks per response in {base_row['mean_tokens']:.1f} tokens; {len(at_floor)} of the {len(final_runs)} "
+        "pruned models make fewer than 0.05"
+    )
+    if not at_floor:
+        return head + "."
+    complete = ", ".join(f"{100 * r['work_complete']:.1f}%" for r in final_runs if r["run"] in at_floor)
+    return (
+        f"{head} ({', '.join(at_floor)}), their necessary work done completely in {complete} of responses (base "
+        f"{100 * base_row['work_complete']:.1f}%). Once the re-checks are gone a response is one pass, whose length "
+        "the problem fixes: past that floor a limit has nothing left to prune, so the runs that reach it differ in "
+        "accuracy, not length."
+    )
+
+
 def criterion_row(criterion: str, measured: str, met: bool) -> dict:
     return {"criterion": criterion, "measured": measured, "met": bool(met)}
 
@@ -797,6 +921,10 @@ def main(argv: list[str] | None = None) -> dict:
         markdown_table(rows),
         "",
         PAIRED_CHANGE_NOTE,
+        "",
+        "## What the study shows",
+        "",
+        *findings(summary),
         "",
     ]
     report += [

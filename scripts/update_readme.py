@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from eval.results import percent_change
+from scripts.toy_study import findings
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_text_atomic
 
@@ -57,23 +58,9 @@ def testbed_line(testbed: list[dict]) -> str:
     return line + (f"; not met: {'; '.join(missed)}." if missed else ".")
 
 
-def ablations_table(ablations: list[dict]) -> str:
-    lines = [
-        "| ablation (final round) | pass@1 | Δ pass@1 vs base | Δ pass@1 vs the fixed schedule | mean tokens |",
-        "|---|---|---|---|---|",
-    ]
-    for row in ablations:
-        vs_schedule = {"pass@1_change": row["vs_schedule"], "pass@1_change_ci": row["vs_schedule_ci"]}
-        lines.append(
-            f"| {row['run']} | {100 * row['pass@1']:.1f}% | {percent_change(row)} | {percent_change(vs_schedule)} "
-            f"| {row['mean_tokens']:.1f} |"
-        )
-    return "\n".join(lines)
-
-
 def toy_block(summary: dict) -> str:
-    """The README's toy results: the main table, the headline, the testbed verdict and the ablations against the fixed
-    schedule, where the study wrote them."""
+    """The README's toy results: the main table, the headline, the testbed verdict where the study wrote one, and
+    what the study shows (scripts/toy_study.py `findings`)."""
     lines = [
         BEGIN,
         "",
@@ -85,10 +72,12 @@ def toy_block(summary: dict) -> str:
     ]
     if summary.get("testbed"):
         lines.append(testbed_line(summary["testbed"]))
-    # Written by studies that pair each ablation with the fixed schedule (paired 95% intervals in brackets).
-    ablations = [row for row in summary.get("ablations", []) if "vs_schedule" in row]
-    if ablations:
-        lines += ["", ablations_table(ablations)]
+    lines += [
+        "",
+        "What it shows (paired 95% intervals in brackets; the tables behind it in results/toy/README.md):",
+        "",
+    ]
+    lines += findings(summary)
     return "\n".join(lines + ["", END])
 
 

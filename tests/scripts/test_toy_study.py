@@ -288,3 +288,76 @@ def test_a_limit_pays_a_level_only_through_the_parents_responses_correct_within_
         (130, {"1": 0.5, "3": 0.5}),
     ]
     assert limit_reach_table(rows).splitlines()[2] == "| schedule, round 1 | 100 | 50.0% | 0.0% |"
+
+
+def ablation_row(run, change, interval, pass_at_1=0.9, tokens=100.0):
+    return {"run": run, "pass@1": pass_at_1, "mean_tokens": tokens, "vs_schedule": change, "vs_schedule_ci": interval}
+
+
+def level_row(run, level, change, interval, rechecks=0.0):
+    return {"level": level, "mean_tokens": 100.0, "work_complete": 0.9, "mean_rechecks": rechecks} | ablation_row(
+        run, change, interval
+    )
+
+
+def test_a_finding_says_which_way_the_paired_interval_points_and_whether_the_expected_result_showed():
+    from scripts.toy_study import ablation_finding, direction
+
+    assert direction(0.03, [0.0004, 0.05]) == 0  # a bound printed as +0.0 holds 0
+    assert (direction(0.03, [0.008, 0.05]), direction(-0.03, [-0.05, -0.001])) == (1, -1)
+    schedule = {"pass@1": 0.9, "mean_tokens": 120.0}
+    one_round = "one round at the final limit"
+    beaten = ablation_finding(ablation_row(f"{one_round} (200)", 0.03, [0.01, 0.05]), one_round, schedule, [])
+    assert "+3.0 [+1.0, +5.0] points: more accurate than the fixed schedule" in beaten
+    assert beaten.endswith(
+        "iterative rounds keep accuracy better than one round straight at the final limit: it "
+        "does not show on this toy."
+    )
+    losing = ablation_finding(ablation_row(f"{one_round} (200)", -0.03, [-0.05, -0.01]), one_round, schedule, [])
+    assert "less accurate than the fixed schedule" in losing and losing.endswith("it shows on this toy.")
+
+    # The failure mode is judged on the hardest level: an overall loss with the hardest level unharmed is not it.
+    too_tight = "a too-tight final limit"
+    levels = [level_row(too_tight, "1", -0.06, [-0.1, -0.02]), level_row(too_tight, "3", 0.0, [-0.02, 0.02])]
+    reach = [{"run": f"{too_tight}, round 1", "token_limit": 130, "levels": {"1": 0.8, "3": 0.0}}]
+    sentence = ablation_finding(ablation_row(too_tight, -0.03, [-0.05, -0.01]), too_tight, schedule, levels, reach)
+    assert "; easiest level (1) -6.0 [-10.0, -2.0] points: less accurate than it" in sentence
+    assert "; hardest level (3) +0.0 [-2.0, +2.0] points: no measurable difference from it." in sentence
+    assert "Its last limit (130) pays 0.0% of its parent's responses on level 3 (correct within it)." in sentence
+    assert sentence.endswith("a measurable loss, on the hardest level: it does not show on this toy.")
+    levels[1] = level_row(too_tight, "3", -0.2, [-0.3, -0.1])
+    assert ablation_finding(ablation_row(too_tight, -0.03, [-0.05, -0.01]), too_tight, schedule, levels).endswith(
+        "it shows on this toy."
+    )
+
+
+def test_the_findings_read_the_schedule_the_guard_and_the_floor_off_the_summary():
+    from scripts.toy_study import findings
+
+    rows = [
+        {"run": "toy base (SFT)", "token_limit": None, "pass@1": 0.8, "mean_tokens": 300.0},
+        {
+            "run": "round 1",
+            "token_limit": 200,
+            "pass@1": 0.77,
+            "mean_tokens": 140.0,
+            "pass@1_change": -0.03,
+            "pass@1_change_ci": [-0.05, -0.01],
+        },
+    ]
+    (schedule,) = findings({"rows": rows})  # only what the summary holds
+    assert "47% of the base's mean tokens at -3.0 [-5.0, -1.0] points: less accurate than the base" in schedule
+    assert schedule.endswith("at most 2 points lost): not met.")
+
+    auto = {
+        "stop_reason": "reached auto_max_rounds (2)",
+        "selected_round": 1,
+        "token_limits": [250, 180],
+        "validation_accuracy": [0.8, 0.79, 0.7],
+    }
+    levels = [level_row("base", "3", None, None, rechecks=1.8), level_row("round 1", "3", None, None, rechecks=0.01)]
+    bullets = findings({"rows": rows, "auto": auto, "levels": levels})
+    assert bullets[1].startswith("- **The automatic schedule's accuracy guard** stopped a round. The automatic")
+    assert "1 of the 1 pruned models make fewer than 0.05 (round 1)" in bullets[2]
+    levels[1]["mean_rechecks"] = 0.5
+    assert findings({"rows": rows, "levels": levels})[1].endswith("0 of the 1 pruned models make fewer than 0.05.")

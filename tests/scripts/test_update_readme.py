@@ -53,8 +53,9 @@ def test_the_block_holds_every_round_the_headline_and_the_testbed_verdict_when_t
     ablation = row("one round at the final limit (200)", 200, 0.7, (-0.1, -0.2, 0.0), 90.0)
     ablation |= {"vs_schedule": -0.09, "vs_schedule_ci": [-0.15, -0.02]}
     with_ablations = toy_block({**summary, "ablations": [ablation]})
-    assert "| one round at the final limit (200) | 70.0% | -10.0 [-20.0, +0.0] | -9.0 [-15.0, -2.0] | 90.0 |" in (
-        with_ablations
+    assert (
+        "- **one round at the final limit (200)**: 70.0% at 90.0 tokens against the fixed schedule's 79.0% at 80.0: "
+        "-9.0 [-15.0, -2.0] points: less accurate than the fixed schedule." in with_ablations
     )
 
 

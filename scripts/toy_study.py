@@ -11,10 +11,12 @@ base's budget baselines (its responses truncated, and budget-forced, at `--budge
 
 - results/toy/README.md   the table: limit, pass@1 (95% interval), its change from the base (paired interval), mean
                           tokens, truncation rate, tokens per correct answer, AES vs the base, training wall time;
-                          the ablations as extra rows; the base's budget table; the verdict: each round against the
-                          forced (and the truncated) base at equal tokens; the schedules compared (rounds, limits,
-                          final accuracy and length, time training and measuring) and why the automatic schedule
-                          stopped
+                          what the study shows, in words read off the figures (`findings`, also in the README); the
+                          testbed's criteria; the base's budget table; the verdict: each round against the forced
+                          (and the truncated) base at equal tokens; the ablations, each paired against the fixed
+                          schedule overall and per level; the schedules compared (rounds, limits, final accuracy and
+                          length, time training and measuring) and why the automatic schedule stopped; per level,
+                          what was pruned and what each round's limit paid its parent's responses
 - results/toy/summary.json  the same numbers, machine-readable
 - results/toy/pareto.png  accuracy vs mean tokens: the rounds as points, the base's budget curves as lines
                           (eval/compare.py)

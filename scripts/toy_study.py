@@ -23,6 +23,7 @@ base's budget baselines (its responses truncated, and budget-forced, at `--budge
 - results/toy/training_curves.png  reward, finished rate and mean completion length per step, all rounds chained
 """
 
+import filecmp
 import json
 import os
 import platform
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 from matplotlib.figure import Figure
 from transformers import HfArgumentParser
+from transformers.utils import SAFE_WEIGHTS_NAME
 
 from eval.budgets import parse_budgets
 from eval.compare import at_equal_tokens, compare, curves_of, point_of
@@ -50,6 +52,7 @@ from eval.results import SAMPLES_FILE, budgets_table, percent_change, read_sampl
 from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
+from thinkprune.paths import REPO_ROOT, TOY_CHECKPOINTS
 from thinkprune.points import signed_points
 from thinkprune.records import RoundRecord, model_reference, read_trainer_log
 from thinkprune.toy import TOY_RECORD, anatomy, ensure_toy_base, parse_operands
@@ -802,6 +805,29 @@ def plot_chained_curves(round_dirs: list[Path], path: Path) -> None:
     save_figure_atomic(figure, path)
 
 
+def shipped_round(round_dir: Path, shipped_root: Path = TOY_CHECKPOINTS) -> dict | None:
+    """Whether the schedule's round is the one shipped under the same name, weight file byte for byte: the demo
+    and the card then show the model this study measured. None when nothing is shipped under that name."""
+    shipped = shipped_root / Path(round_dir).name
+    if not (shipped / SAFE_WEIGHTS_NAME).is_file():
+        return None
+    identical = filecmp.cmp(Path(round_dir) / SAFE_WEIGHTS_NAME, shipped / SAFE_WEIGHTS_NAME, shallow=False)
+    where = shipped.relative_to(REPO_ROOT) if shipped.is_relative_to(REPO_ROOT) else shipped
+    return {"path": str(where), "identical": identical}
+
+
+def shipped_sentence(shipped: dict) -> str:
+    if shipped["identical"]:
+        return (
+            f"The schedule's last round is the shipped `{shipped['path']}` byte for byte (the same {SAFE_WEIGHTS_NAME}): "
+            "the demo serves the model measured here."
+        )
+    return (
+        f"The schedule's last round differs from the shipped `{shipped['path']}` ({SAFE_WEIGHTS_NAME}): the demo serves "
+        "another model than the one measured here."
+    )
+
+
 def run_and_evaluate(
     schedule_file: str, config: ToyStudyConfig, base_eval: Path, round_args: list[str] = ()
 ) -> list[tuple]:
@@ -852,6 +878,7 @@ def main(argv: list[str] | None = None) -> dict:
     samples_by_model = {"toy": base_samples}
     limit_reach = limit_reach_rows("fixed schedule", main_rounds, samples_by_model)
 
+    shipped = shipped_round(main_rounds[-1][0])
     verdict = budget_verdict(base_metrics, rows[1:])
     study_done = time.time()
     study_seconds = round(study_done - started, 1)
@@ -904,6 +931,7 @@ def main(argv: list[str] | None = None) -> dict:
         "levels": per_level,
         "ablations": ablation_rows,
         "limit_reach": limit_reach,
+        "shipped_round": shipped,
         "budgets": base_metrics["budgets"],
         "verdict": verdict,
         "schedules": schedule_rows,
@@ -922,7 +950,7 @@ def main(argv: list[str] | None = None) -> dict:
         "",
         markdown_table(rows),
         "",
-        PAIRED_CHANGE_NOTE,
+        PAIRED_CHANGE_NOTE + (f" {shipped_sentence(shipped)}" if shipped else ""),
         "",
         "## What the study shows",
         "",

@@ -361,3 +361,20 @@ def test_the_findings_read_the_schedule_the_guard_and_the_floor_off_the_summary(
     assert "1 of the 1 pruned models make fewer than 0.05 (round 1)" in bullets[2]
     levels[1]["mean_rechecks"] = 0.5
     assert findings({"rows": rows, "levels": levels})[1].endswith("0 of the 1 pruned models make fewer than 0.05.")
+
+
+def test_the_study_says_whether_its_last_round_is_the_shipped_one_byte_for_byte(tmp_path):
+    from scripts.toy_study import shipped_round, shipped_sentence
+
+    trained, shipped_root = tmp_path / "outputs" / "round3", tmp_path / "checkpoints"
+    (shipped_root / "round3").mkdir(parents=True)
+    trained.mkdir(parents=True)
+    (trained / "model.safetensors").write_bytes(b"weights")
+    assert shipped_round(trained, shipped_root / "elsewhere") is None
+    (shipped_root / "round3" / "model.safetensors").write_bytes(b"weights")
+    same = shipped_round(trained, shipped_root)
+    assert same == {"path": str(shipped_root / "round3"), "identical": True}
+    assert "byte for byte" in shipped_sentence(same)
+    (shipped_root / "round3" / "model.safetensors").write_bytes(b"weightz")  # same size, one byte off
+    assert shipped_round(trained, shipped_root)["identical"] is False
+    assert "differs from the shipped" in shipped_sentence(shipped_round(trained, shipped_root))

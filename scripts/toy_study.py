@@ -490,18 +490,26 @@ def ablation_finding(
                 f"; {name} level ({level}) {compared(mine[level]['vs_schedule'], mine[level]['vs_schedule_ci'], 'it')}"
             )
     text += "."
-    reach = [r for r in limit_reach or [] if r["run"].startswith(f"{label}, round ")]
-    if reach and hardest in reach[-1]["levels"]:
-        text += (
-            f" Its last limit ({reach[-1]['token_limit']}) pays {100 * reach[-1]['levels'][hardest]:.1f}% of its "
-            f"parent's responses on level {hardest} (correct within it)."
-        )
+    text += reach_clause(limit_reach or [], label)
     if label in EXPECTED:
         sign, where, claim = EXPECTED[label]
         row = ablation if where == "all" or hardest is None else mine[hardest]
         held = direction(row["vs_schedule"], row["vs_schedule_ci"]) == sign
         text += f" Expected, {claim}: {'it shows' if held else 'it does not show'} on this toy."
     return text
+
+
+def reach_clause(limit_reach: list[dict], label: str) -> str:
+    """What each of a schedule's limits paid its parent's responses on the hardest level (`limit_reach_rows`)."""
+    rounds = [r for r in limit_reach if r["run"].startswith(f"{label}, round ")]
+    if not rounds:
+        return ""
+    hardest = max((level for r in rounds for level in r["levels"]), key=float)
+    paid = " → ".join(f"{100 * r['levels'].get(hardest, 0.0):.1f}% at {r['token_limit']}" for r in rounds)
+    return (
+        f" On level {hardest}, its limits pay {paid} of the parent's responses (correct within the limit, as "
+        "evaluated)."
+    )
 
 
 def findings(summary: dict) -> list[str]:
@@ -514,7 +522,8 @@ def findings(summary: dict) -> list[str]:
         f"**The fixed schedule** ({len(summary['rows']) - 1} rounds, limits "
         f"{' → '.join(str(r['token_limit']) for r in summary['rows'][1:])}): {100 * share:.0f}% of the base's mean "
         f"tokens at {compared(schedule['pass@1_change'], schedule['pass@1_change_ci'], 'the base')} (aim: at most "
-        f"50% of the tokens, at most 2 points lost): {'met' if aim_met else 'not met'}.",
+        f"50% of the tokens, at most 2 points lost): {'met' if aim_met else 'not met'}."
+        + reach_clause(summary.get("limit_reach", []), "fixed schedule"),
     ]
     if summary.get("verdict"):
         bullets.append(

@@ -323,7 +323,7 @@ def test_a_finding_says_which_way_the_paired_interval_points_and_whether_the_exp
     sentence = ablation_finding(ablation_row(too_tight, -0.03, [-0.05, -0.01]), too_tight, schedule, levels, reach)
     assert "; easiest level (1) -6.0 [-10.0, -2.0] points: less accurate than it" in sentence
     assert "; hardest level (3) +0.0 [-2.0, +2.0] points: no measurable difference from it." in sentence
-    assert "Its last limit (130) pays 0.0% of its parent's responses on level 3 (correct within it)." in sentence
+    assert " On level 3, its limits pay 0.0% at 130 of the parent's responses (correct within the limit" in sentence
     assert sentence.endswith("a measurable loss, on the hardest level: it does not show on this toy.")
     levels[1] = level_row(too_tight, "3", -0.2, [-0.3, -0.1])
     assert ablation_finding(ablation_row(too_tight, -0.03, [-0.05, -0.01]), too_tight, schedule, levels).endswith(
@@ -348,6 +348,13 @@ def test_the_findings_read_the_schedule_the_guard_and_the_floor_off_the_summary(
     (schedule,) = findings({"rows": rows})  # only what the summary holds
     assert "47% of the base's mean tokens at -3.0 [-5.0, -1.0] points: less accurate than the base" in schedule
     assert schedule.endswith("at most 2 points lost): not met.")
+
+    reach = [
+        {"run": f"fixed schedule, round {i}", "token_limit": limit, "levels": {"1": 1.0, "3": share}}
+        for i, (limit, share) in enumerate([(400, 0.6), (200, 0.1)], start=1)
+    ]
+    (schedule,) = findings({"rows": rows, "limit_reach": reach})
+    assert "On level 3, its limits pay 60.0% at 400 → 10.0% at 200 of the parent's responses" in schedule
 
     auto = {
         "stop_reason": "reached auto_max_rounds (2)",

@@ -472,11 +472,17 @@ def compared(change: float | None, interval: list[float] | None, other: str) -> 
 
 
 def ablation_finding(
-    ablation: dict, label: str, schedule: dict, levels: list[dict], limit_reach: list[dict] | None = None
+    ablation: dict,
+    label: str,
+    schedule: dict,
+    levels: list[dict],
+    limit_reach: list[dict] | None = None,
+    detailed: bool = True,
 ) -> str:
     """One ablation against the fixed schedule in a sentence: overall and on the easiest and hardest levels, paired;
-    what its last limit paid its parent on the hardest level; and whether what it was expected to show (EXPECTED)
-    came out."""
+    what its limits paid its parents on the hardest level; and whether what it was expected to show (EXPECTED) came
+    out. Not `detailed` (the README's): a level only where its change is measurable or the expectation is judged on
+    it, the limits only where it is."""
     mine = {r["level"]: r for r in levels if r["run"] == label and "vs_schedule" in r}
     easiest, hardest = (min(mine, key=float), max(mine, key=float)) if mine else (None, None)
     text = (
@@ -484,13 +490,18 @@ def ablation_finding(
         f"fixed schedule's {100 * schedule['pass@1']:.1f}% at {schedule['mean_tokens']:.1f}: "
         f"{compared(ablation['vs_schedule'], ablation['vs_schedule_ci'], 'the fixed schedule')}"
     )
+    judged_by_level = label in EXPECTED and EXPECTED[label][1] == "hardest"
     for name, level in (("easiest", easiest), ("hardest", hardest)):
+        measurable = level is not None and direction(mine[level]["vs_schedule"], mine[level]["vs_schedule_ci"])
+        if not (detailed or measurable or (name == "hardest" and judged_by_level)):
+            continue
         if level is not None and len(mine) > 1:
             text += (
                 f"; {name} level ({level}) {compared(mine[level]['vs_schedule'], mine[level]['vs_schedule_ci'], 'it')}"
             )
     text += "."
-    text += reach_clause(limit_reach or [], label)
+    if detailed or judged_by_level:
+        text += reach_clause(limit_reach or [], label)
     if label in EXPECTED:
         sign, where, claim = EXPECTED[label]
         row = ablation if where == "all" or hardest is None else mine[hardest]
@@ -512,9 +523,10 @@ def reach_clause(limit_reach: list[dict], label: str) -> str:
     )
 
 
-def findings(summary: dict) -> list[str]:
+def findings(summary: dict, detailed: bool = True) -> list[str]:
     """What the study shows, one bullet per question the study was built to answer, each read off summary.json's
-    figures and paired intervals: the same sentences whichever way they come out."""
+    figures and paired intervals: the same sentences whichever way they come out. Not `detailed`: the README's
+    shorter form, per-level figures only where they are measurable or a verdict rests on them."""
     base, schedule = summary["rows"][0], summary["rows"][-1]
     share = schedule["mean_tokens"] / base["mean_tokens"]
     aim_met = share <= 0.5 and round(100 * schedule["pass@1_change"], 1) >= -2
@@ -523,7 +535,7 @@ def findings(summary: dict) -> list[str]:
         f"{' → '.join(str(r['token_limit']) for r in summary['rows'][1:])}): {100 * share:.0f}% of the base's mean "
         f"tokens at {compared(schedule['pass@1_change'], schedule['pass@1_change_ci'], 'the base')} (aim: at most "
         f"50% of the tokens, at most 2 points lost): {'met' if aim_met else 'not met'}."
-        + reach_clause(summary.get("limit_reach", []), "fixed schedule"),
+        + (reach_clause(summary.get("limit_reach", []), "fixed schedule") if detailed else ""),
     ]
     if summary.get("verdict"):
         bullets.append(
@@ -535,7 +547,9 @@ def findings(summary: dict) -> list[str]:
         label = next((name for name in [*ABLATIONS, "automatic schedule"] if ablation["run"].startswith(name)), None)
         if label is not None and "vs_schedule" in ablation:
             bullets.append(
-                ablation_finding(ablation, label, schedule, summary.get("levels", []), summary.get("limit_reach"))
+                ablation_finding(
+                    ablation, label, schedule, summary.get("levels", []), summary.get("limit_reach"), detailed
+                )
             )
     if summary.get("auto"):
         auto = summary["auto"]

@@ -77,7 +77,7 @@ def toy_block(summary: dict) -> str:
         "What it shows (paired 95% intervals in brackets; the tables behind it in results/toy/README.md):",
         "",
     ]
-    lines += findings(summary)
+    lines += findings(summary, detailed=False)
     return "\n".join(lines + ["", END])
 
 

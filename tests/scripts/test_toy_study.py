@@ -385,3 +385,25 @@ def test_the_study_says_whether_its_last_round_is_the_shipped_one_byte_for_byte(
     (shipped_root / "round3" / "model.safetensors").write_bytes(b"weightz")  # same size, one byte off
     assert shipped_round(trained, shipped_root)["identical"] is False
     assert "differs from the shipped" in shipped_sentence(shipped_round(trained, shipped_root))
+
+
+def test_the_readmes_short_findings_keep_every_measurable_level_and_the_reason_a_verdict_rests_on():
+    from scripts.toy_study import ablation_finding
+
+    schedule = {"pass@1": 0.9, "mean_tokens": 120.0}
+    variant = "difficulty-aware limits"
+    levels = [level_row(variant, "1", -0.08, [-0.15, -0.02]), level_row(variant, "3", 0.03, [-0.01, 0.09])]
+    reach = [{"run": f"{variant}, round 1", "token_limit": 200, "levels": {"1": 0.9, "3": 0.1}}]
+    row = ablation_row(variant, -0.005, [-0.04, 0.03])
+    short = ablation_finding(row, variant, schedule, levels, reach, detailed=False)
+    assert "; easiest level (1) -8.0 [-15.0, -2.0] points: less accurate than it." in short  # a loss is never cut
+    assert "hardest level" not in short and "its limits pay" not in short
+    full = ablation_finding(row, variant, schedule, levels, reach)
+    assert "hardest level (3) +3.0 [-1.0, +9.0]" in full and "its limits pay 10.0% at 200" in full
+
+    too_tight = "a too-tight final limit"
+    levels = [level_row(too_tight, "1", 0.0, [-0.02, 0.02]), level_row(too_tight, "3", 0.0, [-0.02, 0.02])]
+    reach = [{"run": f"{too_tight}, round 1", "token_limit": 130, "levels": {"1": 0.9, "3": 0.0}}]
+    short = ablation_finding(ablation_row(too_tight, 0.0, [-0.02, 0.02]), too_tight, schedule, levels, reach, False)
+    assert "easiest level" not in short and "; hardest level (3) +0.0 [-2.0, +2.0]" in short
+    assert "its limits pay 0.0% at 130" in short and short.endswith("it does not show on this toy.")

@@ -20,8 +20,6 @@ against plain GRPO, mean tokens, per difficulty level where the toy has levels).
 paired intervals in comparison.md), curves.png (reward and the share of all-equal groups against training time).
 """
 
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,7 +29,6 @@ from pathlib import Path
 # Run as a file, the script imports this checkout's packages, whatever else is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch
 from matplotlib.figure import Figure
 from transformers import HfArgumentParser
 
@@ -40,7 +37,7 @@ from eval.evaluate import EvalConfig, evaluate
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
 from thinkprune.points import signed_points
-from thinkprune.records import RoundRecord, read_trainer_log
+from thinkprune.records import RoundRecord, machine_description, read_trainer_log
 from train.schedule import parse_args as parse_schedule_args
 from train.schedule import run_schedule
 
@@ -215,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     plot_curves(variants, results_dir / "curves.png")
 
     summary = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
+        "machine": machine_description(),
         "schedule": config.schedule,
         "seconds_per_round": config.seconds_per_round,
         "quick": config.quick,

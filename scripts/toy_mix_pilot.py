@@ -18,8 +18,6 @@ mix's effect on the sampled toy, not the figures a from-scratch build (`python -
 """
 
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,7 +27,6 @@ from pathlib import Path
 # Run as a file, the script imports this checkout's packages, whatever else is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch
 from transformers import HfArgumentParser, PreTrainedTokenizerFast, Qwen2ForCausalLM
 
 from scripts.toy_study import (
@@ -43,6 +40,7 @@ from scripts.toy_study import (
 )
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
+from thinkprune.records import machine_description
 from thinkprune.toy import TOY_RECORD, ToySFTConfig, ensure_toy_base, train_base
 
 
@@ -142,6 +140,9 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     study = ToyStudyConfig(num_samples=pilot.num_samples, limit=pilot.limit, budgets=pilot.budgets)
+    # A finished evaluation is reused in seconds: its time is the earlier report's, not this run's.
+    previous = results_dir / f"{pilot.name}.json"
+    reused = (work_dir / "eval" / "results.json").is_file() and previous.is_file()
     started = time.time()
     # The context's room, not the protocol's 704 tokens: a mix with more re-checks writes longer responses.
     metrics, forcing = evaluate_with_forcing(str(model_dir), work_dir / "eval", study, max_new_tokens=pilot.context)
@@ -150,13 +151,15 @@ def main(argv: list[str] | None = None) -> dict:
     profile = overthinking_profile(samples)
     summary = {
         "name": pilot.name,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
+        "machine": machine_description(),
         "init_from": str(base),
         "mix": {name: getattr(sft, name) for name in MIX_FIELDS},
         "context": pilot.context,
         "sft": asdict(sft),
         "train_seconds": record["train_seconds"],
-        "eval_seconds": round(time.time() - started, 1),
+        "eval_seconds": (
+            json.loads(previous.read_text())["eval_seconds"] if reused else round(time.time() - started, 1)
+        ),
         "num_samples": pilot.num_samples,
         "pass@1": metrics["pass@1"],
         "mean_tokens": metrics["mean_tokens"],

@@ -6,9 +6,12 @@ A round directory holds the checkpoint, `trainer_log.json` (trl's log history), 
 
 import json
 import logging
+import os
+import platform
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import torch
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
@@ -139,3 +142,12 @@ def read_trainer_log(directory: str | Path) -> list[dict]:
             f"{path} is not valid JSON ({error}): restore it, or delete it to write a card without curves"
         ) from error
     return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
+
+
+def machine_description() -> str:
+    """The machine a measurement ran on, as reports name it: timings move with the CPU and with the torch build (a
+    CUDA wheel's CPU kernels are not a CPU wheel's), so both are part of it."""
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads"
+    )

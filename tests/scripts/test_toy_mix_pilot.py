@@ -69,6 +69,10 @@ def test_a_pilot_trains_the_base_on_the_mix_and_reports_the_testbed(tmp_path, ca
     index = (tmp_path / "results" / "README.md").read_text()
     assert "| [stop50](stop50.md) | 0.5, 1-3, 0.3 (context 1100) |" in index
 
+    # The same pilot again reuses its model and its evaluation: their times are the first run's, not the reuse's.
+    again = main(["--name", "stop50", "--no_recheck_share", "0.5", *tiny, *common])
+    assert (again["train_seconds"], again["eval_seconds"]) == (written["train_seconds"], written["eval_seconds"])
+
     # The same name for another mix would mix two pilots' files: refused, the first pilot's report kept.
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:

@@ -69,7 +69,7 @@ def test_the_automatic_schedules_decisions_and_difficulty_limits_round_trip(tmp_
 
 
 def test_a_measurement_names_the_torch_build_beside_the_cpu(monkeypatch):
-    """A CUDA wheel and a CPU wheel of torch train the toy at different speeds on the same CPU."""
+    """A timing belongs to the torch build as much as to the CPU."""
     import torch
 
     from thinkprune.records import machine_description

@@ -74,7 +74,8 @@ def toy_block(summary: dict) -> str:
         lines.append(testbed_line(summary["testbed"]))
     lines += [
         "",
-        "What it shows (paired 95% intervals in brackets; the tables behind it in results/toy/README.md):",
+        "What it shows (paired 95% intervals in brackets; tables, curves and per-level views in "
+        "[results/toy/README.md](results/toy/README.md)):",
         "",
     ]
     lines += findings(summary, detailed=False)

@@ -141,6 +141,14 @@ def test_the_recipe_readmes_figures_are_those_of_the_runs_that_measured_them():
     assert f"It over-thinks {base_ratio} its shortest correct responses" in " ".join(
         (REPO_ROOT / "README.md").read_text().split()
     )
+    study_round = next(p for p in summary["testbed"] if p["criterion"].startswith("the Quick start round"))
+    fresh_clone = json.loads((REPO_ROOT / "results/toy/quick_start/fresh_clone_round_record.json").read_text())
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    for text in (toy_readme, readme):
+        assert (
+            f"took {study_round['measured'].split(' (')[0]}" in text and "torch 2.13.0+cpu" in study_round["measured"]
+        )
+        assert f"torch {fresh_clone['versions']['torch']}" in text and f"{fresh_clone['train_seconds']:.0f} s" in text
     for path in sorted((REPO_ROOT / "results/toy/mix_pilots").glob("*.json")):
         pilot = json.loads(path.read_text())
         measured = {p["criterion"]: p["measured"] for p in pilot["testbed"]}

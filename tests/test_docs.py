@@ -149,6 +149,19 @@ def test_the_recipe_readmes_figures_are_those_of_the_runs_that_measured_them():
             f"took {study_round['measured'].split(' (')[0]}" in text and "torch 2.13.0+cpu" in study_round["measured"]
         )
         assert f"torch {fresh_clone['versions']['torch']}" in text and f"{fresh_clone['train_seconds']:.0f} s" in text
+    too_tight = next(r for r in summary["limit_reach"] if r["run"].startswith("a too-tight final limit"))
+    assert (
+        f"{too_tight['token_limit']} tokens, {100 * too_tight['levels']['3']:.1f}% of the parent's level-3"
+        in toy_readme
+    )
+    pruned = [r for r in summary["levels"] if r["level"] == "3" and r["run"] != "base"]
+    floor = {f"{r['mean_tokens']:.1f}" for r in pruned if r["mean_rechecks"] < 0.05}
+    assert len(floor) == 1, "the one-pass floor is one length: the prose says so"
+    at_floor = sum(r["mean_rechecks"] < 0.05 for r in pruned)
+    assert (
+        f"{at_floor} of the {len(pruned)} pruned models make fewer than 0.05 re-checks per response, and all {at_floor} average {floor.pop()}"
+        in (toy_readme)
+    )
     for path in sorted((REPO_ROOT / "results/toy/mix_pilots").glob("*.json")):
         pilot = json.loads(path.read_text())
         measured = {p["criterion"]: p["measured"] for p in pilot["testbed"]}

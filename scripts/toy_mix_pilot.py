@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"# Toy mix pilot: {pilot.name}",
         "",
         f"The shipped toy base trained {sft.max_steps} more steps on the mix {mix} (learning rate "
-        f"{sft.learning_rate}, context {pilot.context} tokens, {record['train_seconds']:.0f} s), then evaluated on the held-out toy problems "
+        f"{sft.learning_rate}, context {pilot.context} tokens, {record['train_seconds']:.0f} s), then evaluated on "
+        "the held-out toy problems "
         f"({pilot.num_samples} samples each, {summary['eval_seconds']:.0f} s). Measured on {summary['machine']} by "
         f"`python scripts/toy_mix_pilot.py`.",
         "",

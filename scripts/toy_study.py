@@ -835,12 +835,12 @@ def shipped_round(round_dir: Path, shipped_root: Path = TOY_CHECKPOINTS) -> dict
 def shipped_sentence(shipped: dict) -> str:
     if shipped["identical"]:
         return (
-            f"The schedule's last round is the shipped `{shipped['path']}` byte for byte (the same {SAFE_WEIGHTS_NAME}): "
-            "the demo serves the model measured here."
+            f"The schedule's last round is the shipped `{shipped['path']}` byte for byte (the same "
+            f"{SAFE_WEIGHTS_NAME}): the demo serves the model measured here."
         )
     return (
-        f"The schedule's last round differs from the shipped `{shipped['path']}` ({SAFE_WEIGHTS_NAME}): the demo serves "
-        "another model than the one measured here."
+        f"The schedule's last round differs from the shipped `{shipped['path']}` ({SAFE_WEIGHTS_NAME}): the demo "
+        "serves another model than the one measured here."
     )
 
 
@@ -1016,8 +1016,8 @@ def main(argv: list[str] | None = None) -> dict:
         "## Could each limit pay? The parent's responses that a round's reward pays",
         "",
         "Per level, the share of each round's parent's held-out responses (sampled at evaluation, temperature "
-        f"{EvalConfig.temperature}; training samples at 1.0) that are correct within the round's limit: what its rollouts "
-        "earn under zero truncation. Where it is near 0, every rollout of the level earns 0, so the level gives no "
+        f"{EvalConfig.temperature}; training samples at 1.0) that are correct within the round's limit: what its "
+        "rollouts earn under zero truncation. Where it is near 0, every rollout of the level earns 0, so the level gives no "
         "advantage and no gradient: the limit neither rewards nor punishes it. Rounds with `grade` truncation or "
         "difficulty-aware limits are left out (their reward is not this one), as are rounds whose parent was not "
         "evaluated.",

@@ -159,8 +159,8 @@ def test_the_recipe_readmes_figures_are_those_of_the_runs_that_measured_them():
     assert len(floor) == 1, "the one-pass floor is one length: the prose says so"
     at_floor = sum(r["mean_rechecks"] < 0.05 for r in pruned)
     assert (
-        f"{at_floor} of the {len(pruned)} pruned models make fewer than 0.05 re-checks per response, and all {at_floor} average {floor.pop()}"
-        in (toy_readme)
+        f"{at_floor} of the {len(pruned)} pruned models make fewer than 0.05 re-checks per response, and all "
+        f"{at_floor} average {floor.pop()}" in (toy_readme)
     )
     for path in sorted((REPO_ROOT / "results/toy/mix_pilots").glob("*.json")):
         pilot = json.loads(path.read_text())

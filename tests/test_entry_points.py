@@ -31,6 +31,7 @@ OWN_OPTIONS = {
     "scripts/toy_study.py": ["--schedule", "--ablations"],
     "scripts/toy_mix_pilot.py": ["--name", "--limit", "--no_recheck_share", "--max_steps"],
     "scripts/update_readme.py": ["--readme", "--summary", "--check"],
+    "scripts/time_quick_start.py": ["--repeats", "--results_dir"],
     "thinkprune/toy.py": ["--output_dir"],
     "train/push_to_hub.py": ["--repo_id", "--overwrite", "--eval_results"],
     "train/round.py": ["--token_limit", "--difficulty_aware_limits", "--learning_rate"],

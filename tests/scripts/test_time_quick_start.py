@@ -1,0 +1,51 @@
+"""scripts/time_quick_start.py: the Quick start round's training time, with its spread, one file per torch build."""
+
+import json
+
+import pytest
+
+from scripts import time_quick_start
+from scripts.time_quick_start import index, main, summarize
+
+
+def run(seconds, torch="2.13.0+cpu"):
+    return {"train_seconds": seconds, "wall_seconds": seconds + 11, "versions": {"torch": torch}}
+
+
+def test_the_spread_and_the_runs_within_the_criterion():
+    summary = summarize([run(149.0), run(163.5), run(151.2)])
+    assert summary == {
+        "median_train_seconds": 151.2,
+        "train_seconds_range": {"min": 149.0, "max": 163.5},
+        "runs_within_criterion": 1,
+    }
+
+
+def test_each_torch_build_gets_its_file_and_a_row_in_the_index(tmp_path, monkeypatch):
+    times = iter([149.0, 160.0, 170.0, 172.0])
+    builds = iter(["2.13.0+cpu", "2.13.0+cpu", "2.14.1+cu130", "2.14.1+cu130"])
+    monkeypatch.setattr(time_quick_start, "run_once", lambda scratch, args: run(next(times), next(builds)))
+    main(["--repeats", "2", "--results_dir", str(tmp_path)])
+    report = main(["--repeats", "2", "--results_dir", str(tmp_path)])
+
+    assert report["summary"]["median_train_seconds"] == 171.0
+    assert json.loads((tmp_path / "torch-2.13.0+cpu.json").read_text())["summary"]["runs_within_criterion"] == 1
+    rows = index(tmp_path).splitlines()[-2:]
+    assert rows[0].startswith("| [2.13.0+cpu](torch-2.13.0+cpu.json) |") and rows[0].endswith(
+        "| 2 | 154.5 s | 149.0-160.0 s | 1 of 2 |"
+    )
+    assert rows[1].endswith("| 2 | 171.0 s | 170.0-172.0 s | 0 of 2 |")
+    assert (tmp_path / "README.md").read_text() == index(tmp_path)
+
+
+def test_a_failed_round_or_no_runs_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        main(["--repeats", "0", "--results_dir", str(tmp_path)])
+    assert "--repeats is how many runs to time" in capsys.readouterr().err
+
+    monkeypatch.setattr(time_quick_start, "QUICK_START", ["false"])
+    with pytest.raises(SystemExit):
+        main(["--repeats", "1", "--results_dir", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert "the Quick start round failed (exit status 1)" in error and error.count("\n") == 1
+    assert not any(tmp_path.iterdir())

@@ -46,6 +46,7 @@ from eval.compare import at_equal_tokens, compare, curves_of, point_of
 from eval.evaluate import EvalConfig, evaluate
 from eval.metrics import level_label, paired_change
 from eval.results import SAMPLES_FILE, budgets_table, percent_change, read_samples
+from scripts.time_quick_start import CRITERION_SECONDS
 from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
@@ -58,6 +59,8 @@ from train.schedule import parse_args as parse_schedule_args
 
 
 SMOOTHING_STEPS = 5
+QUICK_START_CRITERION = "the Quick start round (recipes/toy/round.yaml) trains in at most 150 s on 2 cores"
+QUICK_START_TIMINGS = REPO_ROOT / "results" / "toy" / "quick_start"
 # Each ablation: its schedule and the round arguments every round of it gets.
 ABLATIONS = {
     # The paper's comparison: as many GRPO steps as the three rounds together, all at the final limit.
@@ -636,6 +639,25 @@ def testbed_properties(samples: list[dict], metrics: dict, forcing: dict) -> lis
     ]
 
 
+def quick_start_criterion(first_round: RoundRecord, timings_dir: Path = QUICK_START_TIMINGS) -> dict:
+    """The Quick start round's training time against its limit. This study's round 1 is one draw of a time that
+    moves by a tenth between runs: where scripts/time_quick_start.py timed the same torch build several times, their
+    median decides."""
+    torch_version = first_round.versions.get("torch")
+    measured = f"{first_round.train_seconds:.0f} s (round 1 of the schedule, torch {torch_version})"
+    timings = timings_dir / f"torch-{torch_version}.json"
+    if not timings.is_file():
+        return criterion_row(QUICK_START_CRITERION, measured, first_round.train_seconds <= CRITERION_SECONDS)
+    report = json.loads(timings.read_text())
+    median, span = report["summary"]["median_train_seconds"], report["summary"]["train_seconds_range"]
+    return criterion_row(
+        QUICK_START_CRITERION,
+        f"median {median:.0f} s over {len(report['runs'])} runs ({span['min']:.0f}-{span['max']:.0f} s, "
+        f"scripts/time_quick_start.py); this study's {measured}",
+        median <= CRITERION_SECONDS,
+    )
+
+
 def build_properties(build: dict) -> list[dict]:
     """The toy base's build against issue #22's limits: its SFT time and its size on disk."""
     return [
@@ -880,14 +902,7 @@ def main(argv: list[str] | None = None) -> dict:
     base_samples = read_run_samples(base_eval)
     size_mb = sum(path.stat().st_size for path in base.iterdir()) / 2**20
     testbed = testbed_properties(base_samples, base_metrics, forcing) + build_properties({**build, "size_mb": size_mb})
-    first_round = main_rounds[0][1]
-    testbed.append(
-        criterion_row(
-            "the Quick start round (recipes/toy/round.yaml) trains in at most 150 s on 2 cores",
-            f"{first_round.train_seconds:.0f} s (round 1 of the schedule, torch {first_round.versions.get('torch')})",
-            first_round.train_seconds <= 150,
-        )
-    )
+    testbed.append(quick_start_criterion(main_rounds[0][1]))
     per_level = level_rows("base", base_samples, base_samples)
     for label, (*_, eval_dir) in zip(labels[1:], main_rounds):
         per_level += level_rows(label, read_run_samples(eval_dir), base_samples)

@@ -146,7 +146,7 @@ def read_trainer_log(directory: str | Path) -> list[dict]:
 
 def machine_description() -> str:
     """The machine a measurement ran on, as reports name it: the CPU and the torch build, since a timing belongs to
-    both (the toy's Quick start round took 149 s with one build and 170 s with another on the same CPU)."""
+    both (results/toy/quick_start: the toy's Quick start round under two builds on one CPU)."""
     return (
         f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} with "
         f"{torch.get_num_threads()} threads"

@@ -407,3 +407,24 @@ def test_the_readmes_short_findings_keep_every_measurable_level_and_the_reason_a
     short = ablation_finding(ablation_row(too_tight, 0.0, [-0.02, 0.02]), too_tight, schedule, levels, reach, False)
     assert "easiest level" not in short and "; hardest level (3) +0.0 [-2.0, +2.0]" in short
     assert "its limits pay 0.0% at 130" in short and short.endswith("it does not show on this toy.")
+
+
+def test_the_quick_start_criterion_takes_the_median_of_repeated_timings_over_the_studys_one_run(tmp_path):
+    import json
+
+    from scripts.toy_study import quick_start_criterion
+    from thinkprune.records import RoundRecord
+
+    first = RoundRecord(1, 400, "toy", "toy", [], "now", versions={"torch": "2.13.0+cpu"}, train_seconds=149.0)
+    alone = quick_start_criterion(first, tmp_path)
+    assert alone["met"] and alone["measured"] == "149 s (round 1 of the schedule, torch 2.13.0+cpu)"
+
+    timings = {
+        "runs": [{}, {}, {}],
+        "summary": {"median_train_seconds": 151.1, "train_seconds_range": {"min": 150.3, "max": 161.5}},
+    }
+    (tmp_path / "torch-2.13.0+cpu.json").write_text(json.dumps(timings))
+    (tmp_path / "torch-2.14.1+cu130.json").write_text(json.dumps({"runs": [], "summary": {}}))  # another build
+    repeated = quick_start_criterion(first, tmp_path)
+    assert not repeated["met"]
+    assert repeated["measured"].startswith("median 151 s over 3 runs (150-162 s, scripts/time_quick_start.py); this")

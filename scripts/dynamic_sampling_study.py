@@ -36,8 +36,9 @@ from eval.compare import compare
 from eval.evaluate import EvalConfig, evaluate
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
+from thinkprune.machine import machine_description
 from thinkprune.points import signed_points
-from thinkprune.records import RoundRecord, machine_description, read_trainer_log
+from thinkprune.records import RoundRecord, read_trainer_log
 from train.schedule import parse_args as parse_schedule_args
 from train.schedule import run_schedule
 

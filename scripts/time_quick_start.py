@@ -31,7 +31,8 @@ from transformers import HfArgumentParser
 
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
-from thinkprune.records import RoundRecord, machine_description
+from thinkprune.machine import machine_description
+from thinkprune.records import RoundRecord
 
 
 QUICK_START = ["accelerate", "launch", str(REPO_ROOT / "train" / "round.py")]

@@ -40,7 +40,7 @@ from scripts.toy_study import (
 )
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
-from thinkprune.records import machine_description
+from thinkprune.machine import machine_description
 from thinkprune.toy import TOY_RECORD, ToySFTConfig, ensure_toy_base, train_base
 
 

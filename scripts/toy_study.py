@@ -50,9 +50,10 @@ from scripts.time_quick_start import CRITERION_SECONDS
 from thinkprune.budget import FORCE_ANSWER_TOKENS
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
+from thinkprune.machine import machine_description
 from thinkprune.paths import REPO_ROOT, TOY_CHECKPOINTS
 from thinkprune.points import signed_points
-from thinkprune.records import RoundRecord, machine_description, model_reference, read_trainer_log
+from thinkprune.records import RoundRecord, model_reference, read_trainer_log
 from thinkprune.toy import TOY_RECORD, anatomy, ensure_toy_base, parse_operands
 from train.schedule import AUTO_STATE, run_schedule
 from train.schedule import parse_args as parse_schedule_args

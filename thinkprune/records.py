@@ -6,12 +6,9 @@ A round directory holds the checkpoint, `trainer_log.json` (trl's log history), 
 
 import json
 import logging
-import os
-import platform
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import torch
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
@@ -142,12 +139,3 @@ def read_trainer_log(directory: str | Path) -> list[dict]:
             f"{path} is not valid JSON ({error}): restore it, or delete it to write a card without curves"
         ) from error
     return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
-
-
-def machine_description() -> str:
-    """The machine a measurement ran on, as reports name it: the CPU and the torch build, since a timing belongs to
-    both (results/toy/quick_start: the toy's Quick start round under two builds on one CPU)."""
-    return (
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads"
-    )

@@ -66,14 +66,3 @@ def test_the_automatic_schedules_decisions_and_difficulty_limits_round_trip(tmp_
     older = {key: value for key, value in make_record().to_dict().items() if key not in ("auto", "difficulty")}
     (tmp_path / ROUND_RECORD).write_text(json.dumps(older))
     assert RoundRecord.read(tmp_path).auto is None and RoundRecord.read(tmp_path).difficulty is None
-
-
-def test_a_measurement_names_the_torch_build_beside_the_cpu(monkeypatch):
-    """A timing belongs to the torch build as much as to the CPU."""
-    import torch
-
-    from thinkprune.records import machine_description
-
-    monkeypatch.setattr(torch, "__version__", "2.14.1+cu130")
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
-    assert machine_description().endswith(" CPU cores, torch 2.14.1+cu130 with 3 threads")

@@ -1,19 +1,23 @@
 """Throughput of the evaluation harness vs a bare batched `model.generate` loop, on the same prompts, in one run.
 
-    python scripts/benchmark_throughput.py --model toy --num_problems 64 --num_samples 4 --max_new_tokens 256
+    python scripts/benchmark_throughput.py --model toy --max_new_tokens 704 --output results/eval_throughput/harness-64.json
+    python scripts/benchmark_throughput.py --model toy --max_new_tokens 704 --batch_size 256 \
+        --output results/eval_throughput/harness-256.json
 
 Both sides share one loaded model and get the same prompt ids, batches, sampling arguments and per-sample seeds
-(`thinkprune.generation.sample_seed`, as the harness seeds every sample), so they generate the same tokens (checked); the harness (`eval.evaluate.evaluate`) also loads the benchmark, renders the chat
-prompts, decodes, grades, appends samples.jsonl and scores. The two are timed alternately `repeats` times; the
-report gives generated tokens per second of each and the median ratio harness / bare (goal: >= 0.9), by wall-clock
-time and by CPU time (the latter is the steadier one on a machine shared with other processes).
+(`thinkprune.generation.sample_seed`, as the harness seeds every sample), so they generate the same tokens (checked);
+the harness (`eval.evaluate.evaluate`) also loads the benchmark, renders the chat prompts, decodes, grades, appends
+samples.jsonl and scores, and its generation lets each response leave the batch at its EOS, where `model.generate`
+computes it as padding until the batch's longest response ends. The two are timed alternately `repeats` times; the
+report gives generated tokens per second of each and the median ratio harness / bare, by wall-clock time and by CPU
+time (the latter is the steadier one on a machine shared with other processes).
 """
 
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
@@ -26,7 +30,9 @@ from transformers import HfArgumentParser, set_seed
 from eval.benchmarks import load_benchmark
 from eval.evaluate import EvalConfig, evaluate
 from thinkprune.errors import exit_on_user_error
+from thinkprune.files import write_json_atomic
 from thinkprune.generation import Sampling, TransformersBackend, sample_seed, split_at_eos
+from thinkprune.machine import machine_description
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
 from thinkprune.toy import resolve_model_name
@@ -41,6 +47,7 @@ class ThroughputConfig:
     batch_size: int = field(default=64, metadata={"help": "Sequences per generate call, on both sides."})
     repeats: int = field(default=3, metadata={"help": "Timed runs of each side, alternating."})
     seed: int = field(default=0, metadata={"help": "Sampling seed, the same on both sides."})
+    output: str | None = field(default=None, metadata={"help": "Also write the report (JSON) here."})
     threads: int | None = field(
         default=None,
         metadata={
@@ -145,6 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_wall": median_ratio(harness_runs, bare_runs, 1),
         "ratio_cpu": median_ratio(harness_runs, bare_runs, 2),
         "tokens_per_run": bare_runs[0][0],
+        "bare_seconds": [round(run[1], 2) for run in bare_runs],
+        "harness_seconds": [round(run[1], 2) for run in harness_runs],
     }
     print(
         f"{report['tokens_per_run']:,} tokens per run; median over {config.repeats} repeats: bare "
@@ -152,6 +161,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"{report['harness_tokens_per_s']:,.0f} tok/s; harness/bare {report['ratio_wall']:.3f} by wall-clock time, "
         f"{report['ratio_cpu']:.3f} by CPU time"
     )
+    if config.output:
+        write_json_atomic(
+            Path(config.output),
+            {"config": asdict(config), "machine": machine_description(), "threads": torch.get_num_threads(), **report},
+        )
     return report
 
 

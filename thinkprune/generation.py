@@ -7,7 +7,7 @@ for both backends; token counts are the number of generated ids, EOS included (a
 
 Given one seed per prompt (`sample_seed`), each response is drawn from its own random stream: the same seed gives the
 same response whatever else is in the batch, so an evaluation split over processes, batched differently or resumed
-draws the same samples (vLLM: a per-request `SamplingParams.seed`; transformers: `SeededSampler`).
+draws the same samples (vLLM: a per-request `SamplingParams.seed`; transformers: `seeded_tokens`).
 """
 
 import hashlib
@@ -15,7 +15,7 @@ import importlib.util
 from dataclasses import dataclass
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import DynamicCache, GenerationConfig, LogitsProcessor, LogitsProcessorList
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
 from thinkprune.modeling import eos_token_ids, load_model
@@ -50,33 +50,44 @@ def sample_seed(seed: int, *key) -> int:
     return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: a valid torch and vLLM seed
 
 
-class SeededSampler(LogitsProcessor):
-    """Samples every row's next token from the row's own random numbers, after temperature and top_p (the warpers
-    `generate` samples with), and leaves only that token: `generate` then runs greedy and takes it. A row's tokens
-    thus depend on its seed and its own logits, not on the other rows or on the global random state.
+def draw_uniforms(seeds: list[int], max_new_tokens: int, device) -> torch.Tensor:
+    """Every row's uniforms for all steps, drawn up front from the row's own generator (one call per row, not per row
+    and step): row i, step t samples with `uniforms[i, t]`."""
+    return torch.stack(
+        [
+            torch.rand(max_new_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+            for seed in seeds
+        ]
+    ).to(device)
 
-    Each row draws its uniforms for all steps up front from its own generator (one call per row, not per row and
-    step), and every step picks the tokens of the whole batch at once by inverse CDF."""
+
+def sampling_warpers(sampling: Sampling) -> LogitsProcessorList:
+    """Temperature then top_p, as `generate` samples with them."""
+    return LogitsProcessorList([TemperatureLogitsWarper(sampling.temperature), TopPLogitsWarper(sampling.top_p)])
+
+
+def seeded_tokens(warped_scores: torch.FloatTensor, uniforms: torch.Tensor) -> torch.LongTensor:
+    """One token per row by inverse CDF of its warped scores at its own uniform: the first token whose cumulative
+    probability exceeds u x total, never one of probability 0. A row's token depends on its logits and its uniform,
+    not on the other rows or on the global random state."""
+    cdf = warped_scores.double().softmax(dim=-1).cumsum(dim=-1)
+    tokens = torch.searchsorted(cdf, uniforms[:, None] * cdf[:, -1:], right=True)
+    return tokens.clamp(max=warped_scores.shape[-1] - 1).squeeze(1)
+
+
+class SeededSampler(LogitsProcessor):
+    """`seeded_tokens` inside `model.generate`: leaves only the sampled token, so that `generate` runs greedy and
+    takes it. The reference `TransformersBackend.generate` is checked against (tests, scripts/benchmark_throughput.py)."""
 
     def __init__(self, seeds: list[int], sampling: Sampling, device):
-        self.uniforms = torch.stack(
-            [
-                torch.rand(sampling.max_new_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-                for seed in seeds
-            ]
-        ).to(device)
-        self.warpers = LogitsProcessorList(
-            [TemperatureLogitsWarper(sampling.temperature), TopPLogitsWarper(sampling.top_p)]
-        )
+        self.uniforms = draw_uniforms(seeds, sampling.max_new_tokens, device)
+        self.warpers = sampling_warpers(sampling)
         self.step = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        cdf = self.warpers(input_ids, scores).double().softmax(dim=-1).cumsum(dim=-1)
-        # The first token whose cumulative probability exceeds u x total: never one of probability 0.
-        targets = self.uniforms[:, self.step, None] * cdf[:, -1:]
-        tokens = torch.searchsorted(cdf, targets, right=True).clamp(max=scores.shape[-1] - 1)
+        tokens = seeded_tokens(self.warpers(input_ids, scores), self.uniforms[:, self.step])
         self.step += 1
-        return torch.full_like(scores, -float("inf")).scatter_(1, tokens, 0.0)
+        return torch.full_like(scores, -float("inf")).scatter_(1, tokens[:, None], 0.0)
 
 
 def decode_ids(tokenizer, ids: list[int]) -> str:
@@ -88,7 +99,8 @@ def vllm_available() -> bool:
 
 
 class TransformersBackend:
-    """Batched `model.generate` with left padding; one prompt row per sample (repeat a prompt for n samples)."""
+    """Batched decoding with left padding, rows leaving the batch as they finish; one prompt row per sample (repeat a
+    prompt for n samples)."""
 
     name = "transformers"
 
@@ -113,6 +125,8 @@ class TransformersBackend:
         return input_ids.to(self.device), attention_mask.to(self.device)
 
     def generate_kwargs(self, sampling: Sampling, seeds: list[int] | None = None) -> dict:
+        """`model.generate` arguments for the same sampling: the reference `generate` below is checked against (tests,
+        scripts/benchmark_throughput.py)."""
         # Explicit values: a checkpoint's generation_config (top_k, repetition_penalty...) must not change the
         # protocol, and vLLM applies none of them either.
         if seeds is not None and sampling.temperature > 0:
@@ -135,13 +149,50 @@ class TransformersBackend:
     def generate(
         self, prompts: list[list[int]], sampling: Sampling, seeds: list[int] | None = None
     ) -> list[Generation]:
+        """The tokens `model.generate` would give (same sampling, same seeds), decoded step by step with each row
+        leaving the batch when it emits EOS. `generate` keeps a finished row in the batch, as padding, until the
+        longest response ends, and with lengths as spread as a long-thinking model's that padding is much of the work
+        (scripts/benchmark_throughput.py times the two)."""
         input_ids, attention_mask = self.pad_left(prompts)
+        # Positions as `generate` derives them from left padding: pads at 0, each prompt from 0.
+        position_ids = (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        warpers = sampling_warpers(sampling) if sampling.temperature > 0 else None
+        uniforms = draw_uniforms(seeds, sampling.max_new_tokens, self.device) if warpers and seeds else None
+        rows = torch.arange(len(prompts), device=self.device)  # the prompt of each row still in the batch
+        generated: list[list[int]] = [[] for _ in prompts]
+        cache = DynamicCache(config=self.model.config)
+        step_ids = input_ids
         with torch.inference_mode():
-            output = self.model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, **self.generate_kwargs(sampling, seeds)
-            )
-        new_ids = output[:, input_ids.shape[1] :].tolist()
-        return [split_at_eos(ids, self.eos_ids) for ids in new_ids]
+            for step in range(sampling.max_new_tokens):
+                output = self.model(
+                    input_ids=step_ids,
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                logits = output.logits[:, -1, :].float()
+                if warpers is None:
+                    tokens = logits.argmax(dim=-1)
+                elif uniforms is None:
+                    tokens = torch.multinomial(warpers(None, logits).softmax(dim=-1), num_samples=1).squeeze(1)
+                else:
+                    tokens = seeded_tokens(warpers(None, logits), uniforms[rows, step])
+                for row, token in zip(rows.tolist(), tokens.tolist()):
+                    generated[row].append(token)
+                running = torch.tensor([token not in self.eos_ids for token in tokens.tolist()], device=self.device)
+                if not running.any():
+                    break
+                if not running.all():
+                    keep = running.nonzero().squeeze(1)
+                    cache.batch_select_indices(keep)
+                    rows, tokens = rows[keep], tokens[keep]
+                    attention_mask, position_ids = attention_mask[keep], position_ids[keep]
+                step_ids = tokens[:, None]
+                attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(rows), 1))], dim=1)
+                position_ids = position_ids[:, -1:] + 1
+        return [split_at_eos(ids, self.eos_ids) for ids in generated]
 
 
 class VLLMBackend:

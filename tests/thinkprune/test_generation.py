@@ -1,10 +1,13 @@
 """Generation backends shared by evaluation and the automatic schedule: EOS splitting and batched generation."""
 
 import pytest
+import torch
 
-from thinkprune.generation import Generation, Sampling, TransformersBackend, split_at_eos
+from eval.benchmarks import load_benchmark
+from thinkprune.generation import Generation, Sampling, TransformersBackend, sample_seed, split_at_eos
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
+from thinkprune.toy import resolve_model_name
 
 
 def test_split_at_eos():
@@ -22,3 +25,38 @@ def test_batched_left_padded_generation_matches_one_prompt_at_a_time(tiny_checkp
     batched = backend.generate(prompts, greedy)
     assert batched == [backend.generate([ids], greedy)[0] for ids in prompts]
     assert all(len(g.token_ids) <= 6 for g in batched)
+
+
+def reference_generate(backend: TransformersBackend, prompts, sampling: Sampling, seeds) -> list[Generation]:
+    input_ids, attention_mask = backend.pad_left(prompts)
+    with torch.inference_mode():
+        output = backend.model.generate(
+            input_ids=input_ids, attention_mask=attention_mask, **backend.generate_kwargs(sampling, seeds)
+        )
+    return [split_at_eos(ids, backend.eos_ids) for ids in output[:, input_ids.shape[1] :].tolist()]
+
+
+@pytest.mark.parametrize("temperature", [0.6, 0.0])
+def test_generate_gives_model_generate_tokens_with_finished_rows_leaving_the_batch(temperature):
+    model = resolve_model_name("toy")
+    tokenizer = load_tokenizer(model)
+    backend = TransformersBackend(model, tokenizer)
+    rows = load_benchmark("toy", limit=6)  # levels 1, 2, 3, 1, 2, 3
+    prompts = [eval_prompt_ids(tokenizer, row["problem"], EVAL_SUFFIX, None) for row in rows]
+    seeds = [sample_seed(0, "toy", index, 0) for index in range(len(prompts))] if temperature else None
+    # A budget the toy's easier levels finish within and its hardest does not (greedy: 250, 434 and 466+ tokens):
+    # rows end at different steps, some at the budget.
+    sampling = Sampling(temperature, 0.95, 450, 0)
+    batch_sizes = []
+    hook = backend.model.register_forward_pre_hook(
+        lambda _, args, kwargs: batch_sizes.append(kwargs["input_ids"].shape[0]), with_kwargs=True
+    )
+    generations = backend.generate(prompts, sampling, seeds)
+    hook.remove()
+
+    assert generations == reference_generate(backend, prompts, sampling, seeds)
+    finished_lengths = {len(g.token_ids) for g in generations if g.finished}
+    assert len(finished_lengths) >= 2 and not all(g.finished for g in generations)
+    # Each finished row stops costing a forward row the step after its EOS; the batch never grows.
+    assert batch_sizes[0] == len(prompts) and batch_sizes[-1] == sum(not g.finished for g in generations)
+    assert batch_sizes == sorted(batch_sizes, reverse=True)

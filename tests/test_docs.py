@@ -114,6 +114,16 @@ def test_the_measured_timings_the_docs_state_are_those_their_files_hold():
     assert f"{throughput['speedup_2_processes']:.2f}× faster" in readme
     assert f"({seconds['2 processes x 1 thread']:.1f} s against {seconds['1 process x 2 threads']:.1f} s" in readme
 
+    evaluation = " ".join((REPO_ROOT / "docs/evaluation.md").read_text().split())
+    harness = {
+        size: json.loads((REPO_ROOT / f"results/eval_throughput/harness-{size}.json").read_text())
+        for size in (64, 256)
+    }
+    assert (
+        f"{harness[64]['ratio_wall']:.2f}× as many per second in batches of 64 and "
+        f"{harness[256]['ratio_wall']:.2f}× in batches of 256" in evaluation
+    )
+
     scaling = " ".join((REPO_ROOT / "docs/scaling.md").read_text().split())
     overhead = json.loads((REPO_ROOT / "results/overhead/overhead.json").read_text())["summary"]
     wall, cpu = overhead["ratio_wall_range"], overhead["ratio_cpu_range"]

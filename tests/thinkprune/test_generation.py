@@ -36,11 +36,19 @@ def reference_generate(backend: TransformersBackend, prompts, sampling: Sampling
     return [split_at_eos(ids, backend.eos_ids) for ids in output[:, input_ids.shape[1] :].tolist()]
 
 
-@pytest.mark.parametrize("temperature", [0.6, 0.0])
-def test_generate_gives_model_generate_tokens_with_finished_rows_leaving_the_batch(temperature):
+@pytest.mark.parametrize(
+    "temperature, dtype",
+    [
+        (0.6, "auto"),
+        (0.0, "auto"),
+        # bf16 weights, as a GPU evaluates an R1 checkpoint: the loop must sample from float32 logits as generate does.
+        pytest.param(0.6, "bfloat16", marks=pytest.mark.slow),
+    ],
+)
+def test_generate_gives_model_generate_tokens_with_finished_rows_leaving_the_batch(temperature, dtype):
     model = resolve_model_name("toy")
     tokenizer = load_tokenizer(model)
-    backend = TransformersBackend(model, tokenizer)
+    backend = TransformersBackend(model, tokenizer, dtype)
     rows = load_benchmark("toy", limit=6)  # levels 1, 2, 3, 1, 2, 3
     prompts = [eval_prompt_ids(tokenizer, row["problem"], EVAL_SUFFIX, None) for row in rows]
     seeds = [sample_seed(0, "toy", index, 0) for index in range(len(prompts))] if temperature else None

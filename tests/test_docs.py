@@ -113,6 +113,8 @@ def test_the_measured_timings_the_docs_state_are_those_their_files_hold():
     seconds = throughput["seconds"]
     assert f"{throughput['speedup_2_processes']:.2f}× faster" in readme
     assert f"({seconds['2 processes x 1 thread']:.1f} s against {seconds['1 process x 2 threads']:.1f} s" in readme
+    runs = {side: f"{min(values):.1f}-{max(values):.1f} s" for side, values in throughput["seconds_all"].items()}
+    assert f"runs {runs['2 processes x 1 thread']} and {runs['1 process x 2 threads']}" in readme
 
     evaluation = " ".join((REPO_ROOT / "docs/evaluation.md").read_text().split())
     harness = {
@@ -123,6 +125,11 @@ def test_the_measured_timings_the_docs_state_are_those_their_files_hold():
         f"{harness[64]['ratio_wall']:.2f}× as many per second in batches of 64 and "
         f"{harness[256]['ratio_wall']:.2f}× in batches of 256" in evaluation
     )
+    spans = []
+    for report in harness.values():
+        ratios = [bare / timed for bare, timed in zip(report["bare_seconds"], report["harness_seconds"])]
+        spans.append(f"{min(ratios):.2f}-{max(ratios):.2f}×")
+    assert f"repeats {spans[0]} and {spans[1]}" in evaluation
 
     scaling = " ".join((REPO_ROOT / "docs/scaling.md").read_text().split())
     overhead = json.loads((REPO_ROOT / "results/overhead/overhead.json").read_text())["summary"]

@@ -15,9 +15,8 @@ import math
 import time
 
 import torch
-from transformers import set_seed
 
-from thinkprune.generation import Sampling, decode_ids, make_backend
+from thinkprune.generation import Sampling, decode_ids, make_backend, sample_seed
 from thinkprune.grading import grade
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import prompt_ids
@@ -36,10 +35,15 @@ def measure(
     sampling: Sampling,
     num_samples: int,
     backend: str = "transformers",
+    first_problem_index: int = 0,
 ) -> dict:
     """`num_samples` responses to every chat prompt, sampled with `sampling` (its `max_new_tokens` is the budget),
     graded against `answers` by `thinkprune.grading.grade`. Per problem: the lengths (generated ids, EOS included, as
-    trl counts them), whether each response finished (ended with EOS) and whether it is correct."""
+    trl counts them), whether each response finished (ended with EOS) and whether it is correct.
+
+    Every response draws from its own seed, keyed by its problem's index in the whole set (`first_problem_index` is
+    the index of `prompts[0]` there) and its sample index: a process measuring its share of the problems draws what
+    one process measuring them all would, whatever the batch size or the backend's order of work."""
     started = time.time()
     model_path = resolve_model_name(model)
     tokenizer = load_tokenizer(model_path)
@@ -54,14 +58,14 @@ def measure(
         gpu_memory_utilization=0.9,
         dtype="auto",
     )
-    set_seed(sampling.seed)
-    # Consecutive copies of a prompt: vLLM turns them into one request with n samples.
-    jobs = [index for index in range(len(prompts)) for _ in range(num_samples)]
+    jobs = [(index, sample) for index in range(len(prompts)) for sample in range(num_samples)]
     per_problem = [{"lengths": [], "finished": [], "correct": []} for _ in prompts]
     batch_size = BATCH_SIZE[engine.name]
     for begin in range(0, len(jobs), batch_size):
         batch = jobs[begin : begin + batch_size]
-        for index, generation in zip(batch, engine.generate([rendered[i] for i in batch], sampling), strict=True):
+        seeds = [sample_seed(sampling.seed, "measure", first_problem_index + index, sample) for index, sample in batch]
+        generations = engine.generate([rendered[index] for index, _ in batch], sampling, seeds)
+        for (index, _), generation in zip(batch, generations, strict=True):
             per_problem[index]["lengths"].append(len(generation.token_ids))
             per_problem[index]["finished"].append(generation.finished)
             per_problem[index]["correct"].append(grade(decode_ids(tokenizer, generation.token_ids), answers[index]))

@@ -484,7 +484,8 @@ def measure_on_every_process(dataset, args: ThinkPruneConfig, training_args) -> 
     over the problems in all, no process waiting for another's whole pass, and gathered in order so that every
     process and machine holds the same measurement."""
     rank, world_size = training_args.process_index, training_args.world_size
-    share = dataset.select(range(rank * len(dataset) // world_size, (rank + 1) * len(dataset) // world_size))
+    begin, end = rank * len(dataset) // world_size, (rank + 1) * len(dataset) // world_size
+    share = dataset.select(range(begin, end))
     measured = None
     if len(share):
         sampling = Sampling(training_args.temperature, training_args.top_p, args.token_limit, training_args.seed)
@@ -494,6 +495,7 @@ def measure_on_every_process(dataset, args: ThinkPruneConfig, training_args) -> 
             list(share["answer"]),
             sampling,
             args.difficulty_num_samples,
+            first_problem_index=begin,
         )
     shares = [part for part in gather_object([measured]) if part is not None]
     return {

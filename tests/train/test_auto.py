@@ -5,7 +5,16 @@ import pytest
 
 from thinkprune.generation import Sampling
 from thinkprune.prompts import training_messages
-from train.auto import choose_limit, measure, nearest_rank, problem_limits, should_stop, solve_rates, summarize
+from train.auto import (
+    BATCH_SIZE,
+    choose_limit,
+    measure,
+    nearest_rank,
+    problem_limits,
+    should_stop,
+    solve_rates,
+    summarize,
+)
 
 
 def test_limit_is_the_percentile_of_the_correct_finished_lengths():
@@ -142,3 +151,19 @@ def test_measure_a_tiny_model(coin_flip_checkpoint):
     assert 0.2 < summary["accuracy"] < 0.8
     assert len(summary["correct_finished_lengths"]) == round(16 * summary["solve_rate"])
     assert measure(str(model), prompts, ["1"] * 4, sampling, num_samples=4)["problems"] == rows  # seeded
+
+
+@pytest.mark.slow
+def test_a_measurement_does_not_depend_on_how_the_problems_are_shared(coin_flip_checkpoint, monkeypatch):
+    """Difficulty-aware limits measure the parent with every process taking a share of the problems: each response
+    draws from its own seed, so two shares, or other batch sizes, measure what one process measuring all does."""
+    model, _ = coin_flip_checkpoint
+    prompts = [training_messages(f"What is {i} + {1 - i}?", "plain", None) for i in range(4)]
+    sampling = Sampling(temperature=1.0, top_p=1.0, max_new_tokens=40, seed=0)
+    whole = measure(str(model), prompts, ["1"] * 4, sampling, num_samples=4)["problems"]
+    first = measure(str(model), prompts[:1], ["1"], sampling, num_samples=4)["problems"]
+    rest = measure(str(model), prompts[1:], ["1"] * 3, sampling, num_samples=4, first_problem_index=1)["problems"]
+    assert first + rest == whole
+    monkeypatch.setitem(BATCH_SIZE, "transformers", 3)
+    assert measure(str(model), prompts, ["1"] * 4, sampling, num_samples=4)["problems"] == whole
+    assert len({tuple(row["correct"]) for row in whole}) > 1  # the problems draw apart, not one stream each

@@ -29,6 +29,7 @@ OWN_OPTIONS = {
     "scripts/prepare_wheelhouse.py": ["--node_packages", "--python_version", "--max_mb"],
     "scripts/screenshot_demo.py": ["--output", "--example", "--base"],
     "scripts/toy_study.py": ["--schedule", "--ablations"],
+    "scripts/toy_seeds.py": ["--seeds", "--output_root"],
     "scripts/toy_mix_pilot.py": ["--name", "--limit", "--no_recheck_share", "--max_steps"],
     "scripts/update_readme.py": ["--readme", "--summary", "--check"],
     "scripts/time_quick_start.py": ["--repeats", "--results_dir"],

@@ -1,7 +1,7 @@
 """Reproduce the toy ThinkPrune study end to end and write the report to results/toy/.
 
-    python scripts/toy_study.py                 # the 3-round schedule + evaluation of each (11-14 min on 2 cores)
-    python scripts/toy_study.py --ablations     # also (46-54 min more): one round at the final limit, a too-tight
+    python scripts/toy_study.py                 # the 3-round schedule + evaluation of each (9-11 min on 2 cores)
+    python scripts/toy_study.py --ablations     # also (40-42 min more): one round at the final limit, a too-tight
                                                 # limit, `grade` truncation, batch scaling, difficulty-aware limits,
                                                 # the automatic schedule
 

@@ -193,3 +193,38 @@ def test_the_recipe_readmes_figures_are_those_of_the_runs_that_measured_them():
     measured = json.loads((REPO_ROOT / "results/dry_run/cpu.json").read_text())["measured"]
     assert f"{measured['tokens_generated']:,} tokens, step {measured['step_seconds']:.0f} s" in r1_readme
     assert f"peak memory {measured['peak_rss_mb'] / 1000:.1f} GB" in r1_readme
+
+
+def test_the_draws_and_seeds_the_toy_recipe_states_are_those_their_runs_measured():
+    """The current draw of the sampled schedules comes from the study's summary.json, the seed repeats from
+    results/toy/seeds/summary.json: a re-run rewrites them, and this fails until the prose follows."""
+    from eval.results import percent_change
+
+    toy_readme = " ".join((REPO_ROOT / "recipes/toy/README.md").read_text().split())
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    summary = json.loads((REPO_ROOT / "results/toy/summary.json").read_text())
+
+    def against_fixed(row: dict) -> str:
+        return percent_change({"pass@1_change": row["vs_schedule"], "pass@1_change_ci": row["vs_schedule_ci"]})
+
+    ablations = {row["run"].split(" (")[0]: row for row in summary["ablations"]}
+    levels = {(row["run"], row["level"]): row for row in summary["levels"]}
+    difficulty, automatic = ablations["difficulty-aware limits"], ablations["automatic schedule"]
+    limits = automatic["run"].split(" (")[1].rstrip(")")
+    this_draw = (
+        f"| a seed per response (this run) | {100 * difficulty['pass@1']:.1f}%, {against_fixed(difficulty)} "
+        f"| {against_fixed(levels['difficulty-aware limits', '1'])} "
+        f"| {against_fixed(levels['difficulty-aware limits', '3'])} | {limits} "
+        f"| {100 * automatic['pass@1']:.1f}%, {against_fixed(automatic)} |"
+    )
+    assert this_draw in toy_readme
+
+    seeds = json.loads((REPO_ROOT / "results/toy/seeds/summary.json").read_text())
+    change = {
+        row["seed"]: percent_change({"pass@1_change": row["change"], "pass@1_change_ci": row["change_ci"]})
+        for row in seeds["seeds"]
+    }
+    assert f"points at seed 42 came out {change[1]} at seed 1 and {change[2]} at seed 2" in toy_readme
+    assert f"came out {change[1]} and {change[2]} points with training seeds 1 and 2" in readme
+    assert f"{seeds['seconds']:.0f} s in all" in toy_readme
+    assert f"(mean {100 * seeds['tally']['mean_change']:+.1f} points)" in toy_readme

@@ -1,21 +1,22 @@
-"""Does the toy study's verdict on the paper's comparison survive other training seeds?
+"""Do the toy study's verdicts against the iterative schedule survive other training seeds?
 
-    python scripts/toy_seeds.py                   # seeds 42 (the study's), 1 and 2: about 25 min on 2 cores
+    python scripts/toy_seeds.py                   # seeds 42 (the study's), 1 and 2: about 30 min on 2 cores
     python scripts/toy_seeds.py --seeds 42,1,2,3
 
 The study (scripts/toy_study.py) trains every run once, with the recipes' seed (42), and its paired intervals cover
 the evaluation's sampling only: a redraw of a training run can move a verdict of a few points (recipes/toy/README.md,
-"One run is one draw"). This script repeats the paper's comparison with other seeds: the iterative schedule
-(recipes/toy/schedule.yaml, 400 -> 300 -> 200) against one round straight at the final limit with as many steps as
-the three rounds together (the study's ablation), both trained with `--seed` (rollout sampling, problem order,
-initialization of anything random) and their final rounds evaluated as the study evaluates (the same held-out
-problems, the same evaluation seeds). Each seed gives one paired change, one round minus iterative, overall and per
-level. The recipes' seed reuses the study's trained rounds (outputs/toy, outputs/toy-ablations/one_round) when they
-are there; every other seed trains under --output_root.
+"One run is one draw"). This script trains, with other seeds, the iterative schedule (recipes/toy/schedule.yaml,
+400 -> 300 -> 200) and two of the study's ablations against it: one round straight at the final limit with as many
+steps as the three rounds together (the paper's comparison), and a too-tight final limit pruning the schedule's round
+2 (the failure mode). Every run gets `--seed` (rollout sampling, problem order), a variant starting from a round of the
+schedule starts from that seed's, and the final rounds are evaluated as the study evaluates (the same held-out
+problems, the same evaluation seeds). Each seed gives one paired change per variant, variant minus iterative, overall
+and per level. The recipes' seed reuses the study's trained rounds (outputs/toy, outputs/toy-ablations/) when they are
+there; every other seed trains under --output_root.
 
-Writes --results_dir (results/toy/seeds/): summary.json and README.md (per seed: both runs' pass@1 and mean tokens,
-the paired change with its interval, overall and per level; across seeds: how many intervals lie above, below or
-around 0, and the mean change).
+Writes --results_dir (results/toy/seeds/): summary.json and README.md (per variant and seed: both runs' pass@1 and
+mean tokens, the paired change with its interval, overall and per level; across seeds: how many intervals lie above,
+below or around 0, and the mean change).
 """
 
 import statistics
@@ -43,7 +44,7 @@ from train.schedule import run_schedule
 
 
 ITERATIVE = ("iterative schedule", "recipes/toy/schedule.yaml", [])
-ONE_ROUND = ("one round at the final limit", *ABLATIONS["one round at the final limit"])
+VARIANTS = ("one round at the final limit", "a too-tight final limit")
 
 
 @dataclass
@@ -65,12 +66,17 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def train_final_round(schedule_file: str, round_args: list[str], seed: int, config: SeedsConfig) -> Path:
-    """The schedule's last round trained with `seed`: the study's own rounds for the recipe's seed, the rest under
-    `config.output_root`."""
+def train_rounds(schedule_file: str, round_args: list[str], seed: int, config: SeedsConfig) -> list[Path]:
+    """The schedule's rounds trained with `seed`: the study's own rounds for the recipe's seed, the rest under
+    `config.output_root`, where a schedule starting from a round of the iterative one starts from that seed's."""
     schedule, _ = parse_schedule_args(["--config", schedule_file])
     if seed != yaml.safe_load(Path(schedule.recipe).read_text()).get("seed"):
-        schedule.output_root = str(Path(config.output_root) / f"seed{seed}" / Path(schedule.output_root).name)
+        iterative, _ = parse_schedule_args(["--config", ITERATIVE[1]])
+        seed_root = Path(config.output_root) / f"seed{seed}"
+        parent = Path(schedule.model_name_or_path)
+        if parent.parent == Path(iterative.output_root):
+            schedule.model_name_or_path = str(seed_root / parent.parent.name / parent.name)
+        schedule.output_root = str(seed_root / Path(schedule.output_root).name)
     rounds = run_schedule(schedule, [*round_args, "--seed", str(seed)])
     for round_dir in rounds:
         trained_with = RoundRecord.read(round_dir).recipe.get("seed")
@@ -79,7 +85,7 @@ def train_final_round(schedule_file: str, round_args: list[str], seed: int, conf
                 f"{round_dir} was trained with seed {trained_with}, not {seed}: remove it, or pass another "
                 "--output_root"
             )
-    return rounds[-1]
+    return rounds
 
 
 def change_row(samples: list[dict], reference: list[dict]) -> dict:
@@ -87,30 +93,37 @@ def change_row(samples: list[dict], reference: list[dict]) -> dict:
     return {"change": change["pass@1_change"], "change_ci": change["pass@1_change_ci"]}
 
 
-def seed_row(seed: int, metrics: dict[str, dict], samples: dict[str, list[dict]], seconds: float) -> dict:
-    """One seed: each run's pass@1 and mean tokens, and one round's paired change from the iterative schedule."""
-    iterative, one_round = samples[ITERATIVE[0]], samples[ONE_ROUND[0]]
+def seed_row(seed: int, runs: dict[str, dict], samples: dict[str, list[dict]]) -> dict:
+    """One seed: each run's pass@1, mean tokens and training time, and each variant's paired change from the
+    iterative schedule."""
+    iterative = samples[ITERATIVE[0]]
     return {
         "seed": seed,
-        "runs": {label: {key: run[key] for key in ("pass@1", "mean_tokens")} for label, run in metrics.items()},
-        **change_row(one_round, iterative),
-        "levels": {
-            level: change_row(level_samples, by_level(iterative)[level])
-            for level, level_samples in by_level(one_round).items()
+        "runs": runs,
+        "changes": {
+            variant: {
+                **change_row(samples[variant], iterative),
+                "levels": {
+                    level: change_row(level_samples, by_level(iterative)[level])
+                    for level, level_samples in by_level(samples[variant]).items()
+                },
+            }
+            for variant in samples
+            if variant != ITERATIVE[0]
         },
-        "seconds": round(seconds, 1),
     }
 
 
-def tally(rows: list[dict]) -> dict:
-    """How many seeds' intervals lie above 0 (one round better), below (iterative better), or hold it."""
-    above = sum(row["change_ci"][0] > 0 for row in rows)
-    below = sum(row["change_ci"][1] < 0 for row in rows)
+def tally(rows: list[dict], variant: str) -> dict:
+    """How many seeds' intervals lie above 0 (the variant better), below (the iterative schedule better), or hold it."""
+    changes = [row["changes"][variant] for row in rows]
+    above = sum(change["change_ci"][0] > 0 for change in changes)
+    below = sum(change["change_ci"][1] < 0 for change in changes)
     return {
-        "one_round_better": above,
+        "variant_better": above,
         "iterative_better": below,
-        "no_difference": len(rows) - above - below,
-        "mean_change": statistics.fmean(row["change"] for row in rows),
+        "no_difference": len(changes) - above - below,
+        "mean_change": statistics.fmean(change["change"] for change in changes),
     }
 
 
@@ -118,28 +131,31 @@ def interval_text(change: float, change_ci: list[float]) -> str:
     return percent_change({"pass@1_change": change, "pass@1_change_ci": change_ci})
 
 
-def markdown_table(rows: list[dict]) -> str:
-    levels = sorted({level for row in rows for level in row["levels"]}, key=float)
+def markdown_table(rows: list[dict], variant: str) -> str:
+    levels = sorted({level for row in rows for level in row["changes"][variant]["levels"]}, key=float)
     lines = [
-        f"| seed | {ITERATIVE[0]}: pass@1, tokens | {ONE_ROUND[0]}: pass@1, tokens | Δ pass@1, one round − iterative "
-        "[95% CI] | " + " | ".join(f"Δ level {level}" for level in levels) + " |",
+        f"| seed | {ITERATIVE[0]}: pass@1, tokens | {variant}: pass@1, tokens | Δ pass@1 [95% CI] | "
+        + " | ".join(f"Δ level {level}" for level in levels)
+        + " |",
         "|---|---|---|---|" + "---|" * len(levels),
     ]
     for row in rows:
-        runs = [row["runs"][label] for label in (ITERATIVE[0], ONE_ROUND[0])]
-        cells = [f"{100 * run['pass@1']:.1f}%, {run['mean_tokens']:.1f}" for run in runs]
-        cells.append(interval_text(row["change"], row["change_ci"]))
-        cells += [interval_text(**row["levels"][level]) if level in row["levels"] else "—" for level in levels]
+        change = row["changes"][variant]
+        cells = [
+            f"{100 * row['runs'][label]['pass@1']:.1f}%, {row['runs'][label]['mean_tokens']:.1f}"
+            for label in (ITERATIVE[0], variant)
+        ]
+        cells.append(interval_text(change["change"], change["change_ci"]))
+        cells += [interval_text(**change["levels"][level]) if level in change["levels"] else "—" for level in levels]
         lines.append(f"| {row['seed']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def finding(counts: dict, num_seeds: int) -> str:
+def finding(variant: str, counts: dict, num_seeds: int) -> str:
     return (
-        f"Over {num_seeds} training seeds, one round at the final limit beat the iterative schedule in "
-        f"{counts['one_round_better']} (paired interval above 0), lost in {counts['iterative_better']} (below 0) and "
-        f"showed no difference in {counts['no_difference']}; the mean change is "
-        f"{100 * counts['mean_change']:+.1f} points."
+        f"Over {num_seeds} training seeds, {variant} beat the iterative schedule in {counts['variant_better']} "
+        f"(paired interval above 0), lost in {counts['iterative_better']} (below 0) and showed no difference in "
+        f"{counts['no_difference']}; the mean change is {100 * counts['mean_change']:+.1f} points."
     )
 
 
@@ -153,18 +169,24 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     rows = []
     for seed in seeds:
-        seed_started = time.time()
-        metrics, samples = {}, {}
-        for label, schedule_file, round_args in (ITERATIVE, ONE_ROUND):
-            final_round = train_final_round(schedule_file, list(round_args), seed, config)
+        runs, samples = {}, {}
+        for label, schedule_file, round_args in [ITERATIVE, *((v, *ABLATIONS[v]) for v in VARIANTS)]:
+            rounds = train_rounds(schedule_file, list(round_args), seed, config)
             eval_dir = (
-                Path(config.output_root) / f"seed{seed}" / "eval" / f"{final_round.parent.name}-{final_round.name}"
+                Path(config.output_root) / f"seed{seed}" / "eval" / f"{rounds[-1].parent.name}-{rounds[-1].name}"
             )
-            metrics[label] = evaluate_model(str(final_round), eval_dir, evaluation, None)
+            metrics = evaluate_model(str(rounds[-1]), eval_dir, evaluation, None)
+            # From the records: the time of the training that made the rounds, reused or not.
+            train_seconds = sum(RoundRecord.read(round_dir).train_seconds for round_dir in rounds)
+            runs[label] = {
+                "pass@1": metrics["pass@1"],
+                "mean_tokens": metrics["mean_tokens"],
+                "train_seconds": train_seconds,
+            }
             samples[label] = read_run_samples(eval_dir)
-        rows.append(seed_row(seed, metrics, samples, time.time() - seed_started))
+        rows.append(seed_row(seed, runs, samples))
 
-    counts = tally(rows)
+    counts = {variant: tally(rows, variant) for variant in VARIANTS}
     summary = {
         "machine": machine_description(),
         "num_samples": config.num_samples,
@@ -174,21 +196,30 @@ def main(argv: list[str] | None = None) -> dict:
     }
     write_json_atomic(results_dir / "summary.json", summary)
     report = [
-        "# The paper's comparison over training seeds",
+        "# The toy study's verdicts over training seeds",
         "",
         f"Measured on {summary['machine']} by `python scripts/toy_seeds.py --seeds {config.seeds}` in "
-        f"{summary['seconds']:.0f} s (rounds already trained by the study are reused).",
+        f"{summary['seconds']:.0f} s of wall-clock time, reusing the rounds the study or an earlier run had trained; "
+        "training took "
+        + ", ".join(
+            f"{sum(r['train_seconds'] for r in row['runs'].values()):.0f} s for seed {row['seed']}" for row in rows
+        )
+        + ".",
         "",
-        markdown_table(rows),
-        "",
-        "pass@1 and mean tokens over the held-out toy problems × "
-        f"{config.num_samples} samples; Δ is one round minus the iterative schedule's last round, in points, paired on "
-        "the same problems (bootstrap interval over problems: it covers the evaluation's sampling, the seeds show "
-        "the training's).",
-        "",
-        finding(counts, len(rows)),
+        f"pass@1 and mean tokens over the held-out toy problems × {config.num_samples} samples; Δ is the variant minus "
+        "the iterative schedule's last round, in points, paired on the same problems (bootstrap interval over "
+        "problems: it covers the evaluation's sampling, the seeds show the training's).",
         "",
     ]
+    for variant in VARIANTS:
+        report += [
+            f"## {variant}",
+            "",
+            markdown_table(rows, variant),
+            "",
+            finding(variant, counts[variant], len(rows)),
+            "",
+        ]
     write_text_atomic(results_dir / "README.md", "\n".join(report))
     print("\n".join(report))
     return summary

@@ -220,11 +220,20 @@ def test_the_draws_and_seeds_the_toy_recipe_states_are_those_their_runs_measured
     assert this_draw in toy_readme
 
     seeds = json.loads((REPO_ROOT / "results/toy/seeds/summary.json").read_text())
-    change = {
-        row["seed"]: percent_change({"pass@1_change": row["change"], "pass@1_change_ci": row["change_ci"]})
-        for row in seeds["seeds"]
-    }
-    assert f"points at seed 42 came out {change[1]} at seed 1 and {change[2]} at seed 2" in toy_readme
-    assert f"came out {change[1]} and {change[2]} points with training seeds 1 and 2" in readme
-    assert f"{seeds['seconds']:.0f} s in all" in toy_readme
-    assert f"(mean {100 * seeds['tally']['mean_change']:+.1f} points)" in toy_readme
+    for variant, counts in seeds["tally"].items():
+        change = {
+            row["seed"]: percent_change(
+                {
+                    "pass@1_change": row["changes"][variant]["change"],
+                    "pass@1_change_ci": row["changes"][variant]["change_ci"],
+                }
+            )
+            for row in seeds["seeds"]
+        }
+        assert f"{change[42]} at seed 42, {change[1]} at seed 1 and {change[2]} at seed 2" in toy_readme, variant
+        assert f"(mean {100 * counts['mean_change']:+.1f} points)" in toy_readme, variant
+        if variant == "one round at the final limit":
+            assert f"came out {change[1]} and {change[2]} points with training seeds 1 and 2" in readme
+    for row in seeds["seeds"]:
+        seconds = sum(run["train_seconds"] for run in row["runs"].values())
+        assert f"{seconds:.0f} s for seed {row['seed']}" in toy_readme

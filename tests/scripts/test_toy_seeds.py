@@ -1,62 +1,78 @@
-"""The seeds report: each seed's paired change, one round minus the iterative schedule, overall and per level, and
-the tally across seeds."""
+"""The seeds report: each seed's paired change, variant minus the iterative schedule, overall and per level, the
+tally across seeds, and where another seed's rounds go and start from."""
 
 import pytest
 
-from scripts.toy_seeds import ITERATIVE, ONE_ROUND, finding, markdown_table, parse_seeds, seed_row, tally
+from scripts.toy_seeds import (
+    ITERATIVE,
+    SeedsConfig,
+    finding,
+    markdown_table,
+    parse_seeds,
+    seed_row,
+    tally,
+    train_rounds,
+)
 from thinkprune.errors import UserError
+
+
+ONE_ROUND = "one round at the final limit"
 
 
 def samples(correct_by_problem: list[bool], levels: list[int]) -> list[dict]:
     return [
-        {
-            "problem_index": index,
-            "problem_id": index,
-            "problem": f"p{index}",
-            "level": level,
-            "correct": correct,
-            "num_tokens": 100,
-        }
+        {"problem_index": index, "problem_id": index, "problem": f"p{index}", "level": level, "correct": correct}
         for index, (correct, level) in enumerate(zip(correct_by_problem, levels, strict=True))
     ]
 
 
-def metrics(accuracy: float, tokens: float) -> dict:
-    return {"pass@1": accuracy, "mean_tokens": tokens, "pass@1_ci": [0, 1]}
-
-
-def test_a_seed_pairs_one_round_against_the_iterative_schedule_overall_and_per_level():
+def test_a_seed_pairs_each_variant_against_the_iterative_schedule_overall_and_per_level():
     levels = [1, 1, 3, 3]
     iterative = samples([True, True, True, True], levels)
     one_round = samples([True, True, False, False], levels)  # loses only the hard level
-    row = seed_row(
-        7,
-        {ITERATIVE[0]: metrics(1.0, 120.0), ONE_ROUND[0]: metrics(0.5, 110.0)},
-        {ITERATIVE[0]: iterative, ONE_ROUND[0]: one_round},
-        seconds=12.34,
-    )
-    assert row["seed"] == 7 and row["seconds"] == 12.3
-    assert row["change"] == -0.5 and row["change_ci"][0] < -0.5 < row["change_ci"][1]
-    assert row["levels"]["1"]["change"] == 0.0 and row["levels"]["3"]["change"] == -1.0
-    assert row["runs"][ONE_ROUND[0]] == {"pass@1": 0.5, "mean_tokens": 110.0}
-    table = markdown_table([row])
+    runs = {
+        ITERATIVE[0]: {"pass@1": 1.0, "mean_tokens": 120.0, "train_seconds": 300.0},
+        ONE_ROUND: {"pass@1": 0.5, "mean_tokens": 110.0, "train_seconds": 250.0},
+    }
+    row = seed_row(7, runs, {ITERATIVE[0]: iterative, ONE_ROUND: one_round})
+    change = row["changes"][ONE_ROUND]
+    assert row["seed"] == 7 and list(row["changes"]) == [ONE_ROUND]
+    assert change["change"] == -0.5 and change["change_ci"][0] < -0.5 < change["change_ci"][1]
+    assert change["levels"]["1"]["change"] == 0.0 and change["levels"]["3"]["change"] == -1.0
+    table = markdown_table([row], ONE_ROUND)
     assert "| 7 | 100.0%, 120.0 | 50.0%, 110.0 | -50.0 [" in table
     assert table.endswith("| +0.0 [+0.0, +0.0] | -100.0 [-100.0, -100.0] |")
 
 
 def test_the_tally_counts_intervals_above_below_and_around_zero():
     rows = [
-        {"change": 0.03, "change_ci": [0.01, 0.05]},
-        {"change": -0.02, "change_ci": [-0.04, -0.01]},
-        {"change": 0.01, "change_ci": [-0.01, 0.03]},
+        {"changes": {ONE_ROUND: {"change": 0.03, "change_ci": [0.01, 0.05]}}},
+        {"changes": {ONE_ROUND: {"change": -0.02, "change_ci": [-0.04, -0.01]}}},
+        {"changes": {ONE_ROUND: {"change": 0.01, "change_ci": [-0.01, 0.03]}}},
     ]
-    counts = tally(rows)
-    assert counts["one_round_better"] == 1 and counts["iterative_better"] == 1 and counts["no_difference"] == 1
+    counts = tally(rows, ONE_ROUND)
+    assert counts["variant_better"] == 1 and counts["iterative_better"] == 1 and counts["no_difference"] == 1
     assert counts["mean_change"] == pytest.approx(0.02 / 3)
-    assert finding(counts, 3) == (
+    assert finding(ONE_ROUND, counts, 3) == (
         "Over 3 training seeds, one round at the final limit beat the iterative schedule in 1 (paired interval above "
         "0), lost in 1 (below 0) and showed no difference in 1; the mean change is +0.7 points."
     )
+
+
+def test_another_seed_trains_apart_and_a_variant_starts_from_that_seeds_schedule(monkeypatch, tmp_path):
+    """The too-tight limit prunes the iterative schedule's round 2: seed 1's, not the study's (seed 42's)."""
+    trained = []
+    monkeypatch.setattr(
+        "scripts.toy_seeds.run_schedule", lambda schedule, args: trained.append((schedule, args)) or []
+    )
+    config = SeedsConfig(output_root=str(tmp_path))
+    train_rounds("recipes/toy/schedule_too_tight.yaml", [], 1, config)
+    train_rounds("recipes/toy/schedule_too_tight.yaml", [], 42, config)
+    (seed_1, args), (seed_42, _) = trained
+    assert seed_1.model_name_or_path == str(tmp_path / "seed1" / "toy" / "round2")
+    assert seed_1.output_root == str(tmp_path / "seed1" / "too_tight") and args == ["--seed", "1"]
+    assert seed_42.model_name_or_path == "outputs/toy/round2"  # the recipes' seed: the study's own rounds
+    assert seed_42.output_root == "outputs/toy-ablations/too_tight"
 
 
 @pytest.mark.parametrize("text", ["", "1,1", "one,2"])

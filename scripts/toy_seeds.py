@@ -1,6 +1,6 @@
 """Do the toy study's verdicts against the iterative schedule survive other training seeds?
 
-    python scripts/toy_seeds.py                   # seeds 42 (the study's), 1 and 2: about 30 min on 2 cores
+    python scripts/toy_seeds.py                   # seeds 42 (the study's), 1 and 2: about 25 min on 2 cores after the study
     python scripts/toy_seeds.py --seeds 42,1,2,3
 
 The study (scripts/toy_study.py) trains every run once, with the recipes' seed (42), and its paired intervals cover

@@ -97,6 +97,7 @@ def seed_row(seed: int, runs: dict[str, dict], samples: dict[str, list[dict]]) -
     """One seed: each run's pass@1, mean tokens and training time, and each variant's paired change from the
     iterative schedule."""
     iterative = samples[ITERATIVE[0]]
+    iterative_levels = by_level(iterative)
     return {
         "seed": seed,
         "runs": runs,
@@ -104,7 +105,7 @@ def seed_row(seed: int, runs: dict[str, dict], samples: dict[str, list[dict]]) -
             variant: {
                 **change_row(samples[variant], iterative),
                 "levels": {
-                    level: change_row(level_samples, by_level(iterative)[level])
+                    level: change_row(level_samples, iterative_levels[level])
                     for level, level_samples in by_level(samples[variant]).items()
                 },
             }

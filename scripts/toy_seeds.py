@@ -1,24 +1,28 @@
 """Do the toy study's verdicts against the iterative schedule survive other training seeds?
 
-    python scripts/toy_seeds.py                   # seeds 42 (the study's), 1 and 2: about 25 min on 2 cores after the study
+    python scripts/toy_seeds.py                   # seeds 42 (the study's), 1 and 2
     python scripts/toy_seeds.py --seeds 42,1,2,3
 
 The study (scripts/toy_study.py) trains every run once, with the recipes' seed (42), and its paired intervals cover
 the evaluation's sampling only: a redraw of a training run can move a verdict of a few points (recipes/toy/README.md,
 "One run is one draw"). This script trains, with other seeds, the iterative schedule (recipes/toy/schedule.yaml,
-400 -> 300 -> 200) and two of the study's ablations against it: one round straight at the final limit with as many
-steps as the three rounds together (the paper's comparison), and a too-tight final limit pruning the schedule's round
-2 (the failure mode). Every run gets `--seed` (rollout sampling, problem order), a variant starting from a round of the
-schedule starts from that seed's, and the final rounds are evaluated as the study evaluates (the same held-out
-problems, the same evaluation seeds). Each seed gives one paired change per variant, variant minus iterative, overall
-and per level. The recipes' seed reuses the study's trained rounds (outputs/toy, outputs/toy-ablations/) when they are
-there; every other seed trains under --output_root.
+400 -> 300 -> 200) and the study's ablations that win or lose by a few points against it: one round straight at the
+final limit with as many steps as the three rounds together (the paper's comparison), a too-tight final limit pruning
+the schedule's round 2 (the failure mode), difficulty-aware limits, batch reward scaling + clip-higher, and the
+automatic schedule (the round it keeps, with its decisions). `grade` truncation, whose loss is far outside what a
+redraw moves, is left out. Every run gets `--seed` (rollout sampling, problem order, the automatic schedule's
+measurement and validation problems), a variant starting from a round of the schedule starts from that seed's, and
+the final rounds are evaluated as the study evaluates (the same held-out problems, the same evaluation seeds). Each
+seed gives one paired change per variant, variant minus iterative, overall and per level. The recipes' seed reuses
+the study's trained rounds (outputs/toy, outputs/toy-ablations/, outputs/toy-auto) when they are there; every other
+seed trains under --output_root: about 40 min per seed on 2 CPU cores.
 
 Writes --results_dir (results/toy/seeds/): summary.json and README.md (per variant and seed: both runs' pass@1 and
 mean tokens, the paired change with its interval, overall and per level; across seeds: how many intervals lie above,
 below or around 0, and the mean change).
 """
 
+import json
 import statistics
 import sys
 import time
@@ -34,17 +38,33 @@ from transformers import HfArgumentParser
 
 from eval.metrics import paired_change
 from eval.results import percent_change
-from scripts.toy_study import ABLATIONS, ToyStudyConfig, by_level, evaluate_model, read_run_samples
+from scripts.toy_study import (
+    ABLATIONS,
+    AUTO_SCHEDULE,
+    ToyStudyConfig,
+    auto_decisions,
+    automatic_summary,
+    by_level,
+    evaluate_model,
+    read_run_samples,
+)
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
 from thinkprune.records import RoundRecord
+from train.schedule import AUTO_STATE, ScheduleConfig, run_schedule
 from train.schedule import parse_args as parse_schedule_args
-from train.schedule import run_schedule
 
 
 ITERATIVE = ("iterative schedule", "recipes/toy/schedule.yaml", [])
-VARIANTS = ("one round at the final limit", "a too-tight final limit")
+VARIANTS = (
+    "one round at the final limit",
+    "a too-tight final limit",
+    "difficulty-aware limits",
+    "batch reward scaling + clip-higher",
+    "automatic schedule",
+)
+SCHEDULES = ABLATIONS | {"automatic schedule": (AUTO_SCHEDULE, [])}
 
 
 @dataclass
@@ -66,18 +86,28 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def train_rounds(schedule_file: str, round_args: list[str], seed: int, config: SeedsConfig) -> list[Path]:
-    """The schedule's rounds trained with `seed`: the study's own rounds for the recipe's seed, the rest under
-    `config.output_root`, where a schedule starting from a round of the iterative one starts from that seed's."""
+def recipe_seed(schedule: ScheduleConfig) -> int | None:
+    return yaml.safe_load(Path(schedule.recipe).read_text()).get("seed")
+
+
+def seed_schedule(schedule_file: str, seed: int, config: SeedsConfig) -> ScheduleConfig:
+    """The schedule as `seed` runs it: the study's own for the recipe's seed, the rest under `config.output_root`,
+    where a schedule starting from a round of the iterative one starts from that seed's."""
     schedule, _ = parse_schedule_args(["--config", schedule_file])
-    if seed != yaml.safe_load(Path(schedule.recipe).read_text()).get("seed"):
+    if seed != recipe_seed(schedule):
         iterative, _ = parse_schedule_args(["--config", ITERATIVE[1]])
         seed_root = Path(config.output_root) / f"seed{seed}"
         parent = Path(schedule.model_name_or_path)
         if parent.parent == Path(iterative.output_root):
             schedule.model_name_or_path = str(seed_root / parent.parent.name / parent.name)
         schedule.output_root = str(seed_root / Path(schedule.output_root).name)
-    rounds = run_schedule(schedule, [*round_args, "--seed", str(seed)])
+    return schedule
+
+
+def train_rounds(schedule: ScheduleConfig, round_args: list[str], seed: int) -> list[Path]:
+    # The recipe's seed runs with the study's own arguments: the automatic schedule refuses to resume otherwise.
+    seed_args = [] if seed == recipe_seed(schedule) else ["--seed", str(seed)]
+    rounds = run_schedule(schedule, [*round_args, *seed_args])
     for round_dir in rounds:
         trained_with = RoundRecord.read(round_dir).recipe.get("seed")
         if trained_with != seed:
@@ -86,6 +116,16 @@ def train_rounds(schedule_file: str, round_args: list[str], seed: int, config: S
                 "--output_root"
             )
     return rounds
+
+
+def final_model(schedule: ScheduleConfig, rounds: list[Path]) -> tuple[str, dict]:
+    """The model a schedule ends with: its last round, or for the automatic schedule the round it keeps (the parent
+    it started from when it keeps none), with its decisions."""
+    if not schedule.auto:
+        return str(rounds[-1]), {}
+    decisions = auto_decisions(json.loads((Path(schedule.output_root) / AUTO_STATE).read_text()))
+    kept = decisions["selected_round"]
+    return (str(rounds[kept - 1]) if kept else schedule.model_name_or_path), decisions
 
 
 def change_row(samples: list[dict], reference: list[dict]) -> dict:
@@ -160,6 +200,21 @@ def finding(variant: str, counts: dict, num_seeds: int) -> str:
     )
 
 
+def automatic_lines(rows: list[dict], variant: str) -> list[str]:
+    """Per seed, the automatic schedule's own decisions: the limits it chose, what its guard watched, why it stopped
+    and the round it kept (the one the table shows)."""
+    decided = [(row["seed"], row["runs"][variant]["automatic"]) for row in rows if "automatic" in row["runs"][variant]]
+    if not decided:
+        return []
+    fired = sum(auto["selected_round"] != len(auto["token_limits"]) for _, auto in decided)
+    return [
+        *(f"- Seed {seed}: {automatic_summary(auto)}" for seed, auto in decided),
+        "",
+        f"Its accuracy guard stopped a round (kept an earlier one) at {fired} of {len(decided)} seeds.",
+        "",
+    ]
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
     (config,) = HfArgumentParser(SeedsConfig).parse_args_into_dataclasses(args=argv)
@@ -171,18 +226,20 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for seed in seeds:
         runs, samples = {}, {}
-        for label, schedule_file, round_args in [ITERATIVE, *((v, *ABLATIONS[v]) for v in VARIANTS)]:
-            rounds = train_rounds(schedule_file, list(round_args), seed, config)
-            eval_dir = (
-                Path(config.output_root) / f"seed{seed}" / "eval" / f"{rounds[-1].parent.name}-{rounds[-1].name}"
-            )
-            metrics = evaluate_model(str(rounds[-1]), eval_dir, evaluation, None)
+        for label, schedule_file, round_args in [ITERATIVE, *((v, *SCHEDULES[v]) for v in VARIANTS)]:
+            schedule = seed_schedule(schedule_file, seed, config)
+            rounds = train_rounds(schedule, list(round_args), seed)
+            model, decisions = final_model(schedule, rounds)
+            eval_name = "-".join(part for part in (Path(model).parent.name, Path(model).name) if part)
+            eval_dir = Path(config.output_root) / f"seed{seed}" / "eval" / eval_name
+            metrics = evaluate_model(model, eval_dir, evaluation, None)
             # From the records: the time of the training that made the rounds, reused or not.
             train_seconds = sum(RoundRecord.read(round_dir).train_seconds for round_dir in rounds)
             runs[label] = {
                 "pass@1": metrics["pass@1"],
                 "mean_tokens": metrics["mean_tokens"],
                 "train_seconds": train_seconds,
+                **({"automatic": decisions} if decisions else {}),
             }
             samples[label] = read_run_samples(eval_dir)
         rows.append(seed_row(seed, runs, samples))
@@ -220,6 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
             "",
             finding(variant, counts[variant], len(rows)),
             "",
+            *automatic_lines(rows, variant),
         ]
     write_text_atomic(results_dir / "README.md", "\n".join(report))
     print("\n".join(report))

@@ -996,6 +996,9 @@ def main(argv: list[str] | None = None) -> dict:
         "",
         *findings(summary),
         "",
+        "Every run here is one training run, with the recipes' seed: `python scripts/toy_seeds.py` trains the "
+        "iterative schedule and its variants again with other seeds ([seeds/README.md](seeds/README.md)).",
+        "",
     ]
     report += [
         "## The testbed: what the toy base shows before any pruning",

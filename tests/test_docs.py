@@ -220,16 +220,13 @@ def test_the_draws_and_seeds_the_toy_recipe_states_are_those_their_runs_measured
     assert this_draw in toy_readme
 
     seeds = json.loads((REPO_ROOT / "results/toy/seeds/summary.json").read_text())
+
+    def seed_change(row: dict, variant: str) -> str:
+        change = row["changes"][variant]
+        return percent_change({"pass@1_change": change["change"], "pass@1_change_ci": change["change_ci"]})
+
     for variant, counts in seeds["tally"].items():
-        change = {
-            row["seed"]: percent_change(
-                {
-                    "pass@1_change": row["changes"][variant]["change"],
-                    "pass@1_change_ci": row["changes"][variant]["change_ci"],
-                }
-            )
-            for row in seeds["seeds"]
-        }
+        change = {row["seed"]: seed_change(row, variant) for row in seeds["seeds"]}
         assert f"{change[42]} at seed 42, {change[1]} at seed 1 and {change[2]} at seed 2" in toy_readme, variant
         assert f"(mean {100 * counts['mean_change']:+.1f} points)" in toy_readme, variant
         if variant == "one round at the final limit":
@@ -237,3 +234,13 @@ def test_the_draws_and_seeds_the_toy_recipe_states_are_those_their_runs_measured
     for row in seeds["seeds"]:
         seconds = sum(run["train_seconds"] for run in row["runs"].values())
         assert f"{seconds:.0f} s for seed {row['seed']}" in toy_readme
+    seed_1 = next(row for row in seeds["seeds"] if row["seed"] == 1)
+    assert (
+        f"batch scaling + clip-higher lost {seed_change(seed_1, 'batch reward scaling + clip-higher')} points"
+        in readme
+    )
+    decisions = [row["runs"]["automatic schedule"]["automatic"] for row in seeds["seeds"]]
+    limits = ", ".join(" → ".join(map(str, auto["token_limits"])) for auto in decisions)
+    assert f"limits of its own at each ({limits} tokens)" in toy_readme
+    fired = sum(auto["selected_round"] != len(auto["token_limits"]) for auto in decisions)
+    assert fired == 0 and "Its accuracy guard fired at none" in toy_readme

@@ -244,3 +244,27 @@ def test_the_draws_and_seeds_the_toy_recipe_states_are_those_their_runs_measured
     assert f"limits of its own at each ({limits} tokens)" in toy_readme
     fired = sum(auto["selected_round"] != len(auto["token_limits"]) for auto in decisions)
     assert fired == 0 and "Its accuracy guard fired at none" in toy_readme
+
+
+def test_the_dynamic_sampling_figures_in_the_docs_are_those_the_study_measured():
+    """docs/training.md and the README state results/toy/dynamic_sampling/summary.json: a re-run rewrites it, and
+    this fails until the prose follows."""
+    from eval.results import percent_change
+
+    training = " ".join((REPO_ROOT / "docs/training.md").read_text().split())
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    summary = json.loads((REPO_ROOT / "results/toy/dynamic_sampling/summary.json").read_text())
+    plain, *variants = summary["rows"]
+    assert f"plain GRPO's {100 * plain['pass@1']:.1f}%" in training
+    changes = {row["variant"]: percent_change(row) for row in variants}
+    assert (
+        f"offline filter {changes['offline filter']}, dynamic sampling {changes['dynamic sampling']}, "
+        f"both {changes['filter + dynamic sampling']}" in training
+    )
+    steps = {row["variant"]: sum(row["training"]["steps"]) for row in summary["rows"]}
+    assert (
+        f"({steps['dynamic sampling']} and {steps['filter + dynamic sampling']} against {steps['plain GRPO']} in "
+        "the same time)" in training
+    )
+    both_lost = variants[-1]["pass@1_change_ci"][1] < 0
+    assert both_lost == ("the two together lost to it" in training) == ("the two together lost to it" in readme)

@@ -1,7 +1,7 @@
 """Do the toy study's verdicts against the iterative schedule survive other training seeds?
 
-    python scripts/toy_seeds.py                   # seeds 42 (the study's), 1 and 2
-    python scripts/toy_seeds.py --seeds 42,1,2,3
+    python scripts/toy_seeds.py                   # seeds 42 (the study's), 1, 2 and 3
+    python scripts/toy_seeds.py --seeds 42,1
 
 The study (scripts/toy_study.py) trains every run once, with the recipes' seed (42), and its paired intervals cover
 the evaluation's sampling only: a redraw of a training run can move a verdict of a few points (recipes/toy/README.md,
@@ -69,7 +69,7 @@ SCHEDULES = ABLATIONS | {"automatic schedule": (AUTO_SCHEDULE, [])}
 
 @dataclass
 class SeedsConfig:
-    seeds: str = field(default="42,1,2", metadata={"help": "Training seeds, comma-separated; 42 is the study's."})
+    seeds: str = field(default="42,1,2,3", metadata={"help": "Training seeds, comma-separated; 42 is the study's."})
     num_samples: int = field(default=4, metadata={"help": "Evaluation samples per held-out problem."})
     batch_size: int = field(default=256, metadata={"help": "Responses generated at once by each evaluation."})
     output_root: str = field(default="outputs/toy-seeds", metadata={"help": "Where other seeds' rounds go."})

@@ -221,16 +221,23 @@ def test_the_draws_and_seeds_the_toy_recipe_states_are_those_their_runs_measured
 
     seeds = json.loads((REPO_ROOT / "results/toy/seeds/summary.json").read_text())
 
+    def and_join(items: list[str]) -> str:
+        return ", ".join(items[:-1]) + f" and {items[-1]}"
+
     def seed_change(row: dict, variant: str) -> str:
         change = row["changes"][variant]
         return percent_change({"pass@1_change": change["change"], "pass@1_change_ci": change["change_ci"]})
 
     for variant, counts in seeds["tally"].items():
         change = {row["seed"]: seed_change(row, variant) for row in seeds["seeds"]}
-        assert f"{change[42]} at seed 42, {change[1]} at seed 1 and {change[2]} at seed 2" in toy_readme, variant
+        assert and_join([f"{change[seed]} at seed {seed}" for seed in change]) in toy_readme, variant
         assert f"(mean {100 * counts['mean_change']:+.1f} points)" in toy_readme, variant
         if variant == "one round at the final limit":
-            assert f"came out {change[1]} and {change[2]} points with training seeds 1 and 2" in readme
+            others = [seed for seed in change if seed != 42]
+            assert (
+                f"came out {and_join([change[seed] for seed in others])} points with training seeds "
+                f"{and_join([str(seed) for seed in others])}" in readme
+            )
     for row in seeds["seeds"]:
         seconds = sum(run["train_seconds"] for run in row["runs"].values())
         assert f"{seconds:.0f} s for seed {row['seed']}" in toy_readme

@@ -46,6 +46,7 @@ from scripts.toy_study import (
     automatic_summary,
     by_level,
     evaluate_model,
+    guard_fired,
     read_run_samples,
 )
 from thinkprune.errors import UserError, exit_on_user_error
@@ -206,7 +207,7 @@ def automatic_lines(rows: list[dict], variant: str) -> list[str]:
     decided = [(row["seed"], row["runs"][variant]["automatic"]) for row in rows if "automatic" in row["runs"][variant]]
     if not decided:
         return []
-    fired = sum(auto["selected_round"] != len(auto["token_limits"]) for _, auto in decided)
+    fired = sum(guard_fired(auto) for _, auto in decided)
     return [
         *(f"- Seed {seed}: {automatic_summary(auto)}" for seed, auto in decided),
         "",

@@ -558,7 +558,7 @@ def findings(summary: dict, detailed: bool = True) -> list[str]:
             )
     if summary.get("auto"):
         auto = summary["auto"]
-        fired = auto["selected_round"] != len(auto["token_limits"])
+        fired = guard_fired(auto)
         bullets.append(
             f"**The automatic schedule's accuracy guard** {'stopped a round' if fired else 'did not fire'}. "
             + automatic_summary(auto)
@@ -755,6 +755,11 @@ def automatic_rows(evaluated: list[tuple], auto: dict, base_metrics: dict) -> tu
         metrics = base_metrics
         ablation = row("automatic schedule (no round kept: the base)", None, metrics, train_seconds)
     return ablation, schedule_row("automatic", evaluated, kept, metrics, auto["seconds"])
+
+
+def guard_fired(auto: dict) -> bool:
+    """Whether the automatic schedule's accuracy guard stopped a round: it kept one before its last, or none."""
+    return auto["selected_round"] != len(auto["token_limits"])
 
 
 def automatic_summary(auto: dict) -> str:

@@ -2,6 +2,7 @@
 
     python scripts/dynamic_sampling_study.py                 # the toy schedule, 4 variants, 120 s per round
     python scripts/dynamic_sampling_study.py --quick         # wiring check: 1 round, a few seconds, 8 problems
+    python scripts/dynamic_sampling_study.py --seed 1        # the same study with another training seed
 
 Every variant runs the same schedule (recipes/toy/schedule.yaml: 400 -> 300 -> 200 tokens) from the same base, each
 round stopped by the same wall-clock budget (`--seconds_per_round`, train/round.py's `max_train_seconds`; `max_steps`
@@ -18,8 +19,15 @@ The final round of each is evaluated on the held-out toy benchmark (pass@1 with 
 against plain GRPO, mean tokens, per difficulty level where the toy has levels). Written to --results_dir
 (results/toy/dynamic_sampling/): summary.json, README.md (the table, and eval/compare.py's comparison with per-level
 paired intervals in comparison.md), curves.png (reward and the share of all-equal groups against training time).
+
+One study is one training seed (the recipe's), and a redraw of a toy training run can move a verdict by a few points
+(recipes/toy/README.md, "One run is one draw"). `--seed N` runs the study again with training seed N into seed<N>/
+under --output_root and --results_dir, and every run then writes seeds.md and seeds.json to --results_dir: each
+variant's paired change against plain GRPO at every seed run so far with the same settings, and how many of those
+intervals lie above, below or around 0.
 """
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +42,7 @@ from transformers import HfArgumentParser
 
 from eval.compare import compare
 from eval.evaluate import EvalConfig, evaluate
+from scripts.toy_seeds import count_intervals, interval_text, recipe_seed
 from thinkprune.errors import exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
@@ -68,6 +77,13 @@ class StudyConfig:
     quick: bool = field(
         default=False,
         metadata={"help": "Wiring check: the schedule's first round only, 5 s per round, 8 problems, 1 sample."},
+    )
+    seed: int | None = field(
+        default=None,
+        metadata={
+            "help": "Training seed of every round in place of the recipe's; the rounds and the report go to "
+            "seed<N>/ under --output_root and --results_dir."
+        },
     )
     output_root: str = field(default="outputs/toy-dynamic-sampling", metadata={"help": "Where the rounds go."})
     results_dir: str = field(default="results/toy/dynamic_sampling", metadata={"help": "Where the report goes."})
@@ -166,7 +182,77 @@ def run_variant(label: str, options: list[str], config: StudyConfig) -> list[Pat
         schedule.token_limits = schedule.token_limits[:1]
     budget = ["--max_train_seconds", str(config.seconds_per_round), "--max_steps", str(config.max_steps)]
     budget += ["--num_train_problems", str(config.num_train_problems)]
-    return run_schedule(schedule, [*budget, *options])
+    seed = [] if config.seed is None else ["--seed", str(config.seed)]
+    return run_schedule(schedule, [*budget, *seed, *options])
+
+
+SETTINGS = ("schedule", "seconds_per_round", "quick", "num_samples")
+
+
+def seed_summaries(results_dir: Path, settings: dict) -> dict[int, dict]:
+    """The studies under `results_dir` (its own and its seed<N>/ folders) run with `settings`, by training seed."""
+    studies = {}
+    for path in [results_dir / "summary.json", *sorted(results_dir.glob("seed*/summary.json"))]:
+        if path.exists():
+            summary = json.loads(path.read_text())
+            if all(summary.get(key) == value for key, value in settings.items()):
+                # A study written before the seed was recorded ran with its recipe's.
+                schedule, _ = parse_schedule_args(["--config", summary["schedule"]])
+                studies[summary.get("seed", recipe_seed(schedule))] = summary
+    return studies
+
+
+def seeds_report(studies: dict[int, dict]) -> tuple[dict, str]:
+    """Each variant at every seed: pass@1 and mean tokens, its paired change against plain GRPO, and the tally."""
+    variants = [row["variant"] for row in next(iter(studies.values()))["rows"]]
+    rows = {seed: {row["variant"]: row for row in study["rows"]} for seed, study in studies.items()}
+    lines = [
+        "| variant | " + " | ".join(f"seed {seed}" for seed in studies) + " | above / below / around 0 | mean Δ |",
+        "|---|" + "---|" * len(studies) + "---|---|",
+    ]
+    tallies = {}
+    for variant in variants:
+        cells = []
+        for seed in studies:
+            row = rows[seed][variant]
+            cell = f"{100 * row['pass@1']:.1f}%, {row['mean_tokens']:.0f} tokens"
+            if row["pass@1_change"] is not None:
+                cell += f": {interval_text(row['pass@1_change'], row['pass@1_change_ci'])}"
+            cells.append(cell)
+        if variant == variants[0]:
+            lines.append(f"| {variant} | " + " | ".join(cells) + " | — | — |")
+            continue
+        changes = [
+            {"change": rows[seed][variant]["pass@1_change"], "change_ci": rows[seed][variant]["pass@1_change_ci"]}
+            for seed in studies
+        ]
+        above, below, around, mean_change = count_intervals(changes)
+        tallies[variant] = {"above": above, "below": below, "around": around, "mean_change": mean_change}
+        lines.append(
+            f"| {variant} | " + " | ".join(cells) + f" | {above} / {below} / {around} | {signed_points(mean_change)} |"
+        )
+    return {"seeds": list(studies), "tally": tallies}, "\n".join(lines)
+
+
+def write_seeds_report(results_dir: Path, summary: dict) -> None:
+    studies = seed_summaries(results_dir, {key: summary[key] for key in SETTINGS})
+    tallies, table = seeds_report(studies)
+    write_json_atomic(results_dir / "seeds.json", {"settings": {key: summary[key] for key in SETTINGS}, **tallies})
+    report = [
+        "# Rollouts that teach, over training seeds",
+        "",
+        f"Every study in this folder run with the same settings (`{summary['schedule']}`, "
+        f"{summary['seconds_per_round']:g} s of training per round, {summary['num_samples']} samples per held-out "
+        "problem), one per training seed: [the recipe's seed](README.md) and `--seed N` in seed<N>/. Each cell: "
+        "pass@1, mean tokens and, for a variant, its paired change against plain GRPO at that seed in points "
+        "[95% bootstrap interval over problems: the evaluation's sampling; the seeds show the training's]. The "
+        "tally counts the seeds whose interval lies above 0 (the variant better), below (plain GRPO better) or "
+        "around it.",
+        "",
+        table,
+        "",
+    ]
+    write_text_atomic(results_dir / "seeds.md", "\n".join(report))
 
 
 @exit_on_user_error
@@ -174,7 +260,12 @@ def main(argv: list[str] | None = None) -> dict:
     (config,) = HfArgumentParser(StudyConfig).parse_args_into_dataclasses(args=argv)
     if config.quick:
         config.seconds_per_round, config.limit, config.num_samples = 5.0, config.limit or 8, 1
+    schedule, _ = parse_schedule_args(["--config", config.schedule])
+    seed = recipe_seed(schedule) if config.seed is None else config.seed
     results_dir = Path(config.results_dir)
+    if config.seed is not None:
+        config.output_root = str(Path(config.output_root) / f"seed{config.seed}")
+        results_dir = results_dir / f"seed{config.seed}"
     results_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
@@ -215,6 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {
         "machine": machine_description(),
         "schedule": config.schedule,
+        "seed": seed,
         "seconds_per_round": config.seconds_per_round,
         "quick": config.quick,
         "num_samples": config.num_samples,
@@ -225,7 +317,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = [
         "# Rollouts that teach: the solved-problem filter and dynamic sampling on the toy",
         "",
-        f"Measured on {summary['machine']}: `{config.schedule}`, every round stopped after "
+        f"Measured on {summary['machine']}: `{config.schedule}`, training seed {seed}, every round stopped after "
         f"{config.seconds_per_round:g} s of training; the study took {summary['study_seconds']:.0f} s"
         + (" (--quick: a wiring check, not a measurement)." if config.quick else "."),
         "",
@@ -241,6 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
         "",
     ]
     write_text_atomic(results_dir / "README.md", "\n".join(report))
+    write_seeds_report(Path(config.results_dir), summary)
     print("\n".join(report))
     return summary
 

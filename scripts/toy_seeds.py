@@ -156,17 +156,18 @@ def seed_row(seed: int, runs: dict[str, dict], samples: dict[str, list[dict]]) -
     }
 
 
-def tally(rows: list[dict], variant: str) -> dict:
-    """How many seeds' intervals lie above 0 (the variant better), below (the iterative schedule better), or hold it."""
-    changes = [row["changes"][variant] for row in rows]
+def count_intervals(changes: list[dict]) -> tuple[int, int, int, float]:
+    """Of paired changes ({"change", "change_ci"}, one per seed): how many intervals lie above 0, below 0 and around
+    it, and the mean change."""
     above = sum(change["change_ci"][0] > 0 for change in changes)
     below = sum(change["change_ci"][1] < 0 for change in changes)
-    return {
-        "variant_better": above,
-        "iterative_better": below,
-        "no_difference": len(changes) - above - below,
-        "mean_change": statistics.fmean(change["change"] for change in changes),
-    }
+    return above, below, len(changes) - above - below, statistics.fmean(change["change"] for change in changes)
+
+
+def tally(rows: list[dict], variant: str) -> dict:
+    """How many seeds' intervals lie above 0 (the variant better), below (the iterative schedule better), or hold it."""
+    above, below, around, mean_change = count_intervals([row["changes"][variant] for row in rows])
+    return {"variant_better": above, "iterative_better": below, "no_difference": around, "mean_change": mean_change}
 
 
 def interval_text(change: float, change_ci: list[float]) -> str:

@@ -79,7 +79,9 @@ def test_the_seeds_report_tallies_every_seed_run_with_the_same_settings(tmp_path
     (tmp_path / "summary.json").write_text(json.dumps(study_summary(None, {**plain, "both": (-0.04, [-0.07, -0.01])})))
     for seed, change in [(1, (0.03, [0.01, 0.05])), (2, (0.0, [-0.02, 0.02]))]:
         (tmp_path / f"seed{seed}").mkdir()
-        (tmp_path / f"seed{seed}" / "summary.json").write_text(json.dumps(study_summary(seed, {**plain, "both": change})))
+        (tmp_path / f"seed{seed}" / "summary.json").write_text(
+            json.dumps(study_summary(seed, {**plain, "both": change}))
+        )
     (tmp_path / "seed3").mkdir()  # another time budget: not the same study
     (tmp_path / "seed3" / "summary.json").write_text(
         json.dumps(study_summary(3, {**plain, "both": (0.5, [0.4, 0.6])}, seconds_per_round=120.0))

@@ -215,7 +215,9 @@ def seeds_report(studies: dict[int, dict]) -> tuple[dict, str]:
         cells = []
         for seed in studies:
             row = rows[seed][variant]
-            cell = f"{100 * row['pass@1']:.1f}%, {row['mean_tokens']:.0f} tokens"
+            cell = (
+                f"{100 * row['pass@1']:.1f}%, {row['mean_tokens']:.0f} tokens, {sum(row['training']['steps'])} steps"
+            )
             if row["pass@1_change"] is not None:
                 cell += f": {interval_text(row['pass@1_change'], row['pass@1_change_ci'])}"
             cells.append(cell)
@@ -244,7 +246,8 @@ def write_seeds_report(results_dir: Path, summary: dict) -> None:
         f"Every study in this folder run with the same settings (`{summary['schedule']}`, "
         f"{summary['seconds_per_round']:g} s of training per round, {summary['num_samples']} samples per held-out "
         "problem), one per training seed: [the recipe's seed](README.md) and `--seed N` in seed<N>/. Each cell: "
-        "pass@1, mean tokens and, for a variant, its paired change against plain GRPO at that seed in points "
+        "pass@1, mean tokens, the training steps that fit in the time (they depend on the machine's speed as "
+        "much as on the variant) and, for a variant, its paired change against plain GRPO at that seed in points "
         "[95% bootstrap interval over problems: the evaluation's sampling; the seeds show the training's]. The "
         "tally counts the seeds whose interval lies above 0 (the variant better), below (plain GRPO better) or "
         "around it.",

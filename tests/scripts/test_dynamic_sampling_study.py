@@ -64,6 +64,7 @@ def study_summary(seed: int | None, changes: dict[str, tuple[float, list[float]]
             "mean_tokens": 150.0,
             "pass@1_change": change and change[0],
             "pass@1_change_ci": change and change[1],
+            "training": {"steps": [20, 30]},
         }
         for variant, change in changes.items()
     ]
@@ -93,4 +94,4 @@ def test_the_seeds_report_tallies_every_seed_run_with_the_same_settings(tmp_path
     assert seeds["seeds"] == [42, 1, 2]
     assert seeds["tally"]["both"] == {"above": 1, "below": 1, "around": 1, "mean_change": pytest.approx(-0.01 / 3)}
     report = (tmp_path / "seeds.md").read_text()
-    assert "| both | 90.0%, 150 tokens: -4.0 [-7.0, -1.0] |" in report and "| 1 / 1 / 1 | -0.3 |" in report
+    assert "| both | 90.0%, 150 tokens, 50 steps: -4.0 [-7.0, -1.0] |" in report and "| 1 / 1 / 1 | -0.3 |" in report

@@ -45,6 +45,7 @@ import trl
 from accelerate.utils import broadcast_object_list, gather_object
 from transformers import AutoConfig, TrainerCallback, set_seed
 from transformers.integrations import is_trackio_available
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from model_cards.generate import write_model_card
@@ -624,6 +625,23 @@ def dynamic_sampling_summary(trainer, args: ThinkPruneConfig) -> dict | None:
     return {"max_rounds": args.dynamic_sampling_max_rounds, **totals}
 
 
+def save_final_model(trainer, output_dir: Path) -> None:
+    """The trained weights as a checkpoint `from_pretrained` loads (the next round's parent, the pushed model), every
+    process taking part in gathering them and the main process writing them."""
+    if trainer.is_fsdp_enabled:
+        # Under FSDP's sharded state dict (FSDP2's default, and recipes/accelerate_configs/fsdp2.yaml's)
+        # Trainer.save_model writes nothing at all: gather the full weights for this save (checkpoint-* stay sharded).
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(output_dir))
+    weights = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    if trainer.accelerator.is_main_process and not any((output_dir / name).is_file() for name in weights):
+        raise UserError(
+            f"training finished but no model weights were saved in {output_dir} (DeepSpeed ZeRO-3 saves them only "
+            "with zero3_save_16bit_model: true, as recipes/accelerate_configs/zero3.yaml sets): fix the launch "
+            f"config, or recover the weights from the DeepSpeed checkpoint in {output_dir} with zero_to_fp32.py"
+        )
+
+
 def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dict) -> RoundRecord | None:
     """The GRPO round itself; on the main process, the round's record (not yet written: it is the last file)."""
     # The limit IS the round: rollouts are cut there, and a cut rollout must stay in the loss (it earns 0).
@@ -686,7 +704,7 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
     if str(resume).lower() == "true":
         resume = True if any(output_dir.glob("checkpoint-*")) else None
     trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(output_dir))
+    save_final_model(trainer, output_dir)
     if not trainer.accelerator.is_main_process:
         return None
 

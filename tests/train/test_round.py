@@ -9,8 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from accelerate.utils import FullyShardedDataParallelPlugin
 from conftest import build_tiny_checkpoint
 from safetensors.torch import load_file
+from transformers import Trainer
 
 from thinkprune.errors import UserError
 from thinkprune.modeling import load_model
@@ -22,6 +24,7 @@ from train.round import (
     parse_args,
     resolve_batch,
     run_identity,
+    save_final_model,
     validate,
 )
 from train.schedule import ScheduleConfig, round_command, run_schedule
@@ -359,6 +362,50 @@ def test_a_bf16_checkpoint_at_dtype_auto_is_refused_without_master_copies(tmp_pa
     assert last_line.startswith(f"error: {checkpoint} loads in bfloat16 (dtype auto)")
     assert "no float32 master weights" in last_line and "--dtype float32 --bf16 true" in last_line
     assert not (tmp_path / "out").exists()
+
+
+def stub_trainer(fsdp_plugin=None, writes_weights=True):
+    """What `Trainer.save_model` (transformers' own, called as a round calls it) reads of a trainer: the FSDP plugin
+    and its state dict type, the gathered state dict, and `_save`, which writes the weights it is given."""
+    saved = {}
+
+    def _save(path, state_dict=None):
+        saved["state_dict"] = state_dict
+        if writes_weights:
+            (Path(path) / "model.safetensors").write_bytes(b"weights")
+
+    trainer = SimpleNamespace(
+        is_fsdp_enabled=fsdp_plugin is not None,
+        is_deepspeed_enabled=False,
+        model=torch.nn.Linear(1, 1),
+        args=SimpleNamespace(push_to_hub=False),
+        accelerator=SimpleNamespace(
+            state=SimpleNamespace(fsdp_plugin=fsdp_plugin),
+            is_main_process=True,
+            get_state_dict=lambda model: {"weight": torch.zeros(1)},
+        ),
+        _save=_save,
+    )
+    trainer.save_model = lambda path: Trainer.save_model(trainer, path)
+    return trainer, saved
+
+
+def test_the_final_save_gathers_fsdp_sharded_weights(tmp_path):
+    """FSDP2 shards the state dict by default (recipes/accelerate_configs/fsdp2.yaml says so too), and then
+    Trainer.save_model writes nothing: the round was published without weights and the next round could not load it."""
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=2, state_dict_type="SHARDED_STATE_DICT")
+    trainer, saved = stub_trainer(plugin)
+    save_final_model(trainer, tmp_path)
+    assert "FULL_STATE_DICT" in str(plugin.state_dict_type)
+    assert saved["state_dict"]["weight"].shape == (1,) and (tmp_path / "model.safetensors").is_file()
+
+
+def test_a_final_save_without_weights_is_a_one_line_error(tmp_path):
+    """What saves no weights (DeepSpeed ZeRO-3 without zero3_save_16bit_model: only its own checkpoint) is refused
+    before any card, push or record says the round is finished."""
+    trainer, _ = stub_trainer(writes_weights=False)
+    with pytest.raises(UserError, match="no model weights were saved.*zero3_save_16bit_model"):
+        save_final_model(trainer, tmp_path)
 
 
 def test_resume_false_is_not_a_checkpoint_path():

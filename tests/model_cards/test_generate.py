@@ -4,9 +4,11 @@ import json
 import shutil
 
 import pytest
+import torch
 import yaml
 from hub_server import FIXTURES, make_round_dir
 from huggingface_hub import ModelCard, parse_eval_result_entries
+from transformers import AutoModelForCausalLM
 
 from model_cards.generate import CURVES_FILE, main, saving, write_model_card
 from thinkprune.errors import UserError
@@ -194,6 +196,21 @@ def test_usage_snippet_loads_the_trained_tokenizer_json(tmp_path, tiny_checkpoin
     namespace = {}
     exec(snippet.split("outputs = model.generate")[0], namespace)  # loads the round as a user would
     assert namespace["inputs"]["input_ids"].shape[0] == 1
+
+
+def test_usage_snippet_runs_a_bf16_round_in_float32_on_cpu(tmp_path, tiny_checkpoint):
+    """R1-Distill rounds are bf16: the snippet at dtype "auto" with no device put them on the CPU in bf16 on any
+    machine, GPU or not. On a CPU it computes float32 (as the evaluation does), its inputs where the model is."""
+    round_dir = make_round_dir(tmp_path / "r1", tiny_checkpoint)
+    AutoModelForCausalLM.from_pretrained(round_dir).to(torch.bfloat16).save_pretrained(round_dir)
+    _, body = load_card(write_model_card(round_dir))
+    snippet = body.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(snippet.split("outputs = model.generate")[0], namespace)
+    model, inputs = namespace["model"], namespace["inputs"]
+    assert not torch.cuda.is_available() or model.device.type == "cuda"
+    assert torch.cuda.is_available() or model.dtype == torch.float32
+    assert inputs["input_ids"].device == model.device
 
 
 def test_card_shows_the_budget_baselines_of_the_base(tmp_path, tiny_checkpoint):

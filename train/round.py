@@ -259,9 +259,13 @@ def batch_arithmetic(args: ThinkPruneConfig, training_args) -> dict:
 
 
 def keeps_fp32_master_weights(training_args) -> bool:
-    """DeepSpeed ZeRO keeps float32 master weights of half-precision parameters; the Trainer's own optimizer (single
-    device, DDP) updates the parameters themselves, and FSDP shards them in the dtype they were loaded in."""
-    return bool(training_args.deepspeed) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+    """DeepSpeed ZeRO keeps float32 master weights of half-precision parameters, and so does FSDP under bf16 or fp16
+    mixed precision (accelerate upcasts the parameters it shards to float32, FSDP1 and FSDP2 alike, and computes in
+    half precision); the Trainer's own optimizer (single device, DDP) updates the parameters themselves."""
+    if training_args.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return True
+    fsdp = training_args.fsdp or os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    return bool(fsdp and (training_args.bf16 or training_args.fp16))
 
 
 def planned_dtype(args: ThinkPruneConfig) -> str | None:
@@ -281,9 +285,10 @@ def refuse_weights_without_master_copies(weights_dtype: str | None, args: ThinkP
     if weights_dtype in ("bfloat16", "float16") and not keeps_fp32_master_weights(training_args):
         raise UserError(
             f"{args.model_name_or_path} loads in {weights_dtype} (dtype {args.dtype}), and without DeepSpeed ZeRO "
-            "it trains with no float32 master weights: AdamW updates of a small learning rate round away and the "
-            "weights never move. Launch with --config_file recipes/accelerate_configs/zero2.yaml (or zero3.yaml), "
-            "or load float32 weights and compute in bf16 autocast: --dtype float32 --bf16 true"
+            "(or FSDP with --bf16 true) it trains with no float32 master weights: AdamW updates of a small learning "
+            "rate round away and the weights never move. Launch with --config_file "
+            "recipes/accelerate_configs/zero2.yaml (or zero3.yaml), or load float32 weights and compute in bf16 "
+            "autocast: --dtype float32 --bf16 true"
         )
 
 

@@ -22,6 +22,7 @@ from train.round import (
     check_output_dir,
     lineage_of,
     parse_args,
+    refuse_weights_without_master_copies,
     resolve_batch,
     run_identity,
     save_final_model,
@@ -337,6 +338,20 @@ def test_half_precision_weights_without_master_copies_are_refused(monkeypatch):
     parsed = parse_args(["--dtype", "bfloat16"])
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # what `accelerate launch` with a ZeRO config sets
     validate(*parsed)
+
+
+def test_fsdp_with_mixed_precision_keeps_float32_master_weights(monkeypatch):
+    """accelerate upcasts the half-precision parameters FSDP shards to float32 when it computes in bf16 or fp16, so
+    the R1 recipe's bf16 weights train there; FSDP without mixed precision would update them in bf16 and is refused."""
+    args, training_args = parse_args(["--dtype", "bfloat16"])  # the toy recipe: bf16 false
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # what `accelerate launch` with an FSDP config sets
+    with pytest.raises(UserError, match="no float32 master weights"):
+        refuse_weights_without_master_copies("bfloat16", args, training_args)
+    training_args.bf16 = True
+    refuse_weights_without_master_copies("bfloat16", args, training_args)
+    monkeypatch.delenv("ACCELERATE_USE_FSDP")  # DDP, bf16 autocast or not, keeps no master copy
+    with pytest.raises(UserError, match="no float32 master weights"):
+        refuse_weights_without_master_copies("bfloat16", args, training_args)
 
 
 @pytest.mark.parametrize("config_declares_dtype", [True, False])

@@ -20,6 +20,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        # mkstemp's file is private (0600), and os.replace keeps that: give it the mode any file written here gets
+        # (0644 under umask 022), so that a group's cluster account, a container or a web server can read results.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         yield Path(tmp)
         os.replace(tmp, path)
     finally:

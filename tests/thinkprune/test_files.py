@@ -1,5 +1,8 @@
 """Atomic writes: a failed write leaves the previous file as it was and no temporary file behind."""
 
+import os
+import stat
+
 import pytest
 
 from thinkprune.files import atomic_path, copy_atomic, write_json_atomic, write_text_atomic
@@ -19,3 +22,15 @@ def test_text_and_copies_land_whole(tmp_path):
     write_text_atomic(tmp_path / "deep" / "card.md", "# card\n")
     copy_atomic(tmp_path / "deep" / "card.md", tmp_path / "copy.md")
     assert (tmp_path / "copy.md").read_text() == "# card\n"
+
+
+def test_written_files_get_the_umask_mode_not_a_private_one(tmp_path):
+    """mkstemp made every results.json, samples.jsonl, round record and card 0600: unreadable by anyone else."""
+    umask = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "results.json", "{}\n")
+        copy_atomic(tmp_path / "results.json", tmp_path / "copy.json")
+    finally:
+        os.umask(umask)
+    for name in ("results.json", "copy.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644

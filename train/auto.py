@@ -11,10 +11,12 @@
 train/schedule.py runs the automatic schedule with them; train/round.py sets difficulty-aware limits.
 """
 
+import contextlib
 import math
 import time
 
 import torch
+from transformers.integrations import deepspeed as hf_deepspeed
 
 from thinkprune.generation import Sampling, decode_ids, make_backend, sample_seed
 from thinkprune.grading import grade
@@ -26,6 +28,19 @@ from thinkprune.toy import resolve_model_name
 # Shown on cards and in records: the measured distribution at a glance.
 PERCENTILES = (10, 25, 50, 75, 90)
 BATCH_SIZE = {"transformers": 64, "vllm": 2048}
+
+
+@contextlib.contextmanager
+def whole_weights():
+    """Models loaded in the block hold their whole weights. In a round under DeepSpeed ZeRO-3 (zero3.yaml),
+    from_pretrained partitions every model it loads over the processes for a DeepSpeed engine, and a measurement runs
+    its model alone on each process, outside any engine: partitioned, its first forward fails."""
+    reference = hf_deepspeed._hf_deepspeed_config_weak_ref
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = reference
 
 
 def measure(
@@ -48,16 +63,17 @@ def measure(
     model_path = resolve_model_name(model)
     tokenizer = load_tokenizer(model_path)
     rendered = [prompt_ids(tokenizer, messages) for messages in prompts]
-    engine = make_backend(
-        backend,
-        model_path,
-        tokenizer,
-        sampling.seed,
-        max(len(ids) for ids in rendered) + sampling.max_new_tokens,
-        tensor_parallel_size=1,
-        gpu_memory_utilization=0.9,
-        dtype="auto",
-    )
+    with whole_weights():
+        engine = make_backend(
+            backend,
+            model_path,
+            tokenizer,
+            sampling.seed,
+            max(len(ids) for ids in rendered) + sampling.max_new_tokens,
+            tensor_parallel_size=1,
+            gpu_memory_utilization=0.9,
+            dtype="auto",
+        )
     jobs = [(index, sample) for index in range(len(prompts)) for sample in range(num_samples)]
     per_problem = [{"lengths": [], "finished": [], "correct": []} for _ in prompts]
     batch_size = BATCH_SIZE[engine.name]

@@ -2,6 +2,7 @@
 the summary of a measurement, and a real measurement of a tiny model."""
 
 import pytest
+from transformers.integrations import is_deepspeed_zero3_enabled, set_hf_deepspeed_config, unset_hf_deepspeed_config
 
 from thinkprune.generation import Sampling
 from thinkprune.prompts import training_messages
@@ -133,6 +134,28 @@ def test_summary_of_a_model_that_never_solves():
     summary = summarize(measurement_of([[(200, False, False)] * 2]))
     assert summary["correct_finished_lengths"] == [] and summary["correct_finished_percentiles"] == {}
     assert choose_limit(summary["correct_finished_lengths"], 200, 75, 64)[0] is None
+
+
+class ZeRO3Config:
+    """What from_pretrained asks of the DeepSpeed config a round registers under zero3.yaml: ZeRO-3, so partition."""
+
+    def is_zero3(self):
+        return True
+
+
+def test_a_measurement_under_zero3_runs_the_whole_model(tiny_checkpoint):
+    """Difficulty-aware limits measure the parent inside a round, where under ZeRO-3 from_pretrained partitions every
+    model it loads for a DeepSpeed engine (here, without deepspeed installed, it fails outright): the measurement
+    loads it whole, and the round's config is back for its trainer afterwards."""
+    config = ZeRO3Config()
+    set_hf_deepspeed_config(config)
+    try:
+        prompts = [training_messages("What is 1 + 1?", "plain", None)]
+        measurement = measure(str(tiny_checkpoint), prompts, ["2"], Sampling(1.0, 1.0, 4, 0), num_samples=2)
+        assert is_deepspeed_zero3_enabled()
+    finally:
+        unset_hf_deepspeed_config()
+    assert [len(row["lengths"]) for row in measurement["problems"]] == [2]
 
 
 @pytest.mark.slow

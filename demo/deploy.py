@@ -34,7 +34,7 @@ from transformers import HfArgumentParser
 from demo.config import toy_rounds
 from eval.results import RESULTS_FILE
 from thinkprune.errors import UserError, exit_on_user_error
-from thinkprune.files import replace_dir
+from thinkprune.files import new_dir_beside, replace_dir
 from thinkprune.hub import HUB_ID, reported_as_user_errors, require_token
 from thinkprune.paths import REPO_ROOT, TOY_OUTPUTS
 from thinkprune.records import ROUND_RECORD
@@ -212,8 +212,7 @@ def deploy(config: DeployConfig) -> str:
         if output_dir.exists() and any(output_dir.iterdir()):
             raise UserError(f"{output_dir} is not empty: choose a new --output_dir")
         # Staged beside it and renamed when complete: a failure leaves no half-written Space to be refused next time.
-        output_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+        staging = new_dir_beside(output_dir)
         try:
             stage_space(config, staging)
             replace_dir(staging, output_dir)

@@ -4,12 +4,38 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from thinkprune.errors import UserError
+
+
+def new_file_beside(path: Path) -> Path:
+    """A new empty file beside `path` with the mode any new file gets (0644 under umask 022). Not mkstemp's: its
+    files are private (0600), and os.replace keeps that, so a group's cluster account, a container of another user or
+    a web server could not read the results."""
+    while True:
+        candidate = path.parent / f".{path.stem}-{secrets.token_hex(4)}{path.suffix}"
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return candidate
+        except FileExistsError:
+            continue
+
+
+def new_dir_beside(path: Path) -> Path:
+    """A new empty directory beside `path`, to stage it in and `replace_dir` onto it, with the mode any new directory
+    gets (0755 under umask 022), not mkdtemp's private 0700."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        candidate = path.parent / f".{path.name}-{secrets.token_hex(4)}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
@@ -17,15 +43,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside `path`; renamed onto `path` when the block ends without error, removed otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = new_file_beside(path)
     try:
-        # mkstemp's file is private (0600), and os.replace keeps that: give it the mode any file written here gets
-        # (0644 under umask 022), so that a group's cluster account, a container or a web server can read results.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -30,7 +30,6 @@ import random
 import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, HfArgumentParser, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from thinkprune.errors import UserError, exit_on_user_error
-from thinkprune.files import exclusive_lock, replace_dir, write_json_atomic
+from thinkprune.files import exclusive_lock, new_dir_beside, replace_dir, write_json_atomic
 from thinkprune.paths import TOY_CHECKPOINTS
 from thinkprune.prompts import EVAL_SUFFIX, THINK_END, TRAIN_SUFFIX
 from thinkprune.records import RoundRecord
@@ -426,8 +425,7 @@ def train_base(
         model = Qwen2ForCausalLM.from_pretrained(init_from)
     dataset = sft_dataset(tokenizer, sft)
 
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    staging = new_dir_beside(output_dir)
     try:
         args = SFTConfig(
             output_dir=str(staging / "trainer"),

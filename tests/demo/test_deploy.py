@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -168,10 +169,16 @@ def test_a_failed_staging_leaves_nothing_behind(pair, tmp_path):
             )
         )
     assert not output_dir.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".space")]
-    deploy(
-        DeployConfig(space_id="alice/demo", base=str(base), pruned=[str(round1)], output_dir=str(output_dir))
-    )  # the same command again
+    umask = os.umask(0o022)
+    try:
+        deploy(
+            DeployConfig(space_id="alice/demo", base=str(base), pruned=[str(round1)], output_dir=str(output_dir))
+        )  # the same command again
+    finally:
+        os.umask(umask)
     assert (output_dir / "models" / "round1" / "round_record.json").is_file()
+    # Staged in a directory of the umask's mode, not mkdtemp's 0700: a Space's web server, another account can read it.
+    assert stat.S_IMODE(output_dir.stat().st_mode) == 0o755
 
 
 def test_the_space_reads_the_rounds_evaluation_as_a_local_run_does(pair, tmp_path):

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from thinkprune.files import atomic_path, copy_atomic, write_json_atomic, write_text_atomic
+from thinkprune.files import atomic_path, copy_atomic, new_dir_beside, write_json_atomic, write_text_atomic
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path):
@@ -34,3 +34,14 @@ def test_written_files_get_the_umask_mode_not_a_private_one(tmp_path):
         os.umask(umask)
     for name in ("results.json", "copy.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+
+
+def test_staging_directories_get_the_umask_mode_not_a_private_one(tmp_path):
+    """mkdtemp made the staged toy checkpoint and Space 0700: renamed into place, unreadable by anyone else."""
+    umask = os.umask(0o022)
+    try:
+        staging = new_dir_beside(tmp_path / "space")
+    finally:
+        os.umask(umask)
+    assert staging.parent == tmp_path and staging.name.startswith(".space-")
+    assert stat.S_IMODE(staging.stat().st_mode) == 0o755

@@ -43,14 +43,21 @@ import torch
 import transformers
 import trl
 from accelerate.utils import broadcast_object_list, gather_object
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, TrainerCallback, set_seed
 from transformers.integrations import is_trackio_available
-from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
+from transformers.utils import (
+    CONFIG_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
+    SAFE_WEIGHTS_NAME,
+    WEIGHTS_INDEX_NAME,
+    WEIGHTS_NAME,
+)
 from trl import GRPOConfig, GRPOTrainer, TrlParser
 
 from model_cards.generate import write_model_card
 from thinkprune.errors import UserError, exit_on_user_error
-from thinkprune.files import write_json_atomic
+from thinkprune.files import atomic_path, write_json_atomic
 from thinkprune.generation import Sampling
 from thinkprune.hub import looks_like_hub_id
 from thinkprune.modeling import eos_token_ids, load_model, load_tokenizer
@@ -268,17 +275,20 @@ def keeps_fp32_master_weights(training_args) -> bool:
     return bool(fsdp and (training_args.bf16 or training_args.fp16))
 
 
-def planned_dtype(args: ThinkPruneConfig) -> str | None:
-    """The dtype the weights will be loaded in: the one asked for or, under `auto`, the one the checkpoint's config
-    declares. None when only loading tells: a config without one (`auto` then keeps the weights' own dtype), or a Hub
+def stored_dtype(model_name_or_path: str) -> str | None:
+    """The dtype a checkpoint's config declares its weights are stored in. None when it declares none, or for a Hub
     id that cannot be read now."""
-    if args.dtype != "auto":
-        return args.dtype
     try:
-        config = AutoConfig.from_pretrained(resolve_model_name(args.model_name_or_path))
+        config = AutoConfig.from_pretrained(resolve_model_name(model_name_or_path))
     except (OSError, ValueError):
         return None
     return str(config.dtype).removeprefix("torch.") if config.dtype is not None else None
+
+
+def planned_dtype(args: ThinkPruneConfig) -> str | None:
+    """The dtype the weights will be loaded in: the one asked for or, under `auto`, the one the checkpoint's config
+    declares (None when only loading tells: `auto` then keeps the weights' own dtype)."""
+    return args.dtype if args.dtype != "auto" else stored_dtype(args.model_name_or_path)
 
 
 def refuse_weights_without_master_copies(weights_dtype: str | None, args: ThinkPruneConfig, training_args) -> None:
@@ -647,6 +657,33 @@ def save_final_model(trainer, output_dir: Path) -> None:
         )
 
 
+def store_as_parent(output_dir: Path, parent_dtype: str | None) -> None:
+    """Store a round's weights in the half-precision dtype its parent is stored in, a drop-in replacement of it. Trained
+    as float32 (DDP with --dtype float32, FSDP's float32 master weights), an R1 round would be twice the size of its
+    bf16 parent, and `dtype="auto"` would evaluate it at another precision than the base. ZeRO already saves it so."""
+    if parent_dtype not in ("bfloat16", "float16"):
+        return
+    dtype = getattr(torch, parent_dtype)
+    total_size = 0
+    for path in sorted(output_dir.glob("*.safetensors")):
+        tensors = load_file(path)
+        if any(tensor.is_floating_point() and tensor.dtype != dtype for tensor in tensors.values()):
+            tensors = {
+                name: tensor.to(dtype) if tensor.is_floating_point() else tensor for name, tensor in tensors.items()
+            }
+            with atomic_path(path) as tmp:
+                save_file(tensors, tmp, metadata={"format": "pt"})
+        total_size += sum(tensor.numel() * tensor.element_size() for tensor in tensors.values())
+    index_path = output_dir / SAFE_WEIGHTS_INDEX_NAME
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+        index.setdefault("metadata", {})["total_size"] = total_size
+        write_json_atomic(index_path, index)
+    config = json.loads((output_dir / CONFIG_NAME).read_text())
+    config["dtype"] = parent_dtype
+    write_json_atomic(output_dir / CONFIG_NAME, config)
+
+
 def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dict) -> RoundRecord | None:
     """The GRPO round itself; on the main process, the round's record (not yet written: it is the last file)."""
     # The limit IS the round: rollouts are cut there, and a cut rollout must stay in the loss (it earns 0).
@@ -712,6 +749,7 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
     save_final_model(trainer, output_dir)
     if not trainer.accelerator.is_main_process:
         return None
+    store_as_parent(output_dir, stored_dtype(args.model_name_or_path))
 
     base_model, lineage = lineage_of(args.model_name_or_path)
     write_json_atomic(output_dir / TRAINER_LOG, trainer.state.log_history)

@@ -26,6 +26,7 @@ from train.round import (
     resolve_batch,
     run_identity,
     save_final_model,
+    store_as_parent,
     validate,
 )
 from train.schedule import ScheduleConfig, round_command, run_schedule
@@ -377,6 +378,37 @@ def test_a_bf16_checkpoint_at_dtype_auto_is_refused_without_master_copies(tmp_pa
     assert last_line.startswith(f"error: {checkpoint} loads in bfloat16 (dtype auto)")
     assert "no float32 master weights" in last_line and "--dtype float32 --bf16 true" in last_line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_round_of_a_bf16_parent_trained_in_float32_is_stored_in_bf16(tmp_path):
+    """DDP's `--dtype float32` (and FSDP's float32 master weights) made an R1 round a float32 checkpoint: twice its
+    bf16 parent's size, and at `dtype="auto"` evaluated at another precision than the base. Stored as the parent is."""
+    checkpoint = build_tiny_checkpoint(tmp_path / "bf16")
+    load_model(str(checkpoint)).to(torch.bfloat16).save_pretrained(checkpoint)
+    output_dir = tmp_path / "round1"
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train" / "round.py"), "--model_name_or_path", str(checkpoint)]
+        + ["--dtype", "float32", "--max_steps", "1", "--token_limit", "16", "--num_generations", "2"]
+        + ["--per_device_train_batch_size", "4", "--num_train_problems", "8", "--output_dir", str(output_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {tensor.dtype for tensor in load_file(output_dir / "model.safetensors").values()} == {torch.bfloat16}
+    assert json.loads((output_dir / "config.json").read_text())["dtype"] == "bfloat16"
+    assert load_model(str(output_dir), dtype="auto").dtype == torch.bfloat16
+    assert (output_dir / "model.safetensors").stat().st_size < 0.6 * sum(
+        tensor.numel() * 4 for tensor in load_file(output_dir / "model.safetensors").values()
+    )
+
+
+def test_a_float32_parent_is_stored_as_trained(tmp_path):
+    checkpoint = build_tiny_checkpoint(tmp_path / "f32")
+    before = (checkpoint / "model.safetensors").read_bytes()
+    store_as_parent(checkpoint, "float32")
+    assert (checkpoint / "model.safetensors").read_bytes() == before
 
 
 def stub_trainer(fsdp_plugin=None, writes_weights=True):

@@ -8,8 +8,10 @@ so it is reported with its spread.
 Each run is the Quick start's own command (`accelerate launch train/round.py`, the toy recipe) into a scratch
 directory, one after the other; its time is the round record's `train_seconds` (trl's training loop: the
 "training" the toy's 150-second criterion counts), and the process's wall-clock time beside it. Writes
-results/toy/quick_start/torch-<version>.json (the runs, their median and min-max, the machine and the versions the
-records name: one file per torch build, since the time belongs to it) and the README indexing every such file.
+results/toy/quick_start/torch-<version>.json (the runs, their median and min-max, the date, the machine and the
+versions the records name: one file per torch build, since the time belongs to it) and the README indexing every such
+file. A re-run keeps the file's earlier measurements under "earlier": two hosts of one description (cores, torch
+build) can differ in speed by half, so a timing is also a reading of the day's host.
 Meant for an otherwise idle machine: on a shared one, the times measure the neighbours too.
 """
 
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -74,19 +77,21 @@ def index(results_dir: Path) -> str:
         "",
         f"`python scripts/time_quick_start.py`: the README's Quick start round (`accelerate launch train/round.py`) "
         f"run several times in a row, its training time (the round record's `train_seconds`) against the toy's "
-        f"{CRITERION_SECONDS} s criterion. One file per torch build.",
+        f"{CRITERION_SECONDS} s criterion. One file per torch build; each row one measurement, the latest first, "
+        "earlier ones made on other days' hosts (the date is recorded since 2026-12-07).",
         "",
-        "| torch | machine | runs | median | min-max | runs within 150 s |",
-        "|---|---|---|---|---|---|",
+        "| torch | measured | machine | runs | median | min-max | runs within 150 s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for path in sorted(results_dir.glob("torch-*.json")):
-        report = json.loads(path.read_text())
-        summary, span = report["summary"], report["summary"]["train_seconds_range"]
-        lines.append(
-            f"| [{report['torch']}]({path.name}) | {report['machine']} | {len(report['runs'])} "
-            f"| {summary['median_train_seconds']:.1f} s | {span['min']:.1f}-{span['max']:.1f} s "
-            f"| {summary['runs_within_criterion']} of {len(report['runs'])} |"
-        )
+        latest = json.loads(path.read_text())
+        for report in [latest, *latest.get("earlier", [])]:
+            summary, span = report["summary"], report["summary"]["train_seconds_range"]
+            lines.append(
+                f"| [{report['torch']}]({path.name}) | {report.get('date', 'before 2026-12-07')} | {report['machine']} "
+                f"| {len(report['runs'])} | {summary['median_train_seconds']:.1f} s "
+                f"| {span['min']:.1f}-{span['max']:.1f} s | {summary['runs_within_criterion']} of {len(report['runs'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -105,13 +110,18 @@ def main(argv: list[str] | None = None) -> dict:
     torch_version = runs[0]["versions"]["torch"]
     report = {
         "torch": torch_version,
+        "date": datetime.now(timezone.utc).date().isoformat(),
         "machine": machine_description(),
         "round_args": round_args,
         "runs": runs,
         "summary": summarize(runs),
     }
     results_dir = Path(config.results_dir)
-    write_json_atomic(results_dir / f"torch-{torch_version}.json", report)
+    path = results_dir / f"torch-{torch_version}.json"
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        report["earlier"] = [{k: v for k, v in previous.items() if k != "earlier"}, *previous.get("earlier", [])]
+    write_json_atomic(path, report)
     write_text_atomic(results_dir / "README.md", index(results_dir))
     print(index(results_dir))
     return report

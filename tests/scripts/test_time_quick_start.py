@@ -49,3 +49,19 @@ def test_a_failed_round_or_no_runs_is_one_line_and_writes_nothing(tmp_path, monk
     error = capsys.readouterr().err
     assert "the Quick start round failed (exit status 1)" in error and error.count("\n") == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_a_rerun_keeps_the_earlier_measurements_of_its_build(tmp_path, monkeypatch):
+    """Hosts of one description differ in speed: a new measurement does not erase the day's host before it."""
+    times = iter([160.0, 170.0, 100.0, 104.0, 90.0, 92.0])
+    monkeypatch.setattr(time_quick_start, "run_once", lambda scratch, args: run(next(times)))
+    for _ in range(3):
+        report = main(["--repeats", "2", "--results_dir", str(tmp_path)])
+
+    stored = json.loads((tmp_path / "torch-2.13.0+cpu.json").read_text())
+    assert stored["summary"]["median_train_seconds"] == report["summary"]["median_train_seconds"] == 91.0
+    assert [earlier["summary"]["median_train_seconds"] for earlier in stored["earlier"]] == [102.0, 165.0]
+    assert not any("earlier" in earlier for earlier in stored["earlier"])
+    rows = index(tmp_path).splitlines()[-3:]
+    assert [row.split(" | ")[4] for row in rows] == ["91.0 s", "102.0 s", "165.0 s"]  # the latest first
+    assert rows[0].split(" | ")[1] == stored["date"]

@@ -423,7 +423,7 @@ def dynamic_sampling_text(dynamic_sampling: dict | None) -> str | None:
         f"up to {dynamic_sampling['max_rounds']} rounds per step to fill them: {dynamic_sampling['groups_generated']} "
         f"groups generated in {dynamic_sampling['generation_rounds']} rounds, {dynamic_sampling['groups_kept']} of "
         f"the {trained} trained on had varied rewards ({dynamic_sampling['groups_padded']} all-equal groups filled "
-        f"steps the rounds could not), {dynamic_sampling['extra_generation_seconds']:g} s in extra rounds."
+        f"steps the rounds could not), {dynamic_sampling['extra_generation_seconds']:.1f} s in extra rounds."
     )
 
 

@@ -636,7 +636,7 @@ def dynamic_sampling_summary(trainer, args: ThinkPruneConfig) -> dict | None:
     if not args.dynamic_sampling:
         return None
     totals = dict(trainer.dynamic_sampling_totals)
-    totals["extra_generation_seconds"] = round(totals["extra_generation_seconds"], 1)
+    totals["extra_generation_seconds"] = round(totals["extra_generation_seconds"], 3)
     return {"max_rounds": args.dynamic_sampling_max_rounds, **totals}
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import torch
 from transformers import HfArgumentParser
 
 from thinkprune.errors import UserError, exit_on_user_error
@@ -38,7 +39,8 @@ from thinkprune.machine import machine_description
 from thinkprune.records import RoundRecord
 
 
-QUICK_START = ["accelerate", "launch", str(REPO_ROOT / "train" / "round.py")]
+# `accelerate launch` of this interpreter's environment, not the first on PATH: the times belong to its torch build.
+QUICK_START = [sys.executable, "-m", "accelerate.commands.launch", str(REPO_ROOT / "train" / "round.py")]
 CRITERION_SECONDS = 150
 
 
@@ -108,6 +110,11 @@ def main(argv: list[str] | None = None) -> dict:
             runs.append(run_once(Path(scratch), round_args))
         print(f"run {repeat + 1} of {config.repeats}: {runs[-1]['train_seconds']} s of training", flush=True)
     torch_version = runs[0]["versions"]["torch"]
+    if torch_version != torch.__version__:
+        raise UserError(
+            f"the rounds ran with torch {torch_version}, this script with {torch.__version__}: run it with the "
+            "Python of the environment to time"
+        )
     report = {
         "torch": torch_version,
         "date": datetime.now(timezone.utc).date().isoformat(),

@@ -1,15 +1,17 @@
 """scripts/time_quick_start.py: the Quick start round's training time, with its spread, one file per torch build."""
 
 import json
+import sys
 
 import pytest
+import torch
 
 from scripts import time_quick_start
 from scripts.time_quick_start import index, main, summarize
 
 
-def run(seconds, torch="2.13.0+cpu"):
-    return {"train_seconds": seconds, "wall_seconds": seconds + 11, "versions": {"torch": torch}}
+def run(seconds, build="2.13.0+cpu"):
+    return {"train_seconds": seconds, "wall_seconds": seconds + 11, "versions": {"torch": build}}
 
 
 def test_the_spread_and_the_runs_within_the_criterion():
@@ -23,10 +25,10 @@ def test_the_spread_and_the_runs_within_the_criterion():
 
 def test_each_torch_build_gets_its_file_and_a_row_in_the_index(tmp_path, monkeypatch):
     times = iter([149.0, 160.0, 170.0, 172.0])
-    builds = iter(["2.13.0+cpu", "2.13.0+cpu", "2.14.1+cu130", "2.14.1+cu130"])
-    monkeypatch.setattr(time_quick_start, "run_once", lambda scratch, args: run(next(times), next(builds)))
-    main(["--repeats", "2", "--results_dir", str(tmp_path)])
-    report = main(["--repeats", "2", "--results_dir", str(tmp_path)])
+    monkeypatch.setattr(time_quick_start, "run_once", lambda scratch, args: run(next(times), torch.__version__))
+    for build in ("2.13.0+cpu", "2.14.1+cu130"):  # the script run with each environment's Python
+        monkeypatch.setattr(torch, "__version__", build)
+        report = main(["--repeats", "2", "--results_dir", str(tmp_path)])
 
     assert report["summary"]["median_train_seconds"] == 171.0
     assert json.loads((tmp_path / "torch-2.13.0+cpu.json").read_text())["summary"]["runs_within_criterion"] == 1
@@ -51,8 +53,24 @@ def test_a_failed_round_or_no_runs_is_one_line_and_writes_nothing(tmp_path, monk
     assert not any(tmp_path.iterdir())
 
 
+def test_rounds_of_another_torch_build_than_the_scripts_are_refused(tmp_path, monkeypatch, capsys):
+    """Timed from another environment's Python, the rounds ran with the `accelerate` first on PATH: a report would
+    name one torch build and time another."""
+    monkeypatch.setattr(time_quick_start, "run_once", lambda scratch, args: run(100.0, "2.13.0+cpu"))
+    monkeypatch.setattr(torch, "__version__", "2.14.1+cu130")
+    with pytest.raises(SystemExit):
+        main(["--repeats", "1", "--results_dir", str(tmp_path)])
+    assert "the rounds ran with torch 2.13.0+cpu, this script with 2.14.1+cu130" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_rounds_run_with_this_interpreters_accelerate():
+    assert time_quick_start.QUICK_START[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+
+
 def test_a_rerun_keeps_the_earlier_measurements_of_its_build(tmp_path, monkeypatch):
     """Hosts of one description differ in speed: a new measurement does not erase the day's host before it."""
+    monkeypatch.setattr(torch, "__version__", "2.13.0+cpu")
     times = iter([160.0, 170.0, 100.0, 104.0, 90.0, 92.0])
     monkeypatch.setattr(time_quick_start, "run_once", lambda scratch, args: run(next(times)))
     for _ in range(3):

@@ -256,6 +256,19 @@ def by_level(samples: list[dict]) -> dict[str, list[dict]]:
     return dict(sorted(grouped.items(), key=lambda item: float(item[0])))
 
 
+def mean_or_none(values) -> float | None:
+    """The mean, or None for no values: a build that answers no problem of a level right is reported, not a crash."""
+    values = list(values)
+    return statistics.fmean(values) if values else None
+
+
+def times(numerator: float | None, denominator: float | None) -> str:
+    """`a / b = Nx`, or why there is no ratio."""
+    if numerator is None or denominator is None:
+        return "no correct response to measure it on"
+    return f"{numerator:.1f} / {denominator:.1f} = {numerator / denominator:.2f}x"
+
+
 def shortest_correct(samples: list[dict]) -> list[int]:
     """Each problem's shortest correct response, in tokens (problems without a correct one left out)."""
     shortest = {}
@@ -274,7 +287,7 @@ def box_accuracy(samples: list[dict]) -> dict:
         if boxes:
             first.append(boxes[0] == sample["answer"])
             last.append(boxes[-1] == sample["answer"])
-    return {"first": statistics.fmean(first), "last": statistics.fmean(last), "responses": len(first)}
+    return {"first": mean_or_none(first), "last": mean_or_none(last), "responses": len(first)}
 
 
 def pruned_anatomy(samples: list[dict]) -> dict:
@@ -303,31 +316,35 @@ def overthinking_profile(samples: list[dict]) -> list[dict]:
                 "level": level,
                 "responses": len(level_samples),
                 "one_pass_share": len(one_pass) / len(level_samples),
-                "one_pass_accuracy": statistics.fmean(one_pass) if one_pass else None,
-                "rechecks_when_rechecking": statistics.fmean(others) if others else None,
+                "one_pass_accuracy": mean_or_none(one_pass),
+                "rechecks_when_rechecking": mean_or_none(others),
                 "mean_tokens": statistics.fmean(s["num_tokens"] for s in level_samples),
-                "mean_shortest_correct": statistics.fmean(shortest_correct(level_samples)),
+                "mean_shortest_correct": mean_or_none(shortest_correct(level_samples)),
             }
         )
     return profile
 
 
 def overthinking_table(profile: list[dict]) -> str:
+    def shown(value, fmt="{:.1f}"):
+        return "—" if value is None else fmt.format(value)
+
     def percent(share):
-        return "—" if share is None else f"{100 * share:.1f}%"
+        return shown(None if share is None else 100 * share, "{:.1f}%")
 
     lines = [
         "| level | stops after one pass | that pass right | re-checks when re-checking | mean tokens "
         "| mean shortest correct | ratio |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {p['level']} | {percent(p['one_pass_share'])} | {percent(p['one_pass_accuracy'])} "
-        f"| {'—' if p['rechecks_when_rechecking'] is None else format(p['rechecks_when_rechecking'], '.2f')} "
-        f"| {p['mean_tokens']:.1f} | {p['mean_shortest_correct']:.1f} "
-        f"| {p['mean_tokens'] / p['mean_shortest_correct']:.2f}x |"
-        for p in profile
-    ]
+    for p in profile:
+        shortest = p["mean_shortest_correct"]
+        ratio = None if shortest is None else p["mean_tokens"] / shortest
+        lines.append(
+            f"| {p['level']} | {percent(p['one_pass_share'])} | {percent(p['one_pass_accuracy'])} "
+            f"| {shown(p['rechecks_when_rechecking'], '{:.2f}')} | {p['mean_tokens']:.1f} | {shown(shortest)} "
+            f"| {shown(ratio, '{:.2f}x')} |"
+        )
     return "\n".join(lines)
 
 
@@ -600,19 +617,24 @@ def testbed_properties(samples: list[dict], metrics: dict, forcing: dict) -> lis
     levels = by_level(samples)
     easy, hard = next(iter(levels)), list(levels)[-1]
     level_metrics = metrics["levels"]
-    shortest = {level: statistics.fmean(shortest_correct(level_samples)) for level, level_samples in levels.items()}
+    shortest = {level: mean_or_none(shortest_correct(level_samples)) for level, level_samples in levels.items()}
     forced = {row["budget"]: row["pass@1"] for row in metrics["budgets"] if row["mode"] == "force"}
     base, mean_tokens = metrics["pass@1"], metrics["mean_tokens"]
-    all_shortest = statistics.fmean(shortest_correct(samples))
+    all_shortest = mean_or_none(shortest_correct(samples))
     boxes = box_accuracy(levels[hard])
     easy_ci, hard_ci = level_metrics[easy]["pass@1_ci"], level_metrics[hard]["pass@1_ci"]
 
-    lengths = ", ".join(f"level {level} {tokens:.1f}" for level, tokens in shortest.items())
+    lengths = ", ".join(
+        f"level {level} {'no correct response' if t is None else f'{t:.1f}'}" for level, t in shortest.items()
+    )
+    boxes_measured = boxes["first"] is not None
     return [
         criterion_row(
             "at least 3 levels whose necessary reasoning differs in length (mean shortest correct response)",
             f"{len(levels)} levels: {lengths} tokens",
-            len(levels) >= 3 and list(shortest.values()) == sorted(set(shortest.values())),
+            len(levels) >= 3
+            and None not in shortest.values()
+            and list(shortest.values()) == sorted(set(shortest.values())),
         ),
         *(
             criterion_row(
@@ -624,18 +646,20 @@ def testbed_properties(samples: list[dict], metrics: dict, forcing: dict) -> lis
         ),
         criterion_row(
             "the hardest level's shortest correct response is at least twice the easiest's",
-            f"{shortest[hard]:.1f} / {shortest[easy]:.1f} = {shortest[hard] / shortest[easy]:.2f}x",
-            shortest[hard] >= 2 * shortest[easy],
+            times(shortest[hard], shortest[easy]),
+            None not in (shortest[hard], shortest[easy]) and shortest[hard] >= 2 * shortest[easy],
         ),
         criterion_row(
             "mean response at least twice the mean shortest correct response",
-            f"{mean_tokens:.1f} / {all_shortest:.1f} = {mean_tokens / all_shortest:.2f}x",
-            mean_tokens >= 2 * all_shortest,
+            times(mean_tokens, all_shortest),
+            all_shortest is not None and mean_tokens >= 2 * all_shortest,
         ),
         criterion_row(
             "hardest level: the last box is right at least 5 points more often than the first",
-            f"first {100 * boxes['first']:.1f}% → last {100 * boxes['last']:.1f}% ({boxes['responses']} responses)",
-            boxes["last"] - boxes["first"] >= 0.05,
+            f"first {100 * boxes['first']:.1f}% → last {100 * boxes['last']:.1f}% ({boxes['responses']} responses)"
+            if boxes_measured
+            else "no response boxed an answer",
+            boxes_measured and boxes["last"] - boxes["first"] >= 0.05,
         ),
         criterion_row("base pass@1 between 55% and 90%", f"{100 * base:.1f}%", 0.55 <= base <= 0.90),
         criterion_row(

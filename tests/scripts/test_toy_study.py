@@ -187,6 +187,44 @@ def test_the_testbed_checks_each_property_against_its_criterion():
     assert [r["level"] for r in rows] == ["3"] and rows[0]["pass@1"] == 0.5 and rows[0]["pass@1_change"] == 0.0
 
 
+def test_a_base_with_no_correct_response_on_a_level_is_reported_not_a_crash():
+    """An undertrained build (a from-scratch pilot of a few steps) can get a whole level wrong, or box nothing."""
+    from scripts.toy_study import overthinking_profile, overthinking_table, testbed_properties
+    from thinkprune.toy import make_completion
+
+    easy, hard = (51, 52), (57, 68, 91, 80)
+    samples = [
+        toy_sample(easy, 0, make_completion(easy, 1), 130),
+        toy_sample((57, 68, 91), 1, "So 7.", 3),
+        toy_sample(hard, 2, "\\boxed{1}", 4),
+    ]
+    metrics = {
+        "pass@1": 1 / 3,
+        "mean_tokens": 45.7,
+        "levels": {level: {"pass@1": float(level == "1"), "pass@1_ci": [0.0, 1.0]} for level in "123"},
+        "budgets": [{"budget": 23, "mode": "force", "pass@1": 0.0}, {"budget": 11, "mode": "force", "pass@1": 0.0}],
+    }
+    properties = {
+        p["criterion"].split(" (")[0]: p for p in testbed_properties(samples, metrics, {"half": 23, "quarter": 11})
+    }
+    levels = properties["at least 3 levels whose necessary reasoning differs in length"]
+    assert (
+        levels["measured"]
+        == "3 levels: level 1 130.0, level 2 no correct response, level 3 no correct response tokens"
+    )
+    assert levels["met"] is False
+    twice = properties["the hardest level's shortest correct response is at least twice the easiest's"]
+    assert twice == {**twice, "measured": "no correct response to measure it on", "met": False}
+    boxes = properties["hardest level: the last box is right at least 5 points more often than the first"]
+    assert boxes["met"] is False and boxes["measured"].startswith("first 0.0% → last 0.0%")
+
+    nothing_boxed = testbed_properties(samples[:2], metrics, {"half": 23, "quarter": 11})
+    assert {"criterion": nothing_boxed[5]["criterion"], "measured": "no response boxed an answer", "met": False} == {
+        key: nothing_boxed[5][key] for key in ("criterion", "measured", "met")
+    }
+    assert "| 2 | 100.0% | 0.0% | — | 3.0 | — | — |" in overthinking_table(overthinking_profile(samples))
+
+
 def test_the_build_is_held_to_its_time_and_size_limits():
     from scripts.toy_study import build_properties
 

@@ -15,6 +15,11 @@ and a quarter of their mean tokens), with room for the mix's longest trace. Writ
 
 A pilot starts from a base that already has the shipped mix's habits: it shows the direction and rough size of a
 mix's effect on the sampled toy, not the figures a from-scratch build (`python -m thinkprune.toy`) on it would give.
+With --from_scratch it is such a build (the build's code and SFT defaults, the mix and --context given), measured the
+same way: a candidate for the shipped base, with the build's time to set against the hour allowed.
+
+    python scripts/toy_mix_pilot.py --name scratch-stop50-rechecks3to7 --from_scratch --context 1280 \
+        --no_recheck_share 0.5 --min_rechecks 3 --max_rechecks 7 --first_pass_slip 0.15
 """
 
 import json
@@ -41,7 +46,7 @@ from scripts.toy_study import (
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
-from thinkprune.toy import TOY_RECORD, ToySFTConfig, ensure_toy_base, train_base
+from thinkprune.toy import TOY_RECORD, ToyModelConfig, ToySFTConfig, ensure_toy_base, train_base
 
 
 MIX_FIELDS = ("no_recheck_share", "min_rechecks", "max_rechecks", "first_pass_slip", "recheck_slip", "forced_share")
@@ -59,7 +64,8 @@ INDEX_PREFACE = (
     "Each pilot: the shipped toy base trained further on a candidate trace mix, then evaluated on the held-out toy "
     "problems as the study evaluates the base (`python scripts/toy_mix_pilot.py`; its file gives the mix, the "
     "machine, the times and the over-thinking profile per level). The properties are issue #22's that the "
-    "responses decide. A pilot shows a mix's direction, not the figures a from-scratch build on it would give."
+    "responses decide. A pilot shows a mix's direction, not the figures a from-scratch build on it would give; one "
+    "marked from scratch is such a build (`--from_scratch`), with its time against the hour a build is allowed."
 )
 
 
@@ -80,6 +86,13 @@ class PilotConfig:
         metadata={
             "help": "Token budgets to force and truncate the responses at, besides half and a quarter of "
             "their mean tokens (the testbed's; none else by default)."
+        },
+    )
+    from_scratch: bool = field(
+        default=False,
+        metadata={
+            "help": "Build the base from scratch on the mix (`python -m thinkprune.toy`'s code and SFT defaults) "
+            "instead of training the shipped base further."
         },
     )
     work_dir: str = field(default="outputs/toy-mix-pilots", metadata={"help": "Where models and evaluations go."})
@@ -110,7 +123,10 @@ def index_table(results_dir: Path) -> str:
         ratio = next(p for p in pilot["testbed"] if p["criterion"].startswith("mean response"))["measured"]
         boxes = next(p for p in pilot["testbed"] if p["criterion"].startswith("hardest level: the last box"))
         # Pilots written before --context existed ran at the toy's 1024 tokens.
-        context = "" if pilot.get("context", 1024) == 1024 else f" (context {pilot['context']})"
+        notes = [f"context {pilot['context']}"] if pilot.get("context", 1024) != 1024 else []
+        if pilot["init_from"] is None:
+            notes.append(f"from scratch: {pilot['sft']['max_steps']} steps in {pilot['train_seconds'] / 60:.0f} min")
+        context = f" ({', '.join(notes)})" if notes else ""
         lines.append(
             f"| [{pilot['name']}]({pilot['name']}.md) | {mix['no_recheck_share']}, {mix['min_rechecks']}-"
             f"{mix['max_rechecks']}, {mix['first_pass_slip']}{context} | {100 * pilot['pass@1']:.1f}% | {ratio} "
@@ -121,22 +137,31 @@ def index_table(results_dir: Path) -> str:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((PilotConfig, ToySFTConfig))
-    parser.set_defaults(**PILOT_SFT_DEFAULTS)
-    pilot, sft = parser.parse_args_into_dataclasses(args=argv)
+    pilot, sft = HfArgumentParser((PilotConfig, ToySFTConfig)).parse_args_into_dataclasses(args=argv)
+    if not pilot.from_scratch:  # a continuation's SFT defaults, where a build keeps the build's
+        parser = HfArgumentParser((PilotConfig, ToySFTConfig))
+        parser.set_defaults(**PILOT_SFT_DEFAULTS)
+        pilot, sft = parser.parse_args_into_dataclasses(args=argv)
     if not pilot.name or "/" in pilot.name:
         raise UserError(f"--name is a file name without '/', got {pilot.name!r}")
     work_dir, results_dir = Path(pilot.work_dir) / pilot.name, Path(pilot.results_dir)
-    base = ensure_toy_base()
+    base = None if pilot.from_scratch else ensure_toy_base()
 
     model_dir = work_dir / "model"
     if not (model_dir / TOY_RECORD).is_file():  # a finished pilot model is reused
-        train_base(model_dir, sft, init_from=with_context(base, pilot.context, work_dir / "init"))
+        if base is None:
+            train_base(model_dir, sft, ToyModelConfig(max_position_embeddings=pilot.context))
+        else:
+            train_base(model_dir, sft, init_from=with_context(base, pilot.context, work_dir / "init"))
     record = json.loads((model_dir / TOY_RECORD).read_text())
     trained_context = json.loads((model_dir / "config.json").read_text())["max_position_embeddings"]
-    if record["sft"] != asdict(sft) or trained_context != pilot.context:
+    if (
+        record["sft"] != asdict(sft)
+        or trained_context != pilot.context
+        or ("init_from" in record) == pilot.from_scratch
+    ):
         raise UserError(
-            f"{model_dir} was trained on another mix or context: give another --name, or delete {work_dir}"
+            f"{model_dir} was trained on another mix, context or start: give another --name, or delete {work_dir}"
         )
 
     study = ToyStudyConfig(num_samples=pilot.num_samples, limit=pilot.limit, budgets=pilot.budgets)
@@ -152,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {
         "name": pilot.name,
         "machine": machine_description(),
-        "init_from": str(base),
+        "init_from": None if base is None else str(base),
         "mix": {name: getattr(sft, name) for name in MIX_FIELDS},
         "context": pilot.context,
         "sft": asdict(sft),
@@ -163,6 +188,10 @@ def main(argv: list[str] | None = None) -> dict:
         "num_samples": pilot.num_samples,
         "pass@1": metrics["pass@1"],
         "mean_tokens": metrics["mean_tokens"],
+        "levels": {
+            level: {name: level_metrics[name] for name in ("pass@1", "pass@1_ci", "mean_tokens")}
+            for level, level_metrics in metrics["levels"].items()
+        },
         "forcing_budgets": forcing,
         "testbed": testbed,
         "profile": profile,
@@ -173,11 +202,19 @@ def main(argv: list[str] | None = None) -> dict:
     report = [
         f"# Toy mix pilot: {pilot.name}",
         "",
-        f"The shipped toy base trained {sft.max_steps} more steps on the mix {mix} (learning rate "
+        f"{'A toy base built from scratch in' if base is None else 'The shipped toy base trained'} "
+        f"{sft.max_steps} {'' if base is None else 'more '}steps on the mix {mix} (learning rate "
         f"{sft.learning_rate}, context {pilot.context} tokens, {record['train_seconds']:.0f} s), then evaluated on "
         "the held-out toy problems "
         f"({pilot.num_samples} samples each, {summary['eval_seconds']:.0f} s). Measured on {summary['machine']} by "
         f"`python scripts/toy_mix_pilot.py`.",
+        "",
+        "pass@1 by level: "
+        + ", ".join(
+            f"{level} {100 * m['pass@1']:.1f}% [{100 * m['pass@1_ci'][0]:.1f}, {100 * m['pass@1_ci'][1]:.1f}]"
+            for level, m in summary["levels"].items()
+        )
+        + ".",
         "",
         testbed_table(testbed),
         "",

@@ -19,6 +19,7 @@ model cards, demo) also runs on a toy built here from scratch on a laptop CPU:
 The base is shipped in checkpoints/toy/base, built by the project's own command (under an hour on 2 CPU cores):
 
     python -m thinkprune.toy                 # -> checkpoints/toy/base; --output_dir elsewhere, --seed, --max_steps
+    python -m thinkprune.toy --output_dir outputs/toy-1280 --max_position_embeddings 1280 --max_rechecks 7
 
 Every command of the project resolves the model name `toy` to that checkpoint; without it (a copy of the package
 alone), to $THINKPRUNE_HOME/toy/base (default ~/.cache/thinkprune), built there on first use.
@@ -420,6 +421,8 @@ def train_base(
     if init_from is None:
         tokenizer = build_tokenizer(seed=sft.seed)
         model = build_model(tokenizer, model_config, seed=sft.seed)
+        # The tokenizer's length is the one SFT cuts traces at and the evaluation reads as the model's room.
+        tokenizer.model_max_length = model.config.max_position_embeddings
     else:
         tokenizer = PreTrainedTokenizerFast.from_pretrained(init_from)
         model = Qwen2ForCausalLM.from_pretrained(init_from)
@@ -503,10 +506,10 @@ def is_toy_model(name_or_path: str) -> bool:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> Path:
-    parser = HfArgumentParser(ToySFTConfig)
+    parser = HfArgumentParser((ToySFTConfig, ToyModelConfig))
     parser.add_argument("--output_dir", default=str(TOY_CHECKPOINTS / "base"))
-    sft_config, extra = parser.parse_args_into_dataclasses(argv)
-    path = train_base(extra.output_dir, sft_config)
+    sft_config, model_config, extra = parser.parse_args_into_dataclasses(argv)
+    path = train_base(extra.output_dir, sft_config, model_config)
     print(f"Saved the toy base to {path}")
     return path
 

@@ -80,3 +80,55 @@ def test_a_pilot_trains_the_base_on_the_mix_and_reports_the_testbed(tmp_path, ca
     error = capsys.readouterr().err
     assert exit_info.value.code == 2 and "was trained on another mix" in error and error.count("\n") == 1
     assert json.loads((tmp_path / "results" / "stop50.json").read_text()) == written
+
+
+@pytest.mark.slow
+def test_a_pilot_from_scratch_is_a_build_of_the_mix_marked_in_the_index(tmp_path, capsys):
+    common = ["--work_dir", str(tmp_path / "work"), "--results_dir", str(tmp_path / "results"), "--context", "1100"]
+    # Every SFT setting given: the two runs below differ only in where they start.
+    sft = ["--max_steps", "2", "--num_train_problems", "16", "--learning_rate", "3e-3", "--warmup_steps", "30"]
+    sft += ["--seed", "0", "--limit", "9", "--num_samples", "2"]
+    summary = main(["--name", "scratch", "--from_scratch", "--max_rechecks", "4", *sft, *common])
+
+    record = json.loads((tmp_path / "work" / "scratch" / "model" / "toy_record.json").read_text())
+    assert "init_from" not in record and summary["init_from"] is None
+    assert record["model"]["max_position_embeddings"] == 1100 and record["sft"]["max_rechecks"] == 4
+    index = (tmp_path / "results" / "README.md").read_text()
+    assert "| [scratch](scratch.md) | 0.3, 1-4, 0.3 (context 1100, from scratch: 2 steps in 0 min) |" in index
+    report = (tmp_path / "results" / "scratch.md").read_text()
+    assert "A toy base built from scratch in 2 steps" in report and "pass@1 by level: 1 " in report
+    assert list(summary["levels"]) == ["1", "2", "3"] and set(summary["levels"]["3"]) == {
+        "pass@1",
+        "pass@1_ci",
+        "mean_tokens",
+    }
+
+    # Without --from_scratch the same name would be the shipped base trained further: refused, the build kept.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--name", "scratch", "--max_rechecks", "4", *sft, *common])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "trained on another mix, context or start" in error
+    assert json.loads((tmp_path / "results" / "scratch.json").read_text()) == json.loads(json.dumps(summary))
+
+
+def test_a_pilot_from_scratch_keeps_the_builds_sft_defaults(monkeypatch):
+    """A continuation's defaults (800 steps at a lower learning rate) would make a from-scratch pilot a different
+    build from `python -m thinkprune.toy` on the same mix."""
+    import scripts.toy_mix_pilot as pilot_script
+    from thinkprune.toy import ToySFTConfig
+
+    seen = {}
+
+    def stop(model_dir, sft, *args, **kwargs):
+        seen["sft"] = sft
+        raise SystemExit(0)
+
+    monkeypatch.setattr(pilot_script, "train_base", stop)
+    for argv, expected in (
+        (["--name", "b", "--from_scratch", "--work_dir", "/nonexistent"], ToySFTConfig()),
+        (["--name", "c", "--work_dir", "/nonexistent"], ToySFTConfig(**pilot_script.PILOT_SFT_DEFAULTS)),
+    ):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert seen.pop("sft") == expected

@@ -199,3 +199,20 @@ def test_a_trace_mix_the_toy_cannot_learn_is_refused_before_anything_is_written(
     error = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in error and error.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_build_command_takes_a_longer_context_for_a_mix_with_more_rechecks(tmp_path):
+    """Seven re-checks of the hardest problems do not fit the toy's 1024 tokens; the build's --max_position_embeddings
+    gives the model and its tokenizer (which SFT cuts traces at) the room."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from thinkprune.errors import UserError
+    from thinkprune.toy import build_tokenizer, longest_trace_tokens, main
+
+    assert 1024 < longest_trace_tokens(build_tokenizer(), 7) <= 1280
+    mix = ["--max_rechecks", "7", "--max_steps", "1", "--num_train_problems", "4", "--batch_size", "2"]
+    with pytest.raises(UserError, match="over the toy's context of 1024"):
+        main.__wrapped__([*mix, "--output_dir", str(tmp_path / "short")])
+    built = main([*mix, "--max_position_embeddings", "1280", "--output_dir", str(tmp_path / "long")])
+    assert AutoConfig.from_pretrained(built).max_position_embeddings == 1280
+    assert AutoTokenizer.from_pretrained(built).model_max_length == 1280

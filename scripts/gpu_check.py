@@ -17,6 +17,7 @@ of that model by both generation backends, checked against each other.
 3. On a machine with several GPUs, data-parallel evaluation (eval/parallel.py): the same evaluation (sampled, 4
    samples per problem) by one process and by `accelerate launch --multi_gpu --num_processes <all GPUs>`, timed from
    start to end; the two must draw the same samples (per-sample seeds).
+On a GPU the step and each evaluation run in a process of their own, so that each finds the GPU free.
 Prints and writes (--output) peak GPU memory, step time and tokens/s of both as JSON; exits 1 when the backends
 disagree.
 """
@@ -47,6 +48,7 @@ from thinkprune.generation import vllm_available
 from thinkprune.records import RoundRecord, read_trainer_log
 from train import round as thinkprune_round
 from train.round import library_versions
+from train.schedule import run_apart
 
 
 REPORT_FORMAT = "thinkprune-gpu-check/1"
@@ -182,6 +184,13 @@ def data_parallel_scaling(checkpoint: Path, problems: Path, root: Path, config: 
     }
 
 
+def run_part(gpu: bool, function, *args):
+    """`function(*args)`; on a GPU in a process of its own (`run_apart`), which gives back the GPU memory it held when
+    it ends. vLLM starts an engine only where `gpu_memory_utilization` (0.9) of the GPU is free, and the step's
+    weights, AdamW states and colocated engine, or an evaluation's engine, kept by this process would take it."""
+    return run_apart(function, *args) if gpu else function(*args)
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
     (config,) = HfArgumentParser(GPUCheckConfig).parse_args_into_dataclasses(argv)
@@ -197,10 +206,10 @@ def main(argv: list[str] | None = None) -> dict:
         # With --model only the problems are used: the stand-in is then written tiny, in a moment.
         checkpoint, problems = write_stand_ins(root, config.seed, full_size=config.full_size and not config.model)
         checkpoint = Path(config.model) if config.model else checkpoint
-        step = train_one_step(checkpoint, problems, root / "round", config, gpu)
+        step = run_part(gpu, train_one_step, checkpoint, problems, root / "round", config, gpu)
         backends = ["vllm", "transformers"] if gpu and vllm_available() else ["transformers", "transformers"]
         runs = [
-            evaluate_with(name, checkpoint, problems, root / f"eval-{i}", config, gpu)
+            run_part(gpu, evaluate_with, name, checkpoint, problems, root / f"eval-{i}", config, gpu)
             for i, name in enumerate(backends)
         ]
         scaling = data_parallel_scaling(checkpoint, problems, root, config) if torch.cuda.device_count() > 1 else None

@@ -12,6 +12,7 @@ draws the same samples (vLLM: a per-request `SamplingParams.seed`; transformers:
 
 import hashlib
 import importlib.util
+import os
 from dataclasses import dataclass
 
 import torch
@@ -218,6 +219,12 @@ class VLLMBackend:
         except OSError:  # no generation_config.json: the tokenizer's EOS alone
             generation_config = None
         self.eos_ids = eos_token_ids(tokenizer, generation_config)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # vLLM forks its engine process by default, and a forked process inherits this one's process group (the
+            # gloo group of a data-parallel evaluation): vLLM then builds its world over every process of the launch,
+            # and an engine starts only when every process starts one at once (one with nothing left to generate
+            # never does, and the others wait). A spawned engine starts a world of its own.
+            os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "spawn"
         self.llm = LLM(
             model=model_path,
             tokenizer=model_path,

@@ -336,6 +336,7 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
         )
     if args.dynamic_sampling_max_rounds < 1:
         raise UserError(f"dynamic_sampling_max_rounds must be at least 1, got {args.dynamic_sampling_max_rounds}")
+    validate_vllm_context(args, training_args)
     needs_gpu = training_args.use_vllm or training_args.bf16 or training_args.fp16
     if needs_gpu and not training_args.use_cpu and not torch.cuda.is_available():
         raise UserError(
@@ -345,6 +346,18 @@ def validate(args: ThinkPruneConfig, training_args) -> None:
     if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
         raise UserError("use_vllm is set but vLLM is not installed: pip install -e '.[vllm]'")
     refuse_weights_without_master_copies(planned_dtype(args), args, training_args)
+
+
+def validate_vllm_context(args: ThinkPruneConfig, training_args) -> None:
+    """A colocated vLLM ends a sequence at its context without an error (finish reason "length"): a context shorter
+    than the longest prompt plus the limit would cut rollouts before the limit, and a cut rollout earns 0."""
+    context = training_args.vllm_max_model_length
+    needed = args.max_prompt_length + args.token_limit
+    if training_args.use_vllm and training_args.vllm_mode == "colocate" and context is not None and context < needed:
+        raise UserError(
+            f"vllm_max_model_length {context} is shorter than max_prompt_length + token_limit = {needed}: vLLM would "
+            f"cut rollouts before the limit; pass --vllm_max_model_length {needed}"
+        )
 
 
 def validate_difficulty(args: ThinkPruneConfig) -> None:

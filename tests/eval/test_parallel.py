@@ -287,3 +287,20 @@ def test_two_vllm_engines_draw_the_samples_of_one(tmp_path):
     first, second = (read_lines(tmp_path / name / "samples.jsonl") for name in ("one", "two"))
     assert keys(first) == keys(second)
     assert [s["token_ids"] for s in first] == [s["token_ids"] for s in second]
+
+
+@pytest.mark.vllm
+@requires_gpu
+def test_a_vllm_engine_starts_beside_a_process_with_nothing_to_draw(tmp_path):
+    """One sample for two processes: the second draws nothing and starts no engine. An engine forked from the first
+    would inherit the launch's gloo group and wait, in its world's setup, for an engine of the second."""
+    pytest.importorskip("vllm")
+    import torch
+
+    if torch.cuda.device_count() < 2:
+        pytest.skip("two processes need two GPUs")
+    model = toy_sized_model(tmp_path / "model")
+    options = [*VLLM_OPTIONS, "--limit", "1", "--num_samples", "1"]
+    launched = run_launch(launch_command(model, tmp_path / "two", *options))
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert len(read_lines(tmp_path / "two" / "samples.jsonl")) == 1

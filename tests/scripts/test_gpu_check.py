@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from scripts import gpu_check
 from scripts.gpu_check import main
 
 
@@ -43,3 +44,31 @@ def test_a_local_checkpoint_must_be_a_directory_with_a_config(tmp_path, capsys):
         main(["--full_size", "false", "--model", str(tmp_path / "R1-Distill-Qwen-1.5B")])
     assert exit_.value.code == 2
     assert "is not a local checkpoint (no config.json): pass its directory" in capsys.readouterr().err
+
+
+def test_on_a_gpu_the_step_and_each_evaluation_run_in_a_process_of_their_own(monkeypatch):
+    """vLLM starts an engine only where 90% of the GPU is free: the step's weights and optimizer states, or the first
+    evaluation's engine, kept by the checking process would refuse the next engine."""
+    apart = []
+
+    def run_apart(function, *args):
+        apart.append(function.__name__)
+        return function(*args)
+
+    def train_one_step(*args):
+        return {"generation": "vllm colocate"}
+
+    def evaluate_with(backend, *args):
+        return {"finished": [True, False], "num_tokens": [3, 32]}
+
+    monkeypatch.setattr(gpu_check, "run_apart", run_apart)
+    monkeypatch.setattr(gpu_check, "train_one_step", train_one_step)
+    monkeypatch.setattr(gpu_check, "evaluate_with", evaluate_with)
+    monkeypatch.setattr(gpu_check, "write_stand_ins", lambda root, seed, full_size: (root / "model", root / "p.jsonl"))
+    monkeypatch.setattr(gpu_check, "vllm_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 1)
+    monkeypatch.setattr("torch.cuda.get_device_name", lambda: "a stand-in GPU")
+    report = main([])
+    assert apart == ["train_one_step", "evaluate_with", "evaluate_with"]
+    assert report["evaluation"]["backends"] == ["vllm", "transformers"]

@@ -54,6 +54,19 @@ def test_with_a_vllm_server_node_zero_serves_and_the_others_train():
         ]
 
 
+def test_the_server_context_holds_the_schedules_largest_limit(tmp_path):
+    """Rounds take their limits from the schedule: a server sized by the recipe's own 4000 would cut a 6000 round."""
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(
+        "recipe: recipes/DeepSeek-R1-Distill-Qwen-1.5B/thinkprune.yaml\n"
+        "model_name_or_path: deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B\n"
+        "token_limits: [3000, 6000, 2000]\n"
+        "output_root: outputs/longer\n"
+    )
+    commands = dry_run("--nodes", "2", "--vllm_server", "--schedule", str(schedule))
+    assert commands["node0"][commands["node0"].index("--max_model_len") + 1] == str(768 + 6000)
+
+
 def test_a_server_needs_a_node_to_train_on():
     result = subprocess.run(
         ["bash", "scripts/slurm/train.slurm", "--dry_run", "--nodes", "1", "--vllm_server"],

@@ -1,10 +1,22 @@
 """Generation backends shared by evaluation and the automatic schedule: EOS splitting and batched generation."""
 
+import os
+import sys
+import types
+
 import pytest
 import torch
+import torch.distributed as dist
 
 from eval.benchmarks import load_benchmark
-from thinkprune.generation import Generation, Sampling, TransformersBackend, sample_seed, split_at_eos
+from thinkprune.generation import (
+    Generation,
+    Sampling,
+    TransformersBackend,
+    VLLMBackend,
+    sample_seed,
+    split_at_eos,
+)
 from thinkprune.modeling import load_tokenizer
 from thinkprune.prompts import EVAL_SUFFIX, eval_prompt_ids
 from thinkprune.toy import resolve_model_name
@@ -68,3 +80,29 @@ def test_generate_gives_model_generate_tokens_with_finished_rows_leaving_the_bat
     # Each finished row stops costing a forward row the step after its EOS; the batch never grows.
     assert batch_sizes[0] == len(prompts) and batch_sizes[-1] == sum(not g.finished for g in generations)
     assert batch_sizes == sorted(batch_sizes, reverse=True)
+
+
+class RecordingLLM:
+    """Stands in for `vllm.LLM`: records the start method the engine process would be created with."""
+
+    start_methods = []
+
+    def __init__(self, **kwargs):
+        RecordingLLM.start_methods.append(os.environ.get("VLLM_WORKER_MULTIPROC_METHOD"))
+
+
+def test_vllm_engine_is_spawned_when_a_process_group_exists(tmp_path, monkeypatch):
+    """A data-parallel evaluation starts a gloo group before its engine: a forked engine would inherit it and vLLM
+    would build its world over every process of the launch. Without a group, vLLM's own default is kept."""
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=RecordingLLM))
+    monkeypatch.setenv("VLLM_WORKER_MULTIPROC_METHOD", "fork")  # vLLM's default, restored after the test
+    model = resolve_model_name("toy")
+    tokenizer = load_tokenizer(model)
+    RecordingLLM.start_methods = []
+    VLLMBackend(model, tokenizer, seed=0, max_model_len=64)
+    dist.init_process_group("gloo", init_method=(tmp_path / "store").as_uri(), rank=0, world_size=1)
+    try:
+        VLLMBackend(model, tokenizer, seed=0, max_model_len=64)
+    finally:
+        dist.destroy_process_group()
+    assert RecordingLLM.start_methods == ["fork", "spawn"]

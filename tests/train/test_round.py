@@ -28,6 +28,7 @@ from train.round import (
     save_final_model,
     store_as_parent,
     validate,
+    validate_vllm_context,
 )
 from train.schedule import ScheduleConfig, round_command, run_schedule
 
@@ -586,6 +587,18 @@ def test_faithful_recipes_parse_with_the_papers_numbers(recipe):
     assert resolve_batch(args.rollouts_per_step, 16, 8, training_args.per_device_train_batch_size) == (16, 16)
     assert (training_args.weight_decay, training_args.max_grad_norm, training_args.max_steps) == (0.01, 1.0, 180)
     assert (training_args.temperature, training_args.top_p, training_args.beta) == (1.0, 1.0, 0.0)
+
+
+def test_a_colocated_vllm_context_shorter_than_prompt_and_limit_is_refused():
+    """vLLM ends a sequence at its context without an error: rollouts would be cut before the limit and earn 0."""
+    recipe = str(REPO_ROOT / "recipes" / "DeepSeek-R1-Distill-Qwen-1.5B" / "thinkprune.yaml")
+    argv = ["--config", recipe, "--use_cpu", "true", "--bf16", "false"]
+    with pytest.raises(UserError, match=r"vllm_max_model_length 4768 is shorter than .* = 6768: .* 6768$"):
+        validate(*parse_args([*argv, "--token_limit", "6000"]))
+    validate_vllm_context(*parse_args(argv))  # the recipe's 768 + 4000
+    validate_vllm_context(*parse_args([*argv, "--token_limit", "6000", "--vllm_max_model_length", "6768"]))
+    # A vLLM server has its own context (trl vllm-serve --max_model_len), which the round cannot read.
+    validate_vllm_context(*parse_args([*argv, "--token_limit", "6000", "--vllm_mode", "server"]))
 
 
 def test_lineage_continues_from_a_parent_on_the_hub(local_hub, tmp_path):

@@ -37,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
+import yaml
 from transformers import HfArgumentParser
 
 from eval.evaluate import EvalConfig, evaluate
@@ -75,8 +76,11 @@ class GPUCheckConfig:
 def train_one_step(checkpoint: Path, problems: Path, output_dir: Path, config: GPUCheckConfig, gpu: bool) -> dict:
     limit = config.token_limit or (4000 if gpu else 64)
     use_vllm = gpu and vllm_available()
+    # The recipe's engine context holds its prompt cap and its 4000-token limit: a larger --token_limit needs more.
+    context = yaml.safe_load(FAITHFUL_RECIPE.read_text())["max_prompt_length"] + limit
     device = (
-        ["--use_vllm", "true", "--vllm_mode", "colocate", "--dtype", "float32", "--bf16", "true"]
+        ["--use_vllm", "true", "--vllm_mode", "colocate", "--vllm_max_model_length", str(context)]
+        + ["--dtype", "float32", "--bf16", "true"]
         if use_vllm
         else [
             "--use_cpu",

@@ -72,3 +72,22 @@ def test_on_a_gpu_the_step_and_each_evaluation_run_in_a_process_of_their_own(mon
     report = main([])
     assert apart == ["train_one_step", "evaluate_with", "evaluate_with"]
     assert report["evaluation"]["backends"] == ["vllm", "transformers"]
+
+
+def test_a_step_with_a_limit_over_the_recipes_gets_a_vllm_context_that_holds_it(tmp_path, monkeypatch):
+    """The recipe's engine context (768 + 4000) would refuse --token_limit 6000: the check sizes it for the limit."""
+    seen = {}
+
+    def stop(argv):
+        seen["argv"] = argv
+        raise SystemExit(0)
+
+    monkeypatch.setattr(gpu_check, "vllm_available", lambda: True)
+    monkeypatch.setattr(gpu_check.thinkprune_round, "main", stop)
+    monkeypatch.setattr("torch.cuda.reset_peak_memory_stats", lambda: None)
+    config = gpu_check.GPUCheckConfig(token_limit=6000)
+    with pytest.raises(SystemExit):
+        gpu_check.train_one_step(tmp_path / "model", tmp_path / "p.jsonl", tmp_path / "round", config, gpu=True)
+    argv = seen["argv"]
+    assert argv[argv.index("--vllm_max_model_length") + 1] == "6768"
+    assert argv[argv.index("--token_limit") + 1] == "6000"

@@ -262,7 +262,7 @@ def mean_or_none(values) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def times(numerator: float | None, denominator: float | None) -> str:
+def ratio_text(numerator: float | None, denominator: float | None) -> str:
     """`a / b = Nx`, or why there is no ratio."""
     if numerator is None or denominator is None:
         return "no correct response to measure it on"
@@ -646,12 +646,12 @@ def testbed_properties(samples: list[dict], metrics: dict, forcing: dict) -> lis
         ),
         criterion_row(
             "the hardest level's shortest correct response is at least twice the easiest's",
-            times(shortest[hard], shortest[easy]),
+            ratio_text(shortest[hard], shortest[easy]),
             None not in (shortest[hard], shortest[easy]) and shortest[hard] >= 2 * shortest[easy],
         ),
         criterion_row(
             "mean response at least twice the mean shortest correct response",
-            times(mean_tokens, all_shortest),
+            ratio_text(mean_tokens, all_shortest),
             all_shortest is not None and mean_tokens >= 2 * all_shortest,
         ),
         criterion_row(

@@ -32,7 +32,7 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -271,7 +271,10 @@ class ToyModelConfig:
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
-    max_position_embeddings: int = 1024
+    max_position_embeddings: int = field(
+        default=1024,
+        metadata={"help": "The model's context in tokens, and the tokenizer's: a mix with more re-checks needs more."},
+    )
 
 
 def build_model(tokenizer, config: ToyModelConfig | None = None, seed: int = 0):

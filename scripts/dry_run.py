@@ -200,12 +200,18 @@ def build_r1_model(tokenizer, seed: int, full_size: bool = False):
 
 
 def write_stand_ins(root: Path, seed: int, full_size: bool = False) -> tuple[Path, Path]:
-    """(R1-style checkpoint with random weights, tiny or at R1-Distill-Qwen-1.5B's size; problems .jsonl)."""
+    """(R1-style checkpoint with random weights, tiny in float32 or at R1-Distill-Qwen-1.5B's size in bfloat16;
+    problems .jsonl)."""
     problems = root / "problems.jsonl"
     problems.write_text("".join(json.dumps({"problem": p, "answer": a}) + "\n" for p, a in PROBLEMS))
     corpus = [R1_SYSTEM_PROMPT + LIMIT_SENTENCE, TRAIN_SUFFIX, *(p for p, _ in PROBLEMS), *(a for _, a in PROBLEMS)]
     tokenizer = build_r1_tokenizer(corpus)
     model = build_r1_model(tokenizer, seed, full_size)
+    if full_size:
+        # Stored as R1-Distill ships, in bfloat16: the GPU check then walks a bf16 checkpoint at the default dtype,
+        # and its two evaluation backends read it alike (vLLM casts a float32 checkpoint down to bfloat16 under
+        # dtype auto, transformers keeps float32).
+        model = model.to(torch.bfloat16)
     checkpoint = root / "model"
     model.save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)

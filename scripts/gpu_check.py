@@ -6,7 +6,8 @@ of that model by both generation backends, checked against each other.
     python scripts/gpu_check.py --full_size false --output results/gpu_check/cpu.json   # the CPU-sized variant (CI)
 
 1. One optimizer step of recipes/DeepSeek-R1-Distill-Qwen-1.5B/thinkprune.yaml through train/round.py: the model
-   has R1-Distill-Qwen-1.5B's config (1.78B parameters) with random weights and the locally built R1-style tokenizer
+   has R1-Distill-Qwen-1.5B's config (1.78B parameters) with random weights, stored in bfloat16 as R1-Distill ships
+   (so that both evaluation backends read it in bfloat16), and the locally built R1-style tokenizer
    of scripts/dry_run.py (nothing is downloaded; `--model DIR` uses a local checkpoint instead); its real prompt cap
    and limit, 16 samples per prompt, vLLM colocated on the GPU where vLLM is installed, else transformers
    generation on the GPU. One GPU and no DeepSpeed, so float32 weights in bf16 autocast (the precision guard

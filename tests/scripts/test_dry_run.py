@@ -6,12 +6,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from scripts.dry_run import (
     ASSISTANT_TOKEN,
     BOS_TOKEN,
     EOS_TOKEN,
     PROBLEMS,
+    TINY,
     USER_TOKEN,
     main,
     recipe_values,
@@ -47,6 +50,18 @@ def test_stand_in_has_r1_distill_tokens_template_and_architecture(tmp_path):
     assert model.generation_config.eos_token_id == tokenizer.eos_token_id
     rows = [json.loads(line) for line in problems.read_text().splitlines()]
     assert rows == [{"problem": problem, "answer": answer} for problem, answer in PROBLEMS]
+
+
+def test_the_full_size_stand_in_is_a_bf16_checkpoint_as_r1_distill_ships(tmp_path, monkeypatch):
+    """The GPU check's stand-in: its evaluation backends read the checkpoint's dtype alike only when it is bf16 (vLLM
+    casts a float32 one down to bf16 under dtype auto). R1-Distill's shapes shrunk, so that it runs here."""
+    monkeypatch.setattr("scripts.dry_run.R1_DISTILL_QWEN_1_5B", dict(vocab_size=512, **TINY))
+    checkpoint, _ = write_stand_ins(tmp_path, seed=0, full_size=True)
+    assert json.loads((checkpoint / "config.json").read_text())["dtype"] == "bfloat16"
+    assert {tensor.dtype for tensor in load_file(checkpoint / "model.safetensors").values()} == {torch.bfloat16}
+    (tmp_path / "tiny").mkdir()
+    tiny, _ = write_stand_ins(tmp_path / "tiny", seed=0)
+    assert json.loads((tiny / "config.json").read_text())["dtype"] == "float32"
 
 
 @pytest.mark.parametrize("recipe", ["thinkprune.yaml", "thinkprune_beyond_paper.yaml", "thinkprune_vllm_server.yaml"])

@@ -31,6 +31,7 @@ OWN_OPTIONS = {
     "scripts/toy_study.py": ["--schedule", "--ablations"],
     "scripts/toy_seeds.py": ["--seeds", "--output_root"],
     "scripts/toy_mix_pilot.py": ["--name", "--limit", "--no_recheck_share", "--max_steps"],
+    "scripts/toy_mix_simulate.py": ["--grid", "--draws", "--no_recheck_share", "--results_dir"],
     "scripts/update_readme.py": ["--readme", "--summary", "--check"],
     "scripts/time_quick_start.py": ["--repeats", "--results_dir"],
     "thinkprune/toy.py": ["--output_dir"],

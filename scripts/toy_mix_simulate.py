@@ -38,9 +38,8 @@ from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
 from thinkprune.toy import (
-    FIRST_HEADER,
+    BOXED,
     LEVEL_OPERANDS,
-    RECHECK_HEADER,
     ToySFTConfig,
     answer_sentence,
     draw_operands,
@@ -49,7 +48,7 @@ from thinkprune.toy import (
     make_problems,
     parse_operands,
     sample_trace,
-    thinking_pass,
+    thinking_passes,
 )
 
 
@@ -65,7 +64,7 @@ GRID = {
 @dataclass
 class SimulateConfig:
     grid: bool = field(default=True, metadata={"help": "Simulate the grid of mixes and write the report."})
-    draws: int = field(default=8, metadata={"help": "Simulations of each mix on the held-out set."})
+    draws: int = field(default=32, metadata={"help": "Simulations of each mix on the held-out set."})
     num_samples: int = field(default=4, metadata={"help": "Samples per held-out problem (the study's 4)."})
     pilots_dir: str = field(
         default="results/toy/mix_pilots", metadata={"help": "The pilots whose from-scratch builds calibrate it."}
@@ -103,17 +102,14 @@ def sampled_rechecks(rng: random.Random, mix: ToySFTConfig) -> int:
 def simulated_samples(mix: ToySFTConfig, tokenizer, num_samples: int, seed: int) -> list[dict]:
     """Responses to every held-out problem as the toy would sample them, in the evaluation's sample format."""
     rng = random.Random(seed)
-    slips = [sampled([slip, 1 - slip])[0] for slip in (mix.first_pass_slip, mix.recheck_slip)]
+    slips = tuple(sampled([slip, 1 - slip])[0] for slip in (mix.first_pass_slip, mix.recheck_slip))
     samples = []
     for problem_id, row in enumerate(make_problems("test", TOY_TEST_PROBLEMS, seed=0)):
         operands = parse_operands(row["problem"])
         for _ in range(num_samples):
-            passes = [thinking_pass(operands, FIRST_HEADER, rng, slips[0])]
-            for index in range(1, sampled_rechecks(rng, mix) + 1):
-                order = operands[::-1] if index % 2 else operands
-                passes.append(thinking_pass(order, RECHECK_HEADER, rng, slips[1]))
-            answer = f"{passes[-1][1]:03d}"
-            response = "\n".join(text for text, _ in passes) + answer_sentence(answer)
+            thinking = "\n".join(thinking_passes(operands, sampled_rechecks(rng, mix), rng, slips))
+            answer = BOXED.findall(thinking)[-1]
+            response = thinking + answer_sentence(answer)
             samples.append(
                 {
                     **row,

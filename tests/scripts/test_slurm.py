@@ -67,6 +67,15 @@ def test_the_server_context_holds_the_schedules_largest_limit(tmp_path):
     assert commands["node0"][commands["node0"].index("--max_model_len") + 1] == str(768 + 6000)
 
 
+def test_the_server_context_holds_the_automatic_schedules_measuring_budget():
+    """An automatic schedule chooses each limit from measurements, up to its measuring budget (R1's 32768): a server
+    sized by the recipe's 4000 would cut its rounds' rollouts wherever the first limit came out longer."""
+    commands = dry_run(
+        "--nodes", "2", "--vllm_server", "--schedule", "recipes/DeepSeek-R1-Distill-Qwen-1.5B/schedule_auto.yaml"
+    )  # fmt: skip
+    assert commands["node0"][commands["node0"].index("--max_model_len") + 1] == str(768 + 32768)
+
+
 def test_a_server_needs_a_node_to_train_on():
     result = subprocess.run(
         ["bash", "scripts/slurm/train.slurm", "--dry_run", "--nodes", "1", "--vllm_server"],

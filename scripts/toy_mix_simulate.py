@@ -33,7 +33,7 @@ from transformers import AutoTokenizer, HfArgumentParser
 
 from eval.benchmarks import TOY_TEST_PROBLEMS
 from scripts.toy_mix_pilot import MIX_FIELDS
-from scripts.toy_study import box_accuracy, by_level, mean_or_none, shortest_correct
+from scripts.toy_study import box_accuracy, by_level, shortest_correct
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
@@ -149,7 +149,7 @@ def measures(samples: list[dict]) -> dict:
     per_level = {
         level: {
             "mean_tokens": statistics.fmean(s["num_tokens"] for s in level_samples),
-            "mean_shortest_correct": mean_or_none(shortest_correct(level_samples)),
+            "mean_shortest_correct": statistics.fmean(shortest_correct(level_samples)),
         }
         for level, level_samples in levels.items()
     }

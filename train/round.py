@@ -389,6 +389,13 @@ def run_identity(args: ThinkPruneConfig, training_args) -> dict:
         "report_to",
         "project",
         "log_completions",
+        # Where a vLLM server serves the rollouts: a Slurm job resubmitted after a time limit or a node failure lands
+        # on other nodes, and its rounds must resume, not be refused as another run.
+        "vllm_server_base_url",
+        "vllm_server_host",
+        "vllm_server_port",
+        "vllm_server_timeout",
+        "vllm_group_port",
     }
     recipe = {**asdict(args), **training_args.to_dict()}
     recipe = {

@@ -155,6 +155,18 @@ def test_only_an_unfinished_round_of_this_run_is_resumed(tmp_path):
     assert run_identity(*relaunched) == identity  # where it is written or how it resumes is not what it is
 
 
+def test_a_round_resubmitted_with_another_vllm_server_node_resumes(tmp_path):
+    """scripts/slurm/train.slurm passes the job's first node as --vllm_server_host: a resubmitted job lands on other
+    nodes, and its unfinished round is the same run."""
+    server = ["--output_dir", str(tmp_path), "--resume_from_checkpoint", "true", "--vllm_mode", "server"]
+    first = parse_args([*server, "--vllm_server_host", "node0", "--vllm_server_port", "8000"])
+    resubmitted = parse_args([*server, "--vllm_server_host", "node7", "--vllm_server_port", "8001"])
+    (tmp_path / "checkpoint-5").mkdir()
+    (tmp_path / "round_state.json").write_text(json.dumps({"identity": run_identity(*first), "trained": False}))
+    check_output_dir(tmp_path, *resubmitted, run_identity(*resubmitted))
+    assert (tmp_path / "checkpoint-5").is_dir()
+
+
 def test_a_round_of_this_run_goes_on_without_resume_flag_only_once_trained(tmp_path):
     """A plain re-run of the same command publishes a round whose push failed; an unfinished one is resumed only when
     asked, and the advice never throws this run's weights away."""

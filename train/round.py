@@ -375,9 +375,9 @@ def validate_difficulty(args: ThinkPruneConfig) -> None:
         raise UserError(f"difficulty_num_samples must be at least 1, got {args.difficulty_num_samples}")
 
 
-def run_identity(args: ThinkPruneConfig, training_args) -> dict:
-    """What makes a round directory this run's: its place in the chain and a hash of every recipe value that shapes
-    training (not where it is written, how it is resumed or where it is pushed)."""
+def recipe_values(args: ThinkPruneConfig, training_args) -> dict:
+    """Every recipe value that shapes training (not where it is written, how it is resumed or where it is pushed),
+    as JSON values."""
     volatile = {
         "output_dir",
         "logging_dir",
@@ -401,7 +401,13 @@ def run_identity(args: ThinkPruneConfig, training_args) -> dict:
     recipe = {
         k: v for k, v in recipe.items() if k not in volatile and not k.startswith(("hub_", "push_to_hub", "trackio_"))
     }
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json.loads(json.dumps(recipe, default=str))
+
+
+def run_identity(args: ThinkPruneConfig, training_args) -> dict:
+    """What makes a round directory this run's: its place in the chain and a hash of its recipe_values."""
+    recipe = recipe_values(args, training_args)
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "round": args.round_index,
         "token_limit": args.token_limit,
@@ -444,6 +450,11 @@ def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args, id
         if started
         else "no start marker"
     )
+    # Rounds started before the recipe was kept name only its hash.
+    if started and "recipe" in state and state["identity"]["recipe_sha256"] != identity["recipe_sha256"]:
+        ours = recipe_values(args, training_args)
+        differing = sorted(k for k in {*ours, *state["recipe"]} if ours.get(k) != state["recipe"].get(k))
+        what += f", differing from this run's in {', '.join(differing)}"
     raise UserError(
         f"{output_dir} holds another run ({what}): choose another --output_dir, or pass --overwrite_output_dir true "
         "to replace it"
@@ -726,7 +737,8 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
 
     if training_args.process_index == 0 and read_state(output_dir).get("identity") != identity:
         # Once anything can be written here, say which run this directory holds: only it may resume it.
-        write_json_atomic(output_dir / ROUND_STATE, {"identity": identity, "trained": False})
+        state = {"identity": identity, "recipe": recipe_values(args, training_args), "trained": False}
+        write_json_atomic(output_dir / ROUND_STATE, state)
     with training_args.main_process_first(desc="preparing the training prompts"):
         train_dataset, num_dropped = prepare_dataset(args, training_args.seed, tokenizer)
     train_dataset, difficulty, problem_filter = shape_by_parent(train_dataset, args, training_args, output_dir)
@@ -800,7 +812,8 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     # Trained: a later run of the same command publishes this round instead of training it again.
-    write_json_atomic(output_dir / ROUND_STATE, {"identity": identity, "trained": True, "record": record.to_dict()})
+    state = {"identity": identity, "recipe": recipe_values(args, training_args), "trained": True}
+    write_json_atomic(output_dir / ROUND_STATE, {**state, "record": record.to_dict()})
     return record
 
 

@@ -22,6 +22,7 @@ from train.round import (
     check_output_dir,
     lineage_of,
     parse_args,
+    recipe_values,
     refuse_weights_without_master_copies,
     resolve_batch,
     run_identity,
@@ -165,6 +166,15 @@ def test_a_round_resubmitted_with_another_vllm_server_node_resumes(tmp_path):
     (tmp_path / "round_state.json").write_text(json.dumps({"identity": run_identity(*first), "trained": False}))
     check_output_dir(tmp_path, *resubmitted, run_identity(*resubmitted))
     assert (tmp_path / "checkpoint-5").is_dir()
+
+
+def test_a_refused_run_names_the_recipe_values_it_differs_in(tmp_path):
+    started = parse_args(["--output_dir", str(tmp_path), "--learning_rate", "1e-5"])
+    state = {"identity": run_identity(*started), "recipe": recipe_values(*started), "trained": False}
+    (tmp_path / "round_state.json").write_text(json.dumps(state))
+    relaunched = parse_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint", "true", "--beta", "0.01"])
+    with pytest.raises(UserError, match=r"differing from this run's in beta, learning_rate\): choose another"):
+        check_output_dir(tmp_path, *relaunched, run_identity(*relaunched))
 
 
 def test_a_round_of_this_run_goes_on_without_resume_flag_only_once_trained(tmp_path):

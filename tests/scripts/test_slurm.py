@@ -76,6 +76,17 @@ def test_the_server_context_holds_the_automatic_schedules_measuring_budget():
     assert commands["node0"][commands["node0"].index("--max_model_len") + 1] == str(768 + 32768)
 
 
+@pytest.mark.parametrize(
+    ("round_args", "context"),
+    [(["--max_prompt_length", "1024"], 1024 + 4000), (["--token_limit=5000", "--max_steps", "5"], 768 + 5000)],
+)
+def test_the_server_context_holds_the_round_options_given_after_the_dashes(round_args, context):
+    """Options after `--` come last on every round's command line: a longer prompt cap or limit there would have
+    its rollouts ended by a server sized from the recipe alone."""
+    commands = dry_run("--nodes", "2", "--vllm_server", "--", *round_args)
+    assert commands["node0"][commands["node0"].index("--max_model_len") + 1] == str(context)
+
+
 def test_a_server_needs_a_node_to_train_on():
     result = subprocess.run(
         ["bash", "scripts/slurm/train.slurm", "--dry_run", "--nodes", "1", "--vllm_server"],

@@ -46,6 +46,9 @@ SPACE_ENTRY_POINT = "app.py"
 SPACE_DATA_FILES = ["demo/examples.jsonl"]
 SPACE_REQUIREMENTS = REPO_ROOT / "requirements.txt"
 SPACE_README_BODY = Path(__file__).with_name("space_readme.md")
+# The Space's Python, which the Hub otherwise takes as 3.10: the oldest that requirements.txt's pins install on
+# (transformers 5.23 needs 3.11), as pyproject's requires-python says.
+SPACE_PYTHON_VERSION = "3.11"
 # A checkpoint's top-level files are the model; training state is not.
 SKIPPED_CHECKPOINT_FILES = {"optimizer.pt", "scheduler.pt", "training_args.bin", "trainer_state.json"}
 # What the page reads of a round below its top level: the evaluation sets the default forcing budget
@@ -168,6 +171,7 @@ def readme(space_models: list[str]) -> str:
         colorTo="pink",
         sdk="gradio",
         sdk_version=gradio.__version__,
+        python_version=SPACE_PYTHON_VERSION,
         app_file=SPACE_ENTRY_POINT,
         pinned=False,
         license="apache-2.0",

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     report = {
         "torch": torch_version,
-        "date": datetime.now(timezone.utc).date().isoformat(),
+        "date": datetime.now(UTC).date().isoformat(),
         "machine": machine_description(),
         "round_args": round_args,
         "runs": runs,

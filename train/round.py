@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -809,7 +809,7 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
         train_metrics=final_train_metrics(trainer.state.log_history),
         versions=library_versions(),
         train_seconds=round(time.time() - start, 1),
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     # Trained: a later run of the same command publishes this round instead of training it again.
     state = {"identity": identity, "recipe": recipe_values(args, training_args), "trained": True}

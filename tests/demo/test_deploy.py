@@ -8,12 +8,16 @@ import stat
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
+from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
 
 import hub_server
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from demo.deploy import DeployConfig, deploy, main
 from demo.ui import free_port
@@ -209,6 +213,26 @@ def test_output_dir_alone_stages_without_a_space_id(pair, tmp_path, capsys):
     assert (Path(where) / "app.py").is_file() and "The Space files are in" in capsys.readouterr().out
     with pytest.raises(UserError, match="pass --space_id <user>/<name> to upload the Space, or --output_dir DIR"):
         deploy(DeployConfig(base=str(base), pruned=[str(round1)]))
+
+
+def test_the_space_runs_a_python_its_pinned_requirements_install_on(pair, tmp_path):
+    """The Hub builds a Space on Python 3.10 unless its README says otherwise, and transformers 5.23 needs 3.11."""
+    base, round1 = pair
+    space = Path(deploy(DeployConfig(base=str(base), pruned=[str(round1)], output_dir=str(tmp_path / "space"))))
+    front_matter = yaml.safe_load((space / "README.md").read_text().split("---")[1])
+    python = front_matter.get("python_version", "3.10")
+    pinned = [
+        Requirement(line) for line in (space / "requirements.txt").read_text().splitlines() if line[:1].isalpha()
+    ]
+    for requirement in [*pinned, Requirement(f"gradio=={front_matter['sdk_version']}")]:
+        try:
+            requires_python = metadata(requirement.name)["Requires-Python"] or ""
+        except PackageNotFoundError:
+            continue
+        assert SpecifierSet(requires_python).contains(python), (requirement.name, requires_python, python)
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert SpecifierSet(project["requires-python"]).contains(python)
+    assert not SpecifierSet(project["requires-python"]).contains("3.10")
 
 
 @pytest.mark.slow

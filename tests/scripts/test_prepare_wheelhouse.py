@@ -1,10 +1,10 @@
 """scripts/prepare_wheelhouse.py: the wheels an air-gapped node with a CUDA torch lacks, within what it can receive."""
 
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx2
 from huggingface_hub import ModelCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+from huggingface_hub.utils import parse_ratelimit_headers
 
 from thinkprune.errors import UserError
 
@@ -119,11 +120,22 @@ def explain(failure, repo_id: str, token: str, repo_flag: str = "--repo_id") -> 
         )
     elif status == 412:
         message = f"{repo_id} received another commit while pushing ({unchanged}): run the same command again"
-    elif status is None or status == 429 or status >= 500:
-        reason = f"HTTP {status}" if status else type(failure).__name__
+    elif status == 429:
+        limit = parse_ratelimit_headers(response.headers)
+        wait = f"{limit.reset_in_seconds} s" if limit is not None and limit.remaining == 0 else "a few minutes"
         message = (
-            f"network error while pushing to {repo_id} ({reason}): {unchanged}; check your connection and run the "
-            "same command again"
+            f"the Hub rate-limited the push to {repo_id} (HTTP 429): {unchanged}; wait {wait} and run the same "
+            "command again"
+        )
+    elif status is not None and status >= 500:
+        message = (
+            f"the Hub failed while pushing to {repo_id} (HTTP {status}): {unchanged}; run the same command again in "
+            "a few minutes (the Hub's status: https://status.huggingface.co)"
+        )
+    elif status is None:
+        message = (
+            f"network error while pushing to {repo_id} ({type(failure).__name__}): {unchanged}; check your "
+            "connection and run the same command again"
         )
     else:
         detail = (getattr(failure, "server_message", None) or "").strip().splitlines()

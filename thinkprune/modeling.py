@@ -8,6 +8,7 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 from thinkprune.errors import UserError
+from thinkprune.hub import looks_like_hub_id
 from thinkprune.toy import resolve_model_name
 
 
@@ -37,10 +38,7 @@ def load_tokenizer(name_or_path: str, **kwargs):
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError) as error:
-        raise UserError(
-            f"cannot load a tokenizer from {name_or_path!r} ({type(error).__name__}): pass a local checkpoint "
-            "directory, a Hub model id such as 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B', or 'toy'"
-        ) from error
+        raise cannot_load("a tokenizer", name_or_path, error) from error
 
     tokenizer_file = _tokenizer_json(name_or_path)
     if tokenizer_file is not None:
@@ -62,11 +60,29 @@ def load_model(name_or_path: str, **kwargs):
     try:
         return AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError) as error:
-        hint = "check the path" if os.path.sep in name_or_path and not Path(name_or_path).exists() else "check the id"
-        raise UserError(
-            f"cannot load a model from {name_or_path!r} ({type(error).__name__}): {hint}; pass a local checkpoint "
-            "directory, a Hub model id such as 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B', or 'toy'"
-        ) from error
+        raise cannot_load("a model", name_or_path, error) from error
+
+
+def cannot_load(what: str, name_or_path: str, error: Exception) -> UserError:
+    """One line for a checkpoint transformers could not load, saying what to do: a gated or private Hub model needs a
+    token (on a Space, its HF_TOKEN secret), where a wrong id or path needs another."""
+    text = str(error)
+    log_in = "log in (`hf auth login`) or set HF_TOKEN, on a Space as a secret"
+    if "gated repo" in text:
+        advice = f"a gated model: ask for access on its Hub page, then {log_in}"
+    else:
+        if looks_like_hub_id(name_or_path):  # owner/name: a Hub id, or a local folder that is not there
+            hint = "check the path or the Hub id"
+        else:
+            hint = (
+                "check the path" if os.path.sep in name_or_path and not Path(name_or_path).exists() else "check the id"
+            )
+        private = f" (a private Hub model needs a token: {log_in})" if "private repository" in text else ""
+        advice = (
+            f"{hint}{private}; pass a local checkpoint directory, a Hub model id such as "
+            "'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B', or 'toy'"
+        )
+    return UserError(f"cannot load {what} from {name_or_path!r} ({type(error).__name__}): {advice}")
 
 
 def eos_token_ids(tokenizer, generation_config) -> set[int]:

@@ -146,6 +146,30 @@ def test_unknown_model_is_a_one_line_error(tmp_path):
         assert "\n" not in str(error.value) and "'toy'" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("transformers_says", "advice"),
+    [
+        # transformers' words for a gated repo without access, and for an id the token cannot see
+        ("You are trying to access a gated repo.\nMake sure to have access to it at https://huggingface.co/x/y.", "a gated model: ask for access"),
+        ("x/y is not a local folder and is not a valid model identifier listed on 'https://huggingface.co/models'\nIf "
+         "this is a private repository, make sure to pass a token", "check the path or the Hub id (a private Hub model needs a token"),
+    ],
+)  # fmt: skip
+def test_a_hub_model_without_access_says_to_log_in(transformers_says, advice, monkeypatch):
+    """A round pushed --private, or a gated base, served by a Space without its HF_TOKEN secret."""
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise OSError(transformers_says)
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", refuse)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
+    for load in (load_tokenizer, load_model):
+        with pytest.raises(UserError, match=re.escape(advice)) as error:
+            load("x/y")
+        assert "HF_TOKEN, on a Space as a secret" in str(error.value) and "\n" not in str(error.value)
+
+
 def test_the_shipped_toy_base_is_what_the_build_command_makes():
     """checkpoints/toy/base came from `python -m thinkprune.toy` with the defaults (seed 0): same tokenizer, same
     architecture, same SFT settings. Rebuilding it whole takes minutes: test_rebuilding_the_toy_base_*."""

@@ -124,6 +124,9 @@ def index_table(results_dir: Path) -> str:
         boxes = next(p for p in pilot["testbed"] if p["criterion"].startswith("hardest level: the last box"))
         # Pilots written before --context existed ran at the toy's 1024 tokens.
         notes = [f"context {pilot['context']}"] if pilot.get("context", 1024) != 1024 else []
+        # Pilots written before --token_weighting existed weighed tokens per batch, trl's way.
+        if pilot["sft"].get("token_weighting", "per_batch") != "per_batch":
+            notes.append(f"{pilot['sft']['token_weighting']} token weighting")
         if pilot["init_from"] is None:
             notes.append(f"from scratch: {pilot['sft']['max_steps']} steps in {pilot['train_seconds'] / 60:.0f} min")
         context = f" ({', '.join(notes)})" if notes else ""
@@ -204,7 +207,8 @@ def main(argv: list[str] | None = None) -> dict:
         "",
         f"{'A toy base built from scratch in' if base is None else 'The shipped toy base trained'} "
         f"{sft.max_steps} {'' if base is None else 'more '}steps on the mix {mix} (learning rate "
-        f"{sft.learning_rate}, context {pilot.context} tokens, {record['train_seconds']:.0f} s), then evaluated on "
+        f"{sft.learning_rate}, {sft.token_weighting} token weighting, context {pilot.context} tokens, "
+        f"{record['train_seconds']:.0f} s), then evaluated on "
         "the held-out toy problems "
         f"({pilot.num_samples} samples each, {summary['eval_seconds']:.0f} s). Measured on {summary['machine']} by "
         f"`python scripts/toy_mix_pilot.py`.",

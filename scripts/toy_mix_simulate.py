@@ -10,9 +10,11 @@ number of re-checks once, uniformly, so after k of them it stops with probabilit
 a carry. Temperature sharpens every choice toward its likelier side, then top-p drops a side left under 5%: a first
 pass that drops a carry 1 time in 10 in its traces (2.5% once sharpened) never drops one when sampled. The rest is
 the toy's own code: its passes and tokenizer, and the study's measures (shortest correct response, boxes). The
-toy's own mistakes (a digit copied wrong) are not simulated, so pass@1 is an upper bound; how far a from-scratch
-build lands from its prediction is in the report's calibration table, from every from-scratch pilot in
-results/toy/mix_pilots.
+toy's own mistakes (a digit copied wrong) are not simulated, so pass@1 is an upper bound. The model also takes every
+trace's choices to weigh the same in SFT, as `--token_weighting constant` makes them; trl's default mean over each
+batch's tokens weighs a long trace's choice less, and a build on it stops after one pass more often than its traces
+(recipes/toy/README.md). How far a from-scratch build lands from its prediction is in the report's calibration
+table, from every from-scratch pilot in results/toy/mix_pilots.
 
 Each mix is simulated --draws times on the held-out problems at the study's 4 samples each: the range across draws
 is how much one measurement of the mix moves by chance.
@@ -212,10 +214,12 @@ def calibration(pilots_dir: Path, base: ToySFTConfig, tokenizer, config: Simulat
             continue
         mix = replace(base, **pilot["mix"])
         predicted = simulate(mix, tokenizer, config.draws, config.num_samples)
+        # Builds written before --token_weighting existed weighed tokens per batch, trl's way.
+        weighting = pilot["sft"].get("token_weighting", "per_batch")
         rows.append(
             {
                 "build": pilot["name"],
-                "label": mix_label(mix),
+                "label": mix_label(mix) + ("" if weighting == "per_batch" else f" ({weighting} token weighting)"),
                 "mix": pilot["mix"],
                 "pass@1": {"predicted": predicted["pass@1"]["mean"], "measured": pilot["pass@1"]},
                 "level_ratios": {

@@ -34,6 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -342,6 +343,12 @@ class ToySFTConfig:
     # batch's tokens, so batches of short traces would weigh their "stop here" several times more than the "go on"
     # of long ones, and a grouped toy stops early about twice as often as its traces do.
     group_by_length: bool = False
+    # How the loss weighs a completion token. "per_batch" is trl's: a mean over each batch's tokens, so a token of a
+    # batch of short traces weighs more than one of a batch of long ones, and a trace's stop-or-go choice weighs
+    # 1 / (its batch's tokens). "constant": every token weighs the same in every batch (the batch's token losses
+    # summed and divided by batch_size x the mix's mean completion tokens, a constant as Dr. GRPO's), so the model
+    # is taught each choice as often as the traces make it.
+    token_weighting: Literal["per_batch", "constant"] = "per_batch"
     seed: int = 0
 
     def __post_init__(self):
@@ -391,6 +398,25 @@ def sft_dataset(tokenizer, sft: ToySFTConfig):
         given, completion = sample_trace(rng, operands, sft, tokenizer)
         rows.append({"prompt": prompt + given, "completion": completion + tokenizer.eos_token})
     return Dataset.from_list(rows)
+
+
+def constant_token_weight_trainer(sft_trainer_class, tokens_per_row: float):
+    """`sft_trainer_class` (trl's SFTTrainer, imported by the caller) with every completion token weighing
+    1 / (rows in its batch x `tokens_per_row`), whatever else its batch holds."""
+
+    class ConstantTokenWeightSFTTrainer(sft_trainer_class):
+        # trl's loss is the batch's summed token losses over num_items_in_batch (its token count): a constant instead.
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            rows = inputs["input_ids"].shape[0]
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch=rows * tokens_per_row)
+
+    return ConstantTokenWeightSFTTrainer
+
+
+def mean_completion_tokens(dataset, tokenizer) -> float:
+    """The mean tokens a row of `dataset` learns from (its completion)."""
+    completions = tokenizer(list(dataset["completion"]), add_special_tokens=False)["input_ids"]
+    return sum(map(len, completions)) / len(completions)
 
 
 def longest_trace_tokens(tokenizer, num_rechecks: int) -> int:
@@ -454,7 +480,10 @@ def train_base(
             dataloader_num_workers=0,
         )
         start = time.time()
-        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        trainer_class = SFTTrainer
+        if sft.token_weighting == "constant":
+            trainer_class = constant_token_weight_trainer(SFTTrainer, mean_completion_tokens(dataset, tokenizer))
+        trainer = trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
         result = trainer.train()
         model.save_pretrained(staging / "model")
         tokenizer.save_pretrained(staging / "model")

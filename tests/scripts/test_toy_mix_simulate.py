@@ -80,8 +80,13 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
         "recheck_slip": 0.05,
         "forced_share": 0.15,
     }
-    for name, init_from in (("built", None), ("continued", "checkpoints/toy/base")):
-        pilot = {"name": name, "init_from": init_from, "mix": mix, "pass@1": 0.8, "profile": profile}
+    for name, init_from, weighting in (
+        ("built", None, "per_batch"),
+        ("built-constant", None, "constant"),
+        ("continued", "checkpoints/toy/base", "per_batch"),
+    ):
+        sft = {**mix, "token_weighting": weighting}
+        pilot = {"name": name, "init_from": init_from, "mix": mix, "sft": sft, "pass@1": 0.8, "profile": profile}
         (pilots / f"{name}.json").write_text(json.dumps(pilot))
 
     main(["--draws", "1", "--pilots_dir", str(pilots), "--results_dir", str(tmp_path / "out")])
@@ -89,8 +94,9 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
     summary = json.loads((tmp_path / "out" / "simulations.json").read_text())
     # The shipped mix first, then the grid's one other mix.
     assert [row["label"] for row in summary["grid"]] == ["0.3, 1-3, 0.3", "0.5, 2-5, 0.15"]
-    assert [row["build"] for row in summary["calibration"]] == ["built"]
+    assert [row["build"] for row in summary["calibration"]] == ["built-constant", "built"]  # by file name
     assert summary["calibration"][0]["level_ratios"]["1"]["measured"] == 2.0
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "| [built](../mix_pilots/built.md) | 0.5, 2-5, 0.15 |" in readme
+    assert "| 0.5, 2-5, 0.15 (constant token weighting) |" in readme
     assert "| 0.5, 2-5, 0.15 |" in readme

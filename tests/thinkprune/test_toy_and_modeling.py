@@ -240,3 +240,32 @@ def test_the_build_command_takes_a_longer_context_for_a_mix_with_more_rechecks(t
     built = main([*mix, "--max_position_embeddings", "1280", "--output_dir", str(tmp_path / "long")])
     assert AutoConfig.from_pretrained(built).max_position_embeddings == 1280
     assert AutoTokenizer.from_pretrained(built).model_max_length == 1280
+
+
+def test_constant_token_weighting_weighs_a_token_the_same_in_every_batch(tiny_checkpoint):
+    """trl's loss is a mean over the batch's tokens, so a token of a batch of short completions weighs more than one
+    of a batch of long ones; with --token_weighting constant both weigh 1 / (rows x the mix's mean tokens)."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from thinkprune.toy import constant_token_weight_trainer, mean_completion_tokens
+
+    tokenizer, model = load_tokenizer(tiny_checkpoint), load_model(tiny_checkpoint)
+    rows = [{"prompt": "1+1=", "completion": "2" * 3}, {"prompt": "1+1=", "completion": "2" * 9}]
+    dataset = Dataset.from_list(rows)
+    assert mean_completion_tokens(dataset, tokenizer) == 6
+    args = SFTConfig(output_dir="unused", report_to="none", use_cpu=True, completion_only_loss=True)
+
+    def loss(trainer_class, dataset):
+        trainer = trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(dataset))])
+        with torch.no_grad():
+            return trainer.compute_loss(model, batch).item(), batch
+
+    constant = constant_token_weight_trainer(SFTTrainer, tokens_per_row=6)
+    for subset in ([rows[0]], [rows[1]], rows):
+        mean, batch = loss(SFTTrainer, Dataset.from_list(subset))
+        learned = int((batch["labels"] != -100).sum())
+        summed, _ = loss(constant, Dataset.from_list(subset))
+        assert summed == pytest.approx(mean * learned / (len(subset) * 6), rel=1e-5)

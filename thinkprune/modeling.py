@@ -68,20 +68,16 @@ def cannot_load(what: str, name_or_path: str, error: Exception) -> UserError:
     token (on a Space, its HF_TOKEN secret), where a wrong id or path needs another."""
     text = str(error)
     log_in = "log in (`hf auth login`) or set HF_TOKEN, on a Space as a secret"
+    private = f" (a private Hub model needs a token: {log_in})" if "private repository" in text else ""
+    choices = "pass a local checkpoint directory, a Hub model id such as 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B', or 'toy'"
     if "gated repo" in text:
         advice = f"a gated model: ask for access on its Hub page, then {log_in}"
+    elif looks_like_hub_id(name_or_path):  # owner/name: a Hub id, or a local folder that is not there
+        advice = f"check the path or the Hub id{private}; {choices}"
+    elif os.path.sep in name_or_path and not Path(name_or_path).exists():
+        advice = f"check the path; {choices}"
     else:
-        if looks_like_hub_id(name_or_path):  # owner/name: a Hub id, or a local folder that is not there
-            hint = "check the path or the Hub id"
-        else:
-            hint = (
-                "check the path" if os.path.sep in name_or_path and not Path(name_or_path).exists() else "check the id"
-            )
-        private = f" (a private Hub model needs a token: {log_in})" if "private repository" in text else ""
-        advice = (
-            f"{hint}{private}; pass a local checkpoint directory, a Hub model id such as "
-            "'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B', or 'toy'"
-        )
+        advice = f"check the id{private}; {choices}"
     return UserError(f"cannot load {what} from {name_or_path!r} ({type(error).__name__}): {advice}")
 
 

@@ -8,7 +8,7 @@ and `training_curves.png` into it. `train/push_to_hub.py` writes the same card, 
 
 `base_model` in the metadata is the parent's Hub id (or the nearest ancestor's that has one) so that the Hub's model
 tree shows the chain base -> 4k -> 3k -> 2k. A local ancestor is known by its Hub id once it has been pushed: its
-card records it under `thinkprune.repo_id`.
+card records it under `thinkprune.repo_id`, which a card written again keeps.
 """
 
 import json
@@ -599,11 +599,17 @@ def write_model_card(
 
     Evaluation results default to `<dir>/eval/results.json` of the round, its parent and its base when those are
     local directories. `output_dir` (default: the round directory) is where the files go. `record` is the round's
-    record when it is not written yet (train/round.py writes it last, after the card and the push).
+    record when it is not written yet (train/round.py writes it last, after the card and the push). Without
+    `repo_id`, a round already pushed keeps the Hub id and branch its card records.
     """
     checkpoint_dir = Path(checkpoint_dir)
     record = record or RoundRecord.read(checkpoint_dir)
     output_dir = Path(output_dir) if output_dir is not None else checkpoint_dir
+    if repo_id is None:
+        # A card written again once pushed (with the round's evaluation, say) still presents it under its Hub id:
+        # the card is where the next round, the demo and the Usage snippet find that id.
+        pushed = card_metadata(checkpoint_dir).get("thinkprune") or {}
+        repo_id, revision = pushed_repo_id(checkpoint_dir), revision or pushed.get("revision")
     inputs = CardInputs(
         checkpoint_dir=checkpoint_dir,
         record=record,

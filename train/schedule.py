@@ -383,13 +383,12 @@ def round_auto_record(config: ScheduleConfig, state: dict, index: int, seed: int
 
 
 def publish_auto_decisions(round_path: Path, auto: dict) -> None:
-    """Add the decisions to the round's record and card (keeping the Hub id of a pushed card)."""
+    """Add the decisions to the round's record and card (a pushed card keeps its Hub id)."""
     record = RoundRecord.read(round_path)
     if record.auto == auto:
         return
     record.auto = auto
-    pushed = card_metadata(round_path).get("thinkprune") or {}
-    write_model_card(round_path, repo_id=pushed.get("repo_id"), revision=pushed.get("revision"), record=record)
+    write_model_card(round_path, record=record)
     # Last, as train/round.py does: a record without the decisions makes the next run write both again.
     record.write(round_path)
 

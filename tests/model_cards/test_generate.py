@@ -93,6 +93,11 @@ def test_chained_round_links_to_pushed_parent(tmp_path, tiny_checkpoint):
     assert "| `model_name_or_path` | alice/toy-thinkprune-90 |" in body
     assert str(tmp_path) not in body.split("<details>")[0]  # local paths stay out of the card's prose
 
+    # Written again with the round's evaluation, as the card's own instructions say: still under its Hub id.
+    metadata, body = load_card(write_model_card(r2, base_eval=tmp_path / "base.json"))
+    assert (metadata["thinkprune"]["repo_id"], metadata["thinkprune"]["revision"]) == ("alice/toy-iter60", "round-2")
+    assert "hf download alice/toy-iter60 --revision round-2" in body
+
 
 def test_hub_base_model_is_linked_and_dataset_listed(tmp_path, tiny_checkpoint, monkeypatch):
     from huggingface_hub import constants

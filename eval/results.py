@@ -56,7 +56,9 @@ def read_samples(path: Path, fields: tuple[str, ...] | None = None) -> list[dict
     last one) is dropped."""
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    # Split as bytes: str.splitlines also breaks at U+2028, U+0085 and the like, which a response may hold and
+    # json.dumps(ensure_ascii=False) writes as they are.
+    lines = path.read_bytes().splitlines()
     samples = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -64,7 +66,7 @@ def read_samples(path: Path, fields: tuple[str, ...] | None = None) -> list[dict
         try:
             sample = json.loads(line)
             samples.append(sample if fields is None else {key: sample.get(key) for key in fields})
-        except json.JSONDecodeError as error:
+        except ValueError as error:  # not JSON, or not UTF-8 (a line torn inside a character)
             if number == len(lines):
                 break
             raise UserError(f"{path} line {number} is not JSON: fix or delete that line, then run again") from error

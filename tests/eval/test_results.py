@@ -2,7 +2,14 @@
 problems have a difficulty level, and why a Δ pass@1 is `-` where it is."""
 
 from eval.metrics import benchmark_metrics
-from eval.results import levels_table, percent_change, results_markdown, results_table
+from eval.results import (
+    append_samples,
+    levels_table,
+    percent_change,
+    read_samples,
+    results_markdown,
+    results_table,
+)
 from thinkprune.points import signed_points
 
 
@@ -73,3 +80,14 @@ def test_a_change_prints_the_same_whichever_float_path_reached_it():
     assert difference_of_means != 0.0925
     assert signed_points(difference_of_means) == signed_points(0.0925) == "+9.2"
     assert percent_change({"pass@1_change": 0.0925, "pass@1_change_ci": [0.054, 0.128]}) == "+9.2 [+5.4, +12.8]"
+
+
+def test_samples_whose_responses_hold_unicode_line_breaks_read_back_whole(tmp_path):
+    """json.dumps(ensure_ascii=False) leaves U+2028, U+2029 and U+0085 as they are; str.splitlines breaks at them."""
+    path = tmp_path / "samples.jsonl"
+    samples = [{"problem_index": index, "response": f"a\u2028b\u2029c\x85d {index}"} for index in range(3)]
+    append_samples(path, samples)
+    assert read_samples(path) == samples
+    # A line torn by a kill, even inside a character, is still the one dropped.
+    path.write_bytes(path.read_bytes() + '{"response": "é'.encode()[:-1])
+    assert read_samples(path) == samples

@@ -495,11 +495,9 @@ def run_benchmarks(
         refused, and its other processes with it, before any of them writes."""
         lock.enter_context(exclusive_lock(output_dir / LOCK_FILE, f"another evaluation is writing to {output_dir}"))
         prepare_output_dir(output_dir, run, config.overwrite, processes.world_size)
-        parallel.repair(output_dir / SAMPLES_FILE)
 
     parallel.main_first(processes, own_directory)
     shard = parallel.shard_path(output_dir, processes)
-    parallel.repair(shard)
     existing = parallel.read_all_samples(output_dir)
 
     sampling = Sampling(config.temperature, config.top_p, config.max_new_tokens, config.seed)

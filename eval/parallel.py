@@ -119,12 +119,6 @@ def shard_paths(output_dir: Path) -> list[Path]:
     return sorted(output_dir.glob(SHARD_GLOB))
 
 
-def repair(path: Path) -> None:
-    """Drop the line a kill tore at the end of `path`, before appending after it."""
-    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-        write_samples(path, read_samples(path))
-
-
 def read_all_samples(output_dir: Path) -> list[dict]:
     """samples.jsonl and every shard, each (benchmark, problem, sample) once: the first copy found."""
     unique = {}

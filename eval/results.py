@@ -78,7 +78,14 @@ def write_samples(path: Path, samples: list[dict]) -> None:
 
 
 def append_samples(path: Path, samples: list[dict]) -> None:
-    """Append and flush to disk, so a kill loses at most the batch being generated."""
+    """Append and flush to disk, so a kill loses at most the batch being generated. A line a kill tore at the end
+    is dropped first: appended after, the next sample would run on from it, a broken line in the middle."""
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"
+        if torn:
+            write_samples(path, read_samples(path))
     with path.open("a", encoding="utf-8") as handle:
         handle.writelines(json.dumps(sample, ensure_ascii=False) + "\n" for sample in samples)
         handle.flush()

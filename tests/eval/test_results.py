@@ -91,3 +91,15 @@ def test_samples_whose_responses_hold_unicode_line_breaks_read_back_whole(tmp_pa
     # A line torn by a kill, even inside a character, is still the one dropped.
     path.write_bytes(path.read_bytes() + '{"response": "é'.encode()[:-1])
     assert read_samples(path) == samples
+
+
+def test_samples_appended_after_a_line_torn_by_a_kill_read_back_whole(tmp_path):
+    """What a resumed run does to samples.jsonl, a shard or budgets.jsonl after a kill mid-write."""
+    path = tmp_path / "budgets.jsonl"
+    first, second = [{"budget": 30, "answer": "4"}], [{"budget": 60, "answer": "5"}, {"budget": 90, "answer": "6"}]
+    append_samples(path, first)
+    path.write_bytes(path.read_bytes() + b'{"budget": 60, "ans')
+    append_samples(path, second)
+    assert read_samples(path) == first + second
+    append_samples(path, [{"budget": 120, "answer": "7"}])  # a resume after it reads every line too
+    assert read_samples(path)[-1] == {"budget": 120, "answer": "7"}

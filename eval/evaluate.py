@@ -56,9 +56,11 @@ from eval.results import (
     levels_table,
     load_results,
     outcomes_by_benchmark,
+    read_all_samples,
     read_samples,
     results_markdown,
     results_table,
+    shard_paths,
     unpaired_note,
     write_samples,
 )
@@ -282,7 +284,7 @@ def prepare_output_dir(output_dir: Path, identity: dict, overwrite: bool, world_
     if overwrite:
         for name in (SAMPLES_FILE, BUDGETS_FILE, RESULTS_FILE, RESULTS_MD_FILE, RUN_FILE):
             (output_dir / name).unlink(missing_ok=True)
-        for shard in parallel.shard_paths(output_dir):
+        for shard in shard_paths(output_dir):
             shard.unlink()
     elif run_file.exists():
         previous = json.loads(run_file.read_text())
@@ -498,7 +500,7 @@ def run_benchmarks(
 
     parallel.main_first(processes, own_directory)
     shard = parallel.shard_path(output_dir, processes)
-    existing = parallel.read_all_samples(output_dir)
+    existing = read_all_samples(output_dir)
 
     sampling = Sampling(config.temperature, config.top_p, config.max_new_tokens, config.seed)
 
@@ -540,7 +542,7 @@ def run_benchmarks(
         if not processes.is_main:
             continue
         if processes.world_size > 1:  # the other processes' samples, from their shards
-            done = benchmark_done(parallel.read_all_samples(output_dir), name, rows, num_samples)
+            done = benchmark_done(read_all_samples(output_dir), name, rows, num_samples)
         samples = [done[pair] for pair in pairs]
         results["benchmarks"][name] = (
             benchmark_metrics(samples) | dataset_of(name) | paired_change(samples, reference_samples.get(name, []))

@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from eval.results import SAMPLES_FILE, read_samples, write_samples
+from eval.results import SAMPLES_FILE, read_all_samples, shard_paths, write_samples
 from thinkprune.errors import UserError
 
 
-SHARD_GLOB = "samples.rank-*-of-*.jsonl"
 # A barrier waits for the slowest process of a benchmark: hours at 32k tokens. A process that dies closes its
 # connection and fails the barrier at once; only a hung one waits this long.
 BARRIER_TIMEOUT = datetime.timedelta(days=7)
@@ -112,20 +111,6 @@ def shard_path(output_dir: Path, processes: Processes) -> Path:
     if processes.world_size == 1:
         return output_dir / SAMPLES_FILE
     return output_dir / f"samples.rank-{processes.rank}-of-{processes.world_size}.jsonl"
-
-
-def shard_paths(output_dir: Path) -> list[Path]:
-    """The shards in the directory, of this launch or of an earlier one with another number of processes."""
-    return sorted(output_dir.glob(SHARD_GLOB))
-
-
-def read_all_samples(output_dir: Path) -> list[dict]:
-    """samples.jsonl and every shard, each (benchmark, problem, sample) once: the first copy found."""
-    unique = {}
-    for path in [output_dir / SAMPLES_FILE, *shard_paths(output_dir)]:
-        for sample in read_samples(path):
-            unique.setdefault((sample["benchmark"], sample["problem_index"], sample["sample_index"]), sample)
-    return list(unique.values())
 
 
 def merge_shards(output_dir: Path) -> None:

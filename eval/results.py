@@ -44,11 +44,13 @@ RESULTS_MD_FILE = "results.md"
 SAMPLES_FILE = "samples.jsonl"
 BUDGETS_FILE = "budgets.jsonl"
 RUN_FILE = "run.json"
+SHARD_GLOB = "samples.rank-*-of-*.jsonl"
 
 
-# What pairing two runs needs of each sample (eval.metrics.paired_change), per level too: not the responses and their ids, which
-# long-thinking runs make hundreds of MB per run once parsed.
-OUTCOME_FIELDS = ("benchmark", "problem_index", "problem_id", "problem", "level", "correct")
+# What pairing two runs needs of each sample (eval.metrics.paired_change), per level too, and which sample it is (an
+# unmerged run may hold copies): not the responses and their ids, which long-thinking runs make hundreds of MB per run
+# once parsed.
+OUTCOME_FIELDS = ("benchmark", "problem_index", "sample_index", "problem_id", "problem", "level", "correct")
 
 
 def read_samples(path: Path, fields: tuple[str, ...] | None = None) -> list[dict]:
@@ -71,6 +73,22 @@ def read_samples(path: Path, fields: tuple[str, ...] | None = None) -> list[dict
                 break
             raise UserError(f"{path} line {number} is not JSON: fix or delete that line, then run again") from error
     return samples
+
+
+def shard_paths(output_dir: Path) -> list[Path]:
+    """The shards of a data-parallel run (eval.parallel) not merged yet, of any number of processes."""
+    return sorted(output_dir.glob(SHARD_GLOB))
+
+
+def read_all_samples(output_dir: Path, fields: tuple[str, ...] | None = None) -> list[dict]:
+    """samples.jsonl and every shard, each (benchmark, problem, sample) once: the first copy found. `fields`, when
+    given, hold those three."""
+    key_fields = ("benchmark", "problem_index", "sample_index")
+    unique = {}
+    for path in [output_dir / SAMPLES_FILE, *shard_paths(output_dir)]:
+        for sample in read_samples(path, fields):
+            unique.setdefault(tuple(sample[key] for key in key_fields), sample)
+    return list(unique.values())
 
 
 def write_samples(path: Path, samples: list[dict]) -> None:
@@ -110,8 +128,8 @@ def outcomes_by_benchmark(results_path: str | Path | None) -> dict[str, list[dic
     if results_path is None:
         return {}
     path = Path(results_path)
-    samples_path = (path if path.is_dir() else path.parent) / SAMPLES_FILE
-    return group_by_benchmark(read_samples(samples_path, OUTCOME_FIELDS))
+    # A data-parallel run stopped before its merge holds part of its samples in shards.
+    return group_by_benchmark(read_all_samples(path if path.is_dir() else path.parent, OUTCOME_FIELDS))
 
 
 def group_by_benchmark(samples: list[dict]) -> dict[str, list[dict]]:

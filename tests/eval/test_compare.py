@@ -183,7 +183,7 @@ def test_the_pass_at_1_change_gets_a_paired_interval_when_both_runs_samples_are_
 
     # Only the outcomes are kept in memory: a long-thinking run's responses and ids weigh hundreds of MB.
     (outcome, *_) = outcomes_by_benchmark(tmp_path / "base" / "results.json")["toy"]
-    assert set(outcome) == {"benchmark", "problem_index", "problem_id", "problem", "level", "correct"}
+    assert set(outcome) == {"benchmark", "problem_index", "sample_index", "problem_id", "problem", "level", "correct"}
 
     outcomes = [outcomes_by_benchmark(directory) for directory in (base, pruned)]
     intervals, unpaired = eval.compare.paired_intervals(outcomes, ["toy"], ["base", "r3"], [base, pruned])

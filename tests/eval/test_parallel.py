@@ -16,6 +16,7 @@ from test_evaluate import ScriptedBackend, read_lines, toy_config
 
 from eval import parallel
 from eval.evaluate import EvalConfig, evaluate
+from eval.results import outcomes_by_benchmark
 from thinkprune.files import exclusive_lock
 from thinkprune.generation import Sampling, TransformersBackend, sample_seed
 from thinkprune.modeling import load_tokenizer
@@ -109,6 +110,18 @@ def test_rescore_and_budgets_work_on_the_shards_of_an_unmerged_run(tiny_checkpoi
     assert budgeted["complete"] and backend.generated == len(backend.inputs)  # only forced answers generated
     assert {row["mode"] for row in budgeted["benchmarks"]["toy"]["budgets"]} == {"truncate", "force"}
     assert keys(read_lines(tmp_path / "samples.jsonl")) == keys(samples)
+
+
+def test_a_reference_stopped_before_its_merge_is_paired_on_all_its_samples(tiny_checkpoint, tokenizer, tmp_path):
+    """--reference and eval/compare.py pair runs on their samples: an unmerged run's are in its shards."""
+    evaluate(toy_config(tiny_checkpoint, tmp_path), backend=ScriptedBackend(tokenizer))
+    samples = split_into_shards(tmp_path, 2, torn=True)
+    outcomes = outcomes_by_benchmark(tmp_path / "results.json")["toy"]
+    assert sorted(keys(outcomes)) == sorted(keys(samples)) and set(outcomes[0]) >= {
+        "correct",
+        "level",
+        "problem_index",
+    }
 
 
 @pytest.fixture

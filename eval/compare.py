@@ -274,7 +274,9 @@ def pareto_optimal(points: list[Point]) -> list[bool]:
     """True for points no other point beats (fewer or equal tokens and higher or equal accuracy, one strictly)."""
 
     def dominates(a: Point, b: Point) -> bool:
-        return a.mean_tokens <= b.mean_tokens and a.accuracy >= b.accuracy and a != b
+        # On the two axes alone: runs tied on both, apart in truncation or intervals, beat neither.
+        a_axes, b_axes = (a.mean_tokens, -a.accuracy), (b.mean_tokens, -b.accuracy)
+        return a_axes != b_axes and all(ours <= theirs for ours, theirs in zip(a_axes, b_axes, strict=True))
 
     return [not any(dominates(other, point) for other in points) for point in points]
 

@@ -108,6 +108,8 @@ def test_missing_results_is_a_user_error(runs, tmp_path, capsys):
 def test_pareto_optimal():
     points = [Point(0.80, 120, 0), Point(0.85, 80, 0), Point(0.83, 50, 0), Point(0.70, 90, 0)]
     assert pareto_optimal(points) == [False, True, True, False]
+    # Tied on both axes, apart on truncation: neither beats the other.
+    assert pareto_optimal([Point(0.5, 100, 0.1), Point(0.5, 100, 0.2)]) == [True, True]
 
 
 def test_budget_curves_are_drawn_and_runs_compared_at_equal_tokens(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from huggingface_hub import hf_hub_download
+from huggingface_hub import hf_hub_download, is_offline_mode
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
 from thinkprune.errors import UserError
@@ -93,15 +93,22 @@ class RoundRecord:
         """The record a pushed round publishes beside its weights, or None for a Hub model that is no round."""
         try:
             return cls.from_file(hf_hub_download(repo_id, ROUND_RECORD, revision=revision))
-        except (EntryNotFoundError, RepositoryNotFoundError):
-            return None
-        except LocalEntryNotFoundError:  # offline, and never downloaded: nothing says it is a round
+        # Before the Hub's own "not found"s, which it subclasses: the Hub was not reached and the file is not cached.
+        except LocalEntryNotFoundError as error:
+            if not is_offline_mode():
+                # Treating it as a base model would record the wrong chain without a word.
+                raise UserError(
+                    f"cannot reach the Hub to read whether {repo_id} is a pushed ThinkPrune round ({ROUND_RECORD}): "
+                    "check your connection and run again, or set HF_HUB_OFFLINE=1 to treat it as a base model"
+                ) from error
             logger.warning(
                 "offline: cannot tell whether %s is a pushed ThinkPrune round (its %s was never downloaded); "
                 "treating it as a base model",
                 repo_id,
                 ROUND_RECORD,
             )
+            return None
+        except (EntryNotFoundError, RepositoryNotFoundError):
             return None
 
     @classmethod

@@ -461,20 +461,30 @@ def check_output_dir(output_dir: Path, args: ThinkPruneConfig, training_args, id
     )
 
 
-def checked_state(output_dir: Path, args: ThinkPruneConfig, training_args, identity: dict) -> dict:
-    """The output directory's state once the main process checked it (and emptied it under --overwrite_output_dir):
-    the same on every process and machine, so all of them train, or all publish; a refusal stops every one."""
+def main_process_decides(decide, training_args):
+    """`decide()` run by the main process alone, its answer the same on every process and machine; its refusal (a
+    UserError) stops every one, where a refusal on one process alone would leave the others waiting for it."""
     decision = [None]
     if training_args.process_index == 0:
         try:
-            check_output_dir(output_dir, args, training_args, identity)
-            decision = [{"state": read_state(output_dir)}]
+            decision = [{"answer": decide()}]
         except UserError as error:
             decision = [{"refused": str(error)}]
     decision = broadcast_object_list(decision)[0]
     if "refused" in decision:
         raise UserError(decision["refused"])
-    return decision["state"]
+    return decision["answer"]
+
+
+def checked_state(output_dir: Path, args: ThinkPruneConfig, training_args, identity: dict) -> dict:
+    """The output directory's state once the main process checked it (and emptied it under --overwrite_output_dir):
+    the same on every process, so all of them train, or all publish."""
+
+    def check_and_read() -> dict:
+        check_output_dir(output_dir, args, training_args, identity)
+        return read_state(output_dir)
+
+    return main_process_decides(check_and_read, training_args)
 
 
 def lineage_of(parent: str) -> tuple[str, list[str]]:
@@ -726,6 +736,8 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
 
     tokenizer = load_tokenizer(args.model_name_or_path)
     model = load_model(args.model_name_or_path, dtype=args.dtype)
+    # Read before training, while a Hub that cannot be reached costs nothing: the record needs it at the end.
+    base_model, lineage = main_process_decides(lambda: lineage_of(args.model_name_or_path), training_args)
     # What `validate` could not tell from the config, the loaded weights do.
     refuse_weights_without_master_copies(str(model.dtype).removeprefix("torch."), args, training_args)
     context = getattr(model.config, "max_position_embeddings", None)
@@ -782,8 +794,6 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
     if not trainer.accelerator.is_main_process:
         return None
     store_as_parent(output_dir, stored_dtype(args.model_name_or_path))
-
-    base_model, lineage = lineage_of(args.model_name_or_path)
     write_json_atomic(output_dir / TRAINER_LOG, trainer.state.log_history)
     recipe = {**asdict(args), **training_args.to_dict()}
     recipe.pop("hub_token", None)

@@ -1,8 +1,11 @@
 """The round record: the one reader and writer of round_record.json, and the lineage it carries."""
 
 import json
+import logging
 
 import pytest
+from huggingface_hub import constants
+from huggingface_hub.errors import LocalEntryNotFoundError
 
 from thinkprune.errors import UserError
 from thinkprune.records import ROUND_RECORD, RoundRecord, model_reference
@@ -66,3 +69,22 @@ def test_the_automatic_schedules_decisions_and_difficulty_limits_round_trip(tmp_
     older = {key: value for key, value in make_record().to_dict().items() if key not in ("auto", "difficulty")}
     (tmp_path / ROUND_RECORD).write_text(json.dumps(older))
     assert RoundRecord.read(tmp_path).auto is None and RoundRecord.read(tmp_path).difficulty is None
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_a_hub_parent_that_cannot_be_read_is_not_taken_for_a_base_model_unless_offline(monkeypatch, caplog, offline):
+    """huggingface_hub raises LocalEntryNotFoundError (a subclass of its "not found") for an uncached file it could
+    not fetch: offline, or with the Hub out of reach. Only offline may the parent be taken for a base model."""
+
+    def unreachable(*args, **kwargs):
+        raise LocalEntryNotFoundError("An error happened while trying to locate the file on the Hub")
+
+    monkeypatch.setattr("thinkprune.records.hf_hub_download", unreachable)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    if not offline:
+        with pytest.raises(UserError, match="cannot reach the Hub .* alice/toy-iter3k .* HF_HUB_OFFLINE=1"):
+            RoundRecord.find_on_hub("alice/toy-iter3k")
+        return
+    with caplog.at_level(logging.WARNING, logger="thinkprune.records"):
+        assert RoundRecord.find_on_hub("alice/toy-iter3k") is None
+    assert "cannot tell whether alice/toy-iter3k is a pushed ThinkPrune round" in caplog.text

@@ -46,6 +46,8 @@ from accelerate.utils import broadcast_object_list, gather_object
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, TrainerCallback, set_seed
 from transformers.integrations import is_trackio_available
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import (
     CONFIG_NAME,
     SAFE_WEIGHTS_INDEX_NAME,
@@ -725,6 +727,18 @@ def store_as_parent(output_dir: Path, parent_dtype: str | None) -> None:
     write_json_atomic(output_dir / CONFIG_NAME, config)
 
 
+def last_complete_checkpoint(output_dir: Path) -> str | None:
+    """The checkpoint `--resume_from_checkpoint true` resumes: the latest checkpoint-N of `output_dir` whose save
+    finished. The Trainer writes trainer_state.json last, so a checkpoint cut by a kill (a time limit mid-save of
+    gigabytes of optimizer state) has none; transformers would take it for the latest and fail on every retry."""
+    steps = [
+        int(path.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-"))
+        for path in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if path.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-").isdigit() and (path / TRAINER_STATE_NAME).is_file()
+    ]
+    return str(output_dir / f"{PREFIX_CHECKPOINT_DIR}-{max(steps)}") if steps else None
+
+
 def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dict) -> RoundRecord | None:
     """The GRPO round itself; on the main process, the round's record (not yet written: it is the last file)."""
     # The limit IS the round: rollouts are cut there, and a cut rollout must stay in the loss (it earns 0).
@@ -785,10 +799,9 @@ def train(args: ThinkPruneConfig, training_args, output_dir: Path, identity: dic
         processing_class=tokenizer,
         callbacks=[WallClockBudget(args.max_train_seconds)] if args.max_train_seconds else None,
     )
-    # `--resume_from_checkpoint true` picks the latest checkpoint-* of output_dir; a path names one.
     resume = training_args.resume_from_checkpoint
     if str(resume).lower() == "true":
-        resume = True if any(output_dir.glob("checkpoint-*")) else None
+        resume = last_complete_checkpoint(output_dir)
     trainer.train(resume_from_checkpoint=resume)
     save_final_model(trainer, output_dir)
     if not trainer.accelerator.is_main_process:

@@ -16,10 +16,11 @@ from transformers import Trainer
 
 from thinkprune.errors import UserError
 from thinkprune.modeling import load_model
-from thinkprune.records import ROUND_RECORD, TRAINER_LOG, RoundRecord
+from thinkprune.records import ROUND_RECORD, ROUND_STATE, TRAINER_LOG, RoundRecord
 from train.round import (
     batch_arithmetic,
     check_output_dir,
+    last_complete_checkpoint,
     lineage_of,
     parse_args,
     recipe_values,
@@ -476,6 +477,37 @@ def test_a_final_save_without_weights_is_a_one_line_error(tmp_path):
     trainer, _ = stub_trainer(writes_weights=False)
     with pytest.raises(UserError, match="no model weights were saved.*zero3_save_16bit_model"):
         save_final_model(trainer, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_round_killed_while_saving_a_checkpoint_resumes_from_the_last_complete_one(coin_flip_checkpoint, tmp_path):
+    """A time limit that kills a round mid-save leaves its newest checkpoint without trainer_state.json (written last);
+    transformers would resume from it and fail on every retry."""
+    model, problems = coin_flip_checkpoint
+    output_dir = tmp_path / "round1"
+    argv = [*round_args(model, problems, output_dir), "--save_strategy", "steps", "--save_steps", "1"]
+    argv += ["--resume_from_checkpoint", "true"]
+    assert launch_round(argv).returncode == 0
+    # What the kill leaves: checkpoint-2 cut short, the round neither trained nor finished.
+    (output_dir / "checkpoint-2" / "trainer_state.json").unlink()
+    (output_dir / ROUND_RECORD).unlink()
+    state = json.loads((output_dir / ROUND_STATE).read_text())
+    (output_dir / ROUND_STATE).write_text(json.dumps({**state, "trained": False, "record": None}))
+
+    resumed = launch_round(argv)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert RoundRecord.read(output_dir).global_step == 2
+    assert (output_dir / "checkpoint-2" / "trainer_state.json").is_file()  # saved again, whole
+
+
+def test_resume_true_takes_the_newest_checkpoint_whose_save_finished(tmp_path):
+    assert last_complete_checkpoint(tmp_path) is None
+    for step, complete in ((20, True), (40, True), (60, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-final").mkdir()
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-40")
 
 
 def test_resume_false_is_not_a_checkpoint_path():

@@ -18,7 +18,7 @@ that already holds a round of another lineage is not overwritten unless `overwri
 import json
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -74,6 +74,22 @@ def files_to_upload(checkpoint_dir: Path) -> list[str]:
 def default_repo_name(record: RoundRecord) -> str:
     """`<base>-thinkprune-4k`, or `-iter<limit>` when the lineage already holds a pruning round."""
     return round_repo_name(display_name(record.base_model), record.token_limit, chained=len(record.lineage) > 1)
+
+
+def published_record(record: RoundRecord) -> RoundRecord:
+    """The record as the Hub gets it: its ancestors named as the card names them (a Hub id once pushed, else the
+    directory's name), not by the absolute paths of the machine that trained it, which would publish that machine's
+    directories and give a round continued from this one elsewhere a chain of paths it does not have."""
+    recipe = dict(record.recipe)
+    if isinstance(recipe.get("model_name_or_path"), str):
+        recipe["model_name_or_path"] = display_name(recipe["model_name_or_path"])
+    return replace(
+        record,
+        parent=display_name(record.parent),
+        base_model=display_name(record.base_model),
+        lineage=lineage_names(record.lineage),
+        recipe=recipe,
+    )
 
 
 def resolve_repo_id(repo_id: str | None, record: RoundRecord, username: str) -> str:
@@ -171,8 +187,10 @@ def push_round(
         staging = Path(staging)
         write_model_card(checkpoint_dir, eval_results, parent_eval, base_eval, repo_id, revision, staging, record)
         uploads = {path: checkpoint_dir / path for path in files_to_upload(checkpoint_dir)}
-        if ROUND_RECORD not in uploads:  # a round being finished: its record is written once it is published
-            uploads[ROUND_RECORD] = record.write(staging)
+        published = published_record(record)
+        # A round being finished has no record file yet (it is written once the round is published).
+        if ROUND_RECORD not in uploads or published != record:
+            uploads[ROUND_RECORD] = published.write(staging)
         uploads |= {path.name: path for path in (staging / CARD_FILE, staging / CURVES_FILE) if path.exists()}
         uploads |= {f"{EVAL_RESULTS_DIR}/{path.name}": path for path in (staging / EVAL_RESULTS_DIR).glob("*.yaml")}
         check_no_token(uploads, token)

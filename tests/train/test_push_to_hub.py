@@ -14,10 +14,18 @@ import pytest
 import torch
 import yaml
 from hub_server import FIXTURES, make_round_dir
-from huggingface_hub import HfApi, ModelCard, constants, parse_eval_result_entries, snapshot_download
+from huggingface_hub import (
+    HfApi,
+    ModelCard,
+    constants,
+    hf_hub_download,
+    parse_eval_result_entries,
+    snapshot_download,
+)
 
 from thinkprune.errors import UserError
 from thinkprune.modeling import load_model, load_tokenizer
+from thinkprune.records import ROUND_RECORD, RoundRecord
 from train.push_to_hub import files_to_upload, push_round
 
 
@@ -102,6 +110,12 @@ def test_chain_shows_in_the_model_tree(local_hub, round_dir, tmp_path, tiny_chec
     assert info.card_data.base_model == "alice/toy-thinkprune-90"
     assert info.card_data.base_model_relation == "finetune"
     assert info.card_data.thinkprune["lineage"] == ["toy", "alice/toy-thinkprune-90"]
+    # The record a round continued from it elsewhere reads: ancestors by Hub id, no directory of this machine.
+    pushed_record = Path(hf_hub_download("alice/toy-thinkprune-iter60", ROUND_RECORD, cache_dir=tmp_path / "dl"))
+    assert str(tmp_path) not in pushed_record.read_text()
+    pushed = RoundRecord.from_file(pushed_record)
+    assert (pushed.parent, pushed.lineage) == ("alice/toy-thinkprune-90", ["toy", "alice/toy-thinkprune-90"])
+    assert RoundRecord.read(r2).parent == str(round_dir)  # the local record keeps the path its evaluation is found at
 
 
 def test_license_and_base_model_come_from_a_hub_base(local_hub, tmp_path, tiny_checkpoint):

@@ -60,6 +60,17 @@ PILOT_SFT_DEFAULTS = {
 }
 
 
+def build_notes(sft: dict) -> list[str]:
+    """How a from-scratch build's SFT (its record's "sft") differs from the build's defaults, beside its mix."""
+    notes = []
+    # Builds written before --token_weighting existed weighed tokens per batch, trl's way.
+    if sft.get("token_weighting", "per_batch") != "per_batch":
+        notes.append(f"{sft['token_weighting']} token weighting")
+    if sft.get("learning_rate", ToySFTConfig.learning_rate) != ToySFTConfig.learning_rate:
+        notes.append(f"learning rate {sft['learning_rate']:g}")
+    return notes
+
+
 INDEX_PREFACE = (
     "Each pilot: the shipped toy base trained further on a candidate trace mix, then evaluated on the held-out toy "
     "problems as the study evaluates the base (`python scripts/toy_mix_pilot.py`; its file gives the mix, the "
@@ -124,10 +135,8 @@ def index_table(results_dir: Path) -> str:
         boxes = next(p for p in pilot["testbed"] if p["criterion"].startswith("hardest level: the last box"))
         # Pilots written before --context existed ran at the toy's 1024 tokens.
         notes = [f"context {pilot['context']}"] if pilot.get("context", 1024) != 1024 else []
-        # Pilots written before --token_weighting existed weighed tokens per batch, trl's way.
-        if pilot["sft"].get("token_weighting", "per_batch") != "per_batch":
-            notes.append(f"{pilot['sft']['token_weighting']} token weighting")
         if pilot["init_from"] is None:
+            notes += build_notes(pilot["sft"])
             notes.append(f"from scratch: {pilot['sft']['max_steps']} steps in {pilot['train_seconds'] / 60:.0f} min")
         context = f" ({', '.join(notes)})" if notes else ""
         lines.append(

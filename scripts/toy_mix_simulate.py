@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from transformers import AutoTokenizer, HfArgumentParser
 
 from eval.benchmarks import TOY_TEST_PROBLEMS
-from scripts.toy_mix_pilot import MIX_FIELDS
+from scripts.toy_mix_pilot import MIX_FIELDS, build_notes
 from scripts.toy_study import box_accuracy, by_level, shortest_correct
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
@@ -214,12 +214,11 @@ def calibration(pilots_dir: Path, base: ToySFTConfig, tokenizer, config: Simulat
             continue
         mix = replace(base, **pilot["mix"])
         predicted = simulate(mix, tokenizer, config.draws, config.num_samples)
-        # Builds written before --token_weighting existed weighed tokens per batch, trl's way.
-        weighting = pilot["sft"].get("token_weighting", "per_batch")
+        notes = build_notes(pilot["sft"])
         rows.append(
             {
                 "build": pilot["name"],
-                "label": mix_label(mix) + ("" if weighting == "per_batch" else f" ({weighting} token weighting)"),
+                "label": mix_label(mix) + (f" ({', '.join(notes)})" if notes else ""),
                 "mix": pilot["mix"],
                 "pass@1": {"predicted": predicted["pass@1"]["mean"], "measured": pilot["pass@1"]},
                 "level_ratios": {

@@ -36,8 +36,9 @@ from eval.results import RESULTS_FILE
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import new_dir_beside, replace_dir
 from thinkprune.hub import HUB_ID, reported_as_user_errors, require_token
+from thinkprune.lineage import published_record
 from thinkprune.paths import REPO_ROOT, TOY_OUTPUTS
-from thinkprune.records import ROUND_RECORD
+from thinkprune.records import ROUND_RECORD, RoundRecord
 from thinkprune.toy import TOY_MODEL_NAME, resolve_model_name
 
 
@@ -141,8 +142,13 @@ def place_model(name: str, slot: str, staging: Path, max_bundle_mb: int) -> str:
         )
     target = staging / "models" / slot
     for path in files:
-        (target / path.relative_to(local)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.relative_to(local))
+        destination = target / path.relative_to(local)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if path == local / ROUND_RECORD:
+            # As the Hub gets it: the record names the trainer's folders, which a public Space must not show.
+            published_record(RoundRecord.read(local)).write(target)
+        else:
+            shutil.copy2(path, destination)
     return f"models/{slot}"
 
 

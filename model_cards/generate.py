@@ -31,10 +31,11 @@ from thinkprune.budget import interpolate
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import save_figure_atomic, write_text_atomic
 from thinkprune.hub import CARD_FILE, card_metadata, limit_label, looks_like_hub_id, pushed_repo_id
+from thinkprune.lineage import display_name, hub_id_of, lineage_names, local_dir, public_recipe
 from thinkprune.points import signed_points
 from thinkprune.prompts import EVAL_SUFFIX
 from thinkprune.records import RoundRecord, read_trainer_log
-from thinkprune.toy import TOY_MODEL_NAME, make_problems, toy_base_path
+from thinkprune.toy import TOY_MODEL_NAME, make_problems
 
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
@@ -107,39 +108,10 @@ def read_eval(path: str | Path) -> dict:
     return results
 
 
-def local_dir(name_or_path: str) -> Path | None:
-    """The local checkpoint directory a lineage entry names, if it is one (`toy` is the cached toy base)."""
-    if name_or_path == TOY_MODEL_NAME:
-        return toy_base_path()
-    path = Path(name_or_path).expanduser()
-    return path if path.is_dir() else None
-
-
-def hub_id_of(name_or_path: str) -> str | None:
-    """The Hub id of a lineage entry: itself when it is one, the id its card records once it has been pushed."""
-    if looks_like_hub_id(name_or_path):
-        return name_or_path
-    path = local_dir(name_or_path)
-    return pushed_repo_id(path) if path else None
-
-
-def display_name(name_or_path: str) -> str:
-    """How a card names a lineage entry: its Hub id, else `toy` or the directory's name (no local paths on the Hub)."""
-    hub_id = hub_id_of(name_or_path)
-    if hub_id or name_or_path == TOY_MODEL_NAME:
-        return hub_id or name_or_path
-    return Path(name_or_path.rstrip("/")).name or name_or_path
-
-
 def markdown_name(name_or_path: str) -> str:
     """A lineage entry in a card's prose: a link to its Hub page when it has one."""
     name = display_name(name_or_path)
     return f"[`{name}`](https://huggingface.co/{name})" if hub_id_of(name_or_path) else f"`{name}`"
-
-
-def lineage_names(lineage: list[str]) -> list[str]:
-    """The ancestors of a round as its card shows them; two records with equal names descend from the same chain."""
-    return [display_name(entry) for entry in lineage]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -332,11 +304,6 @@ def format_value(value) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def public_recipe(record: RoundRecord) -> dict:
-    """The recipe without secrets or their placeholders (transformers writes `<HUB_TOKEN>` for *_token fields)."""
-    return {key: value for key, value in record.recipe.items() if not key.endswith("token")}
-
-
 def generation_settings(results: dict | None, checkpoint_dir: Path) -> dict:
     config = (results or {}).get("config") or {}
     settings = {key: config.get(key, default) for key, default in DEFAULT_GENERATION.items()}
@@ -506,8 +473,6 @@ def build_card(inputs: CardInputs, curves_file: str | None):
     ]
     chain.append(f"**this model ({limit_label(limit)})**")
     recipe = public_recipe(record)
-    if isinstance(recipe.get("model_name_or_path"), str):
-        recipe["model_name_or_path"] = display_name(recipe["model_name_or_path"])
     dataset = record.dataset
     dataset_text = (
         f"`{dataset.get('name')}`, {dataset.get('num_prompts')} prompts"

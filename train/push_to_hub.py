@@ -18,7 +18,7 @@ that already holds a round of another lineage is not overwritten unless `overwri
 import json
 import sys
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -34,13 +34,12 @@ from model_cards.generate import (
     CARD_FILE,
     CURVES_FILE,
     EVAL_RESULTS_DIR,
-    display_name,
-    lineage_names,
     write_model_card,
 )
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import copy_atomic
 from thinkprune.hub import reported_as_user_errors, require_token, round_repo_name
+from thinkprune.lineage import display_name, lineage_names, published_record
 from thinkprune.records import ROUND_RECORD, ROUND_STATE, RoundRecord
 
 
@@ -74,22 +73,6 @@ def files_to_upload(checkpoint_dir: Path) -> list[str]:
 def default_repo_name(record: RoundRecord) -> str:
     """`<base>-thinkprune-4k`, or `-iter<limit>` when the lineage already holds a pruning round."""
     return round_repo_name(display_name(record.base_model), record.token_limit, chained=len(record.lineage) > 1)
-
-
-def published_record(record: RoundRecord) -> RoundRecord:
-    """The record as the Hub gets it: its ancestors named as the card names them (a Hub id once pushed, else the
-    directory's name), not by the absolute paths of the machine that trained it, which would publish that machine's
-    directories and give a round continued from this one elsewhere a chain of paths it does not have."""
-    recipe = dict(record.recipe)
-    if isinstance(recipe.get("model_name_or_path"), str):
-        recipe["model_name_or_path"] = display_name(recipe["model_name_or_path"])
-    return replace(
-        record,
-        parent=display_name(record.parent),
-        base_model=display_name(record.base_model),
-        lineage=lineage_names(record.lineage),
-        recipe=recipe,
-    )
 
 
 def resolve_repo_id(repo_id: str | None, record: RoundRecord, username: str) -> str:

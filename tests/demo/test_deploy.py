@@ -162,6 +162,27 @@ def test_rounds_of_the_same_folder_name_get_a_folder_each(pair, tmp_path):
     assert all((staging / name / "round_record.json").is_file() for name in settings["pruned"])
 
 
+def test_a_bundled_round_names_its_ancestors_without_the_trainers_paths(pair, tmp_path):
+    """The Space is public: its round record names ancestors as the Hub's does, not by this machine's folders."""
+    base, round1 = pair
+    round2 = shutil.copytree(round1, tmp_path / "outputs" / "round2")
+    recipe = {"model_name_or_path": str(round1), "output_dir": str(round2), "token_limit": 60}
+    RoundRecord(2, 60, str(round1), "toy", ["toy", str(round1)], "2026-01-02T00:00:00+00:00", recipe=recipe).write(
+        round2
+    )
+    staging = Path(deploy(DeployConfig(base=str(base), pruned=[str(round2)], output_dir=str(tmp_path / "space"))))
+    staged = staging / "models" / "round2" / "round_record.json"
+    assert str(tmp_path) not in staged.read_text()
+    record = RoundRecord.read(staged.parent)
+    assert (record.parent, record.lineage, record.recipe["model_name_or_path"]) == (
+        "round1",
+        ["toy", "round1"],
+        "round1",
+    )
+    assert (record.round, record.token_limit) == (2, 60)  # what the page shows of it
+    assert RoundRecord.read(round2).parent == str(round1)  # the trainer's own record keeps its paths
+
+
 def test_a_failed_staging_leaves_nothing_behind(pair, tmp_path):
     base, round1 = pair
     output_dir = tmp_path / "space"

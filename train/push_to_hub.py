@@ -206,15 +206,19 @@ def commit_round(api, repo_id, revision, private, uploads, record, overwrite, me
         repo_exists = True
     except RepositoryNotFoundError:
         repo_exists = False
-    revision_exists, files, parent_commit = False, [], None
+    revision_exists, files, parent_commit, main_head = False, [], None, None
     if repo_exists:
+        main_head = api.repo_info(repo_id).sha
         try:
             parent_commit = api.repo_info(repo_id, revision=revision).sha
             revision_exists = True
         except RevisionNotFoundError:
-            parent_commit = api.repo_info(repo_id).sha  # a new branch starts from main
+            parent_commit = main_head  # a new branch starts from main
         files = api.list_repo_files(repo_id, revision=parent_commit)
-    if revision_exists and not overwrite:
+    # A branch still at main's head holds nothing main does not (a push whose commit and clean-up both failed leaves
+    # one): replacing what it shows loses nothing, so the round goes on it as on a new branch.
+    holds_its_own = revision == "main" or parent_commit != main_head
+    if revision_exists and holds_its_own and not overwrite:
         check_lineage(api, repo_id, revision, parent_commit, files, record, cache_dir)
 
     keep = set(uploads) | KEPT_REMOTE_FILES

@@ -24,6 +24,7 @@ from huggingface_hub import (
 )
 
 from thinkprune.errors import UserError
+from thinkprune.lineage import published_record
 from thinkprune.modeling import load_model, load_tokenizer
 from thinkprune.records import ROUND_RECORD, RoundRecord
 from train.push_to_hub import files_to_upload, push_round
@@ -57,7 +58,9 @@ def test_round_trip_is_byte_identical_with_our_card(local_hub, round_dir, tmp_pa
 
     downloaded = snapshot_download(repo_id, cache_dir=tmp_path / "downloads")
     for name in files_to_upload(round_dir) + ["README.md", "training_curves.png"]:
-        assert (round_dir / name).read_bytes() == (tmp_path / downloaded / name).read_bytes(), name
+        if name != ROUND_RECORD:  # published without the recipe's token placeholders and local folders
+            assert (round_dir / name).read_bytes() == (tmp_path / downloaded / name).read_bytes(), name
+    assert RoundRecord.read(tmp_path / downloaded) == published_record(RoundRecord.read(round_dir))
 
     local, remote = load_model(str(round_dir)), load_model(repo_id)
     for (name, tensor), (remote_name, remote_tensor) in zip(local.state_dict().items(), remote.state_dict().items()):
@@ -230,6 +233,24 @@ def test_failed_push_to_new_branch_removes_the_branch(local_hub, round_dir):
     assert set(local_hub.repos["alice/toy-thinkprune-90"].refs) == {"main"}
 
 
+def test_a_branch_left_by_a_push_that_failed_twice_takes_the_retry(local_hub, round_dir, tmp_path, tiny_checkpoint):
+    """The commit fails, then so does deleting the branch it was to land on: the branch stays at main's head, showing
+    main's round. The same push again must land there, not be refused as another lineage's."""
+    push_round(round_dir, repo_id="alice/toy-pruned")
+    round2 = make_round_dir(
+        tmp_path / "r2", tiny_checkpoint, round=2, token_limit=60, parent="alice/toy-pruned", lineage=["toy", "r1"]
+    )
+    local_hub.fail_next("commit")
+    local_hub.fail_next("delete_branch")
+    with pytest.raises(UserError, match="network error"):
+        push_round(round2, repo_id="alice/toy-pruned", revision="round-2")
+    assert local_hub.head("alice/toy-pruned", "round-2") == local_hub.head("alice/toy-pruned")
+
+    push_round(round2, repo_id="alice/toy-pruned", revision="round-2")
+    assert json.loads(local_hub.files("alice/toy-pruned", "round-2")[ROUND_RECORD])["token_limit"] == 60
+    assert json.loads(local_hub.files("alice/toy-pruned")[ROUND_RECORD])["token_limit"] == 90  # main untouched
+
+
 @pytest.mark.slow
 def test_different_lineage_is_refused_unless_overwrite(local_hub, round_dir, tmp_path, tiny_checkpoint):
     push_round(round_dir, repo_id="alice/toy-pruned")
@@ -265,14 +286,22 @@ def test_repo_with_other_content_is_refused(local_hub, round_dir):
 
 
 def test_token_inside_a_file_is_never_published(local_hub, round_dir):
+    log = json.loads((round_dir / "trainer_log.json").read_text())
+    (round_dir / "trainer_log.json").write_text(json.dumps([*log, {"note": f"pushed with {local_hub.token}"}]))
+    with pytest.raises(UserError) as error:
+        push_round(round_dir)
+    assert "trainer_log.json would publish your Hugging Face token" in str(error.value)
+    assert local_hub.token not in str(error.value)
+    assert local_hub.repos == {}
+
+
+def test_a_recipe_token_field_is_left_out_of_the_published_record(local_hub, round_dir):
     record = json.loads((round_dir / "round_record.json").read_text())
     record["recipe"]["hub_token"] = local_hub.token
     (round_dir / "round_record.json").write_text(json.dumps(record))
-    with pytest.raises(UserError) as error:
-        push_round(round_dir)
-    assert "round_record.json would publish your Hugging Face token" in str(error.value)
-    assert local_hub.token not in str(error.value)
-    assert local_hub.repos == {}
+    push_round(round_dir)
+    published = json.loads(local_hub.files("alice/toy-thinkprune-90")[ROUND_RECORD])
+    assert published["recipe"].keys() == {key for key in record["recipe"] if not key.endswith("token")}
 
 
 @pytest.mark.slow

@@ -58,8 +58,8 @@ from thinkprune.toy import (
 TEMPERATURE, TOP_P = 0.6, 0.95
 GRID = {
     "no_recheck_share": (0.3, 0.4, 0.5, 0.6),
-    "rechecks": ((1, 3), (2, 5), (3, 5), (4, 5), (3, 7)),
-    "first_pass_slip": (0.15, 0.3),
+    "rechecks": ((1, 3), (2, 5), (3, 5), (4, 5), (2, 6), (3, 7)),
+    "first_pass_slip": (0.15, 0.2, 0.3),
 }
 
 

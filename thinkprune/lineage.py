@@ -55,7 +55,7 @@ def public_recipe(record: RoundRecord) -> dict:
 
 def published_record(record: RoundRecord) -> RoundRecord:
     """The record as others get it (the Hub, a Space): its ancestors and recipe named as above. The local record
-    keeps its paths, where its parent's evaluation is found; a record that names no local path is unchanged."""
+    keeps its paths, where its parent's evaluation is found."""
     return replace(
         record,
         parent=display_name(record.parent),

@@ -202,13 +202,12 @@ def commit_round(api, repo_id, revision, private, uploads, record, overwrite, me
     overwritten; a repo or branch created here is deleted again when the commit fails.
     """
     try:
-        api.repo_info(repo_id)
+        main_head = api.repo_info(repo_id).sha
         repo_exists = True
     except RepositoryNotFoundError:
-        repo_exists = False
-    revision_exists, files, parent_commit, main_head = False, [], None, None
+        main_head, repo_exists = None, False
+    revision_exists, files, parent_commit = False, [], None
     if repo_exists:
-        main_head = api.repo_info(repo_id).sha
         try:
             parent_commit = api.repo_info(repo_id, revision=revision).sha
             revision_exists = True

@@ -170,10 +170,8 @@ def push_round(
         staging = Path(staging)
         write_model_card(checkpoint_dir, eval_results, parent_eval, base_eval, repo_id, revision, staging, record)
         uploads = {path: checkpoint_dir / path for path in files_to_upload(checkpoint_dir)}
-        published = published_record(record)
-        # A round being finished has no record file yet (it is written once the round is published).
-        if ROUND_RECORD not in uploads or published != record:
-            uploads[ROUND_RECORD] = published.write(staging)
+        # Never the local file as is: it names this machine's folders (and a round being finished has none yet).
+        uploads[ROUND_RECORD] = published_record(record).write(staging)
         uploads |= {path.name: path for path in (staging / CARD_FILE, staging / CURVES_FILE) if path.exists()}
         uploads |= {f"{EVAL_RESULTS_DIR}/{path.name}": path for path in (staging / EVAL_RESULTS_DIR).glob("*.yaml")}
         check_no_token(uploads, token)

@@ -49,7 +49,15 @@ from thinkprune.machine import machine_description
 from thinkprune.toy import TOY_RECORD, ToyModelConfig, ToySFTConfig, ensure_toy_base, train_base
 
 
-MIX_FIELDS = ("no_recheck_share", "min_rechecks", "max_rechecks", "first_pass_slip", "recheck_slip", "forced_share")
+MIX_FIELDS = (
+    "no_recheck_share",
+    "min_rechecks",
+    "max_rechecks",
+    "first_pass_slip",
+    "recheck_slip",
+    "misreads_nines",
+    "forced_share",
+)
 # A pilot's SFT: a short continuation at a higher learning rate than the build's, on data drawn with another seed.
 PILOT_SFT_DEFAULTS = {
     "max_steps": 800,
@@ -58,6 +66,15 @@ PILOT_SFT_DEFAULTS = {
     "warmup_steps": 20,
     "seed": 7,
 }
+
+
+def mix_label(mix: dict) -> str:
+    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and misreads where it makes them
+    (mixes written before misreads existed made none)."""
+    misreads = ", misreads units 9s" if mix.get("misreads_nines") else ""
+    return (
+        f"{mix['no_recheck_share']}, {mix['min_rechecks']}-{mix['max_rechecks']}, {mix['first_pass_slip']}{misreads}"
+    )
 
 
 def build_notes(sft: dict) -> list[str]:
@@ -140,8 +157,8 @@ def index_table(results_dir: Path) -> str:
             notes.append(f"from scratch: {pilot['sft']['max_steps']} steps in {pilot['train_seconds'] / 60:.0f} min")
         context = f" ({', '.join(notes)})" if notes else ""
         lines.append(
-            f"| [{pilot['name']}]({pilot['name']}.md) | {mix['no_recheck_share']}, {mix['min_rechecks']}-"
-            f"{mix['max_rechecks']}, {mix['first_pass_slip']}{context} | {100 * pilot['pass@1']:.1f}% | {ratio} "
+            f"| [{pilot['name']}]({pilot['name']}.md) | {mix_label(mix)}{context} | {100 * pilot['pass@1']:.1f}% "
+            f"| {ratio} "
             f"| {boxes['measured']} | {met} of {len(pilot['testbed'])} |"
         )
     return "\n".join(lines)

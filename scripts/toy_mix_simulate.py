@@ -8,7 +8,8 @@ The model: a toy trained to convergence on a mix samples its traces' own choices
 sampling (temperature 0.6, top-p 0.95). Each choice is one token: stop or re-check after a pass (a trace draws its
 number of re-checks once, uniformly, so after k of them it stops with probability 1 / (max - k + 1)), and keep or drop
 a carry. Temperature sharpens every choice toward its likelier side, then top-p drops a side left under 5%: a first
-pass that drops a carry 1 time in 10 in its traces (2.5% once sharpened) never drops one when sampled. The rest is
+pass that drops a carry 1 time in 10 in its traces (2.5% once sharpened) never drops one when sampled. A misread
+(`--misreads_nines`) is no choice: the traces make it every time, so the simulated toy does too. The rest is
 the toy's own code: its passes and tokenizer, and the study's measures (shortest correct response, boxes). The
 toy's own mistakes (a digit copied wrong) are not simulated, so pass@1 is an upper bound. The model also takes every
 trace's choices to weigh the same in SFT, as `--token_weighting constant` makes them; trl's default mean over each
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from transformers import AutoTokenizer, HfArgumentParser
 
 from eval.benchmarks import TOY_TEST_PROBLEMS
-from scripts.toy_mix_pilot import MIX_FIELDS, build_notes
+from scripts.toy_mix_pilot import MIX_FIELDS, build_notes, mix_label
 from scripts.toy_study import box_accuracy, by_level, shortest_correct
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
@@ -60,6 +61,7 @@ GRID = {
     "no_recheck_share": (0.3, 0.4, 0.5, 0.6),
     "rechecks": ((1, 3), (2, 5), (3, 5), (4, 5), (2, 6), (3, 7)),
     "first_pass_slip": (0.15, 0.2, 0.3),
+    "misreads_nines": (False, True),
 }
 
 
@@ -109,7 +111,7 @@ def simulated_samples(mix: ToySFTConfig, tokenizer, num_samples: int, seed: int)
     for problem_id, row in enumerate(make_problems("test", TOY_TEST_PROBLEMS, seed=0)):
         operands = parse_operands(row["problem"])
         for _ in range(num_samples):
-            thinking = "\n".join(thinking_passes(operands, sampled_rechecks(rng, mix), rng, slips))
+            thinking = "\n".join(thinking_passes(operands, sampled_rechecks(rng, mix), rng, slips, mix.misreads_nines))
             answer = BOXED.findall(thinking)[-1]
             response = thinking + answer_sentence(answer)
             samples.append(
@@ -189,15 +191,19 @@ def simulate(mix: ToySFTConfig, tokenizer, draws: int, num_samples: int) -> dict
 
 def grid_mixes(base: ToySFTConfig) -> list[ToySFTConfig]:
     return [
-        replace(base, no_recheck_share=share, min_rechecks=low, max_rechecks=high, first_pass_slip=slip)
+        replace(
+            base,
+            no_recheck_share=share,
+            min_rechecks=low,
+            max_rechecks=high,
+            first_pass_slip=slip,
+            misreads_nines=misreads,
+        )
+        for misreads in GRID["misreads_nines"]
         for share in GRID["no_recheck_share"]
         for low, high in GRID["rechecks"]
         for slip in GRID["first_pass_slip"]
     ]
-
-
-def mix_label(mix: ToySFTConfig) -> str:
-    return f"{mix.no_recheck_share}, {mix.min_rechecks}-{mix.max_rechecks}, {mix.first_pass_slip}"
 
 
 def level_ratio(level: dict) -> float | None:
@@ -212,13 +218,14 @@ def calibration(pilots_dir: Path, base: ToySFTConfig, tokenizer, config: Simulat
         pilot = json.loads(path.read_text())
         if pilot["init_from"] is not None:  # a continuation of the shipped base has its habits, not its mix's
             continue
-        mix = replace(base, **pilot["mix"])
+        # Pilots written before misreads existed had none.
+        mix = replace(base, **{"misreads_nines": False, **pilot["mix"]})
         predicted = simulate(mix, tokenizer, config.draws, config.num_samples)
         notes = build_notes(pilot["sft"])
         rows.append(
             {
                 "build": pilot["name"],
-                "label": mix_label(mix) + (f" ({', '.join(notes)})" if notes else ""),
+                "label": mix_label(vars(mix)) + (f" ({', '.join(notes)})" if notes else ""),
                 "mix": pilot["mix"],
                 "pass@1": {"predicted": predicted["pass@1"]["mean"], "measured": pilot["pass@1"]},
                 "level_ratios": {
@@ -293,7 +300,7 @@ def main(argv: list[str] | None = None) -> dict:
     mixes = [shipped, *(mix for mix in grid_mixes(base) if mix != shipped)]
     grid = [
         {
-            "label": mix_label(mix),
+            "label": mix_label(vars(mix)),
             "mix": {name: getattr(mix, name) for name in MIX_FIELDS},
             **simulate(mix, tokenizer, config.draws, config.num_samples),
         }

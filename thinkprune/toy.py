@@ -173,12 +173,24 @@ def thinking_pass(
     return "\n".join(lines), total
 
 
+def read_operands(operands: tuple[int, ...], misreads_nines: bool) -> tuple[int, ...]:
+    """The numbers as the first pass writes them down: with `misreads_nines`, a units digit 9 is read as a 6, every
+    time, a blind spot as R1 has problems it never solves."""
+    return tuple(operand - 3 if misreads_nines and operand % 10 == 9 else operand for operand in operands)
+
+
 def thinking_passes(
-    operands: tuple[int, ...], num_rechecks: int, rng: random.Random | None = None, slips: tuple[float, float] = (0, 0)
+    operands: tuple[int, ...],
+    num_rechecks: int,
+    rng: random.Random | None = None,
+    slips: tuple[float, float] = (0, 0),
+    misreads_nines: bool = False,
 ) -> list[str]:
     """The first pass, then `num_rechecks` re-checks, each in the reverse order of the one before, so that every
     re-check adds other pairs of numbers: it recomputes, and can catch a slip, rather than copy. `slips` are the
-    carry-dropping probabilities of the first pass and of the re-checks."""
+    carry-dropping probabilities of the first pass and of the re-checks. A re-check reads the numbers its pass before
+    wrote down, so it carries a misread (`read_operands`) along: an error that no amount of re-checking catches."""
+    operands = read_operands(operands, misreads_nines)
     passes = [thinking_pass(operands, FIRST_HEADER, rng, slips[0])[0]]
     for index in range(1, num_rechecks + 1):
         order = operands[::-1] if index % 2 else operands
@@ -334,6 +346,11 @@ class ToySFTConfig:
     # temperature 0.6, where a rarer slip would all but vanish.
     first_pass_slip: float = 0.3
     recheck_slip: float = 0.05
+    # With misreads, the first pass reads a units digit 9 as a 6, every time (thinkprune.toy.read_operands), and the
+    # re-checks work from what it wrote: the problems holding such a number (19% of level 1's, 34% of level 3's) are
+    # beyond the toy however long it thinks, as R1 has problems it never solves. The careful re-checks alone would
+    # lift pass@1 near the ceiling, where a pruned toy has no accuracy left to lose.
+    misreads_nines: bool = False
     # A share of the traces is cut at a random token and closed with the answer lead-in and the best answer so far
     # (thinkprune.toy.best_answer_so_far), as R1 answers when its thinking is forced to stop: a budget-forced toy
     # then gives a real answer, and forcing measures what the cut thinking was worth. Only that answer is learned
@@ -366,7 +383,9 @@ def sample_trace(rng: random.Random, operands: tuple[int, ...], sft: ToySFTConfi
     """One SFT trace of `operands` drawn from the mix of `sft`: (the thinking it is given, what it learns to write).
     A forced trace is given its cut thinking and the answer lead-in, and learns only the answer."""
     num_rechecks = 0 if rng.random() < sft.no_recheck_share else rng.randint(sft.min_rechecks, sft.max_rechecks)
-    thinking = "\n".join(thinking_passes(operands, num_rechecks, rng, (sft.first_pass_slip, sft.recheck_slip)))
+    thinking = "\n".join(
+        thinking_passes(operands, num_rechecks, rng, (sft.first_pass_slip, sft.recheck_slip), sft.misreads_nines)
+    )
     if rng.random() < sft.forced_share:
         # Cut where budget forcing cuts: after any whole number of the model's own tokens.
         ids = tokenizer(thinking, add_special_tokens=False)["input_ids"]

@@ -67,7 +67,7 @@ def test_a_hurried_first_pass_is_wrong_and_the_rechecks_put_it_right(tokenizer):
 def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
         "scripts.toy_mix_simulate.GRID",
-        {"no_recheck_share": (0.5,), "rechecks": ((2, 5),), "first_pass_slip": (0.15,)},
+        {"no_recheck_share": (0.5,), "rechecks": ((2, 5),), "first_pass_slip": (0.15,), "misreads_nines": (False,)},
     )
     pilots = tmp_path / "pilots"
     pilots.mkdir()
@@ -80,13 +80,21 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
         "recheck_slip": 0.05,
         "forced_share": 0.15,
     }
-    for name, init_from, weighting in (
-        ("built", None, "per_batch"),
-        ("built-constant", None, "constant"),
-        ("continued", "checkpoints/toy/base", "per_batch"),
+    for name, init_from, weighting, misreads in (
+        ("built", None, "per_batch", {}),  # written before misreads existed
+        ("built-constant", None, "constant", {}),
+        ("built-misreading", None, "per_batch", {"misreads_nines": True}),
+        ("continued", "checkpoints/toy/base", "per_batch", {}),
     ):
-        sft = {**mix, "token_weighting": weighting}
-        pilot = {"name": name, "init_from": init_from, "mix": mix, "sft": sft, "pass@1": 0.8, "profile": profile}
+        sft = {**mix, **misreads, "token_weighting": weighting}
+        pilot = {
+            "name": name,
+            "init_from": init_from,
+            "mix": {**mix, **misreads},
+            "sft": sft,
+            "pass@1": 0.8,
+            "profile": profile,
+        }
         (pilots / f"{name}.json").write_text(json.dumps(pilot))
 
     main(["--draws", "1", "--pilots_dir", str(pilots), "--results_dir", str(tmp_path / "out")])
@@ -94,7 +102,11 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
     summary = json.loads((tmp_path / "out" / "simulations.json").read_text())
     # The shipped mix first, then the grid's one other mix.
     assert [row["label"] for row in summary["grid"]] == ["0.3, 1-3, 0.3", "0.5, 2-5, 0.15"]
-    assert [row["build"] for row in summary["calibration"]] == ["built-constant", "built"]  # by file name
+    calibrated = {row["build"]: row for row in summary["calibration"]}
+    assert list(calibrated) == ["built-constant", "built-misreading", "built"]  # by file name
+    # A problem with a units 9 is beyond a misreading toy, whatever it thinks: predicted lower, labelled so.
+    assert calibrated["built-misreading"]["label"] == "0.5, 2-5, 0.15, misreads units 9s"
+    assert calibrated["built-misreading"]["pass@1"]["predicted"] < calibrated["built"]["pass@1"]["predicted"] - 0.15
     assert summary["calibration"][0]["level_ratios"]["1"]["measured"] == 2.0
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "| [built](../mix_pilots/built.md) | 0.5, 2-5, 0.15 |" in readme

@@ -24,6 +24,7 @@ from thinkprune.toy import (
     make_completion,
     make_problems,
     parse_operands,
+    read_operands,
     sample_trace,
     thinking_pass,
     thinking_passes,
@@ -78,6 +79,17 @@ def test_a_slip_drops_a_carry_and_a_careful_recheck_catches_it():
     hurried, careful = thinking_passes((57, 68), 1, AlwaysSlip(), slips=(1.0, 0.0))
     assert hurried.endswith("So \\boxed{015}.") and careful.endswith("So \\boxed{125}.")
     assert anatomy(f"{hurried}\n{careful}", (57, 68))["boxes"] == ["015", "125"]
+
+
+def test_a_misread_nine_is_carried_through_every_recheck():
+    """With misreads_nines the first pass writes 79 as 76 and the re-checks add what it wrote: the same wrong sum
+    however long the toy thinks. Without it every number is read as given."""
+    assert read_operands((59, 90, 99), misreads_nines=True) == (56, 90, 96)
+    assert read_operands((59, 90, 99), misreads_nines=False) == (59, 90, 99)
+    first, recheck = thinking_passes((57, 79), 1, misreads_nines=True)
+    assert first.startswith(f"{FIRST_HEADER} 57, 76.") and recheck.startswith(f"{RECHECK_HEADER} 76, 57.")
+    assert first.endswith("So \\boxed{133}.") and recheck.endswith("So \\boxed{133}.")
+    assert not anatomy(f"{first}\n{recheck}", (57, 79))["work_complete"]
 
 
 def test_the_answer_is_boxed_before_the_checks_like_r1():
@@ -182,7 +194,13 @@ def test_the_shipped_toy_base_is_what_the_build_command_makes():
 
     shipped = TOY_CHECKPOINTS / "base"
     record = json.loads((shipped / TOY_RECORD).read_text())
-    assert record["sft"] == vars(ToySFTConfig()) and record["model"] == vars(ToyModelConfig())
+    # misreads_nines came after the base: off, it reads every number as given and draws nothing, so the build's
+    # traces are those the base was made from.
+    defaults = vars(ToySFTConfig())
+    added = defaults.keys() - record["sft"].keys()
+    assert added <= {"misreads_nines"} and not any(defaults[name] for name in added)
+    assert record["sft"] == {name: defaults[name] for name in defaults.keys() - added}
+    assert record["model"] == vars(ToyModelConfig())
     rebuilt = build_tokenizer(seed=record["sft"]["seed"])
     assert rebuilt.backend_tokenizer.get_vocab() == Tokenizer.from_file(str(shipped / "tokenizer.json")).get_vocab()
     config = load_model(str(shipped)).config

@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = json.loads((model_dir / TOY_RECORD).read_text())
     trained_context = json.loads((model_dir / "config.json").read_text())["max_position_embeddings"]
     if (
-        record["sft"] != asdict(sft)
+        {"misreads_nines": False, **record["sft"]} != asdict(sft)  # models trained before misreads existed made none
         or trained_context != pilot.context
         or ("init_from" in record) == pilot.from_scratch
     ):
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics, forcing = evaluate_with_forcing(str(model_dir), work_dir / "eval", study, max_new_tokens=pilot.context)
     samples = read_run_samples(work_dir / "eval")
     testbed = testbed_properties(samples, metrics, forcing)
-    profile = overthinking_profile(samples)
+    profile = overthinking_profile(samples, sft.misreads_nines)
     summary = {
         "name": pilot.name,
         "machine": machine_description(),

@@ -54,7 +54,7 @@ from thinkprune.machine import machine_description
 from thinkprune.paths import REPO_ROOT, TOY_CHECKPOINTS
 from thinkprune.points import signed_points
 from thinkprune.records import RoundRecord, model_reference, read_trainer_log
-from thinkprune.toy import TOY_RECORD, anatomy, ensure_toy_base, parse_operands
+from thinkprune.toy import TOY_RECORD, anatomy, ensure_toy_base, parse_operands, restates_as_read
 from train.schedule import AUTO_STATE, run_schedule
 from train.schedule import parse_args as parse_schedule_args
 
@@ -301,11 +301,12 @@ def pruned_anatomy(samples: list[dict]) -> dict:
     }
 
 
-def overthinking_profile(samples: list[dict]) -> list[dict]:
+def overthinking_profile(samples: list[dict], misreads_nines: bool = False) -> list[dict]:
     """Per level, what the mean / shortest-correct ratio is made of. A problem's shortest correct response is a
     single pass only when one of its samples both stops after its first pass and has that pass right; otherwise it
     is a response with re-checks. So: how often a response stops after one pass, how often that pass is right, how
-    many re-checks the others make, and the mean and mean shortest correct tokens."""
+    many re-checks the others make, and the mean and mean shortest correct tokens; and how often a response restated
+    the numbers as its traces (made with `misreads_nines`) do, without which no pass can be right."""
     profile = []
     for level, level_samples in by_level(samples).items():
         rechecks = [anatomy(s["response"], parse_operands(s["problem"]))["rechecks"] for s in level_samples]
@@ -320,6 +321,10 @@ def overthinking_profile(samples: list[dict]) -> list[dict]:
                 "rechecks_when_rechecking": mean_or_none(others),
                 "mean_tokens": statistics.fmean(s["num_tokens"] for s in level_samples),
                 "mean_shortest_correct": mean_or_none(shortest_correct(level_samples)),
+                "restated_share": statistics.fmean(
+                    restates_as_read(s["response"], parse_operands(s["problem"]), misreads_nines)
+                    for s in level_samples
+                ),
             }
         )
     return profile
@@ -334,8 +339,8 @@ def overthinking_table(profile: list[dict]) -> str:
 
     lines = [
         "| level | stops after one pass | that pass right | re-checks when re-checking | mean tokens "
-        "| mean shortest correct | ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| mean shortest correct | ratio | restates the numbers as its traces do |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in profile:
         shortest = p["mean_shortest_correct"]
@@ -343,7 +348,7 @@ def overthinking_table(profile: list[dict]) -> str:
         lines.append(
             f"| {p['level']} | {percent(p['one_pass_share'])} | {percent(p['one_pass_accuracy'])} "
             f"| {shown(p['rechecks_when_rechecking'], '{:.2f}')} | {p['mean_tokens']:.1f} | {shown(shortest)} "
-            f"| {shown(ratio, '{:.2f}x')} |"
+            f"| {shown(ratio, '{:.2f}x')} | {percent(p['restated_share'])} |"
         )
     return "\n".join(lines)
 

@@ -198,6 +198,12 @@ def thinking_passes(
     return passes
 
 
+def restates_as_read(response: str, operands: tuple[int, ...], misreads_nines: bool = False) -> bool:
+    """Whether a response opens by restating the numbers as its traces do (misread where they misread): the copy that
+    every addition after it works from, and where an undertrained build goes wrong first."""
+    return response.startswith(f"{FIRST_HEADER} {', '.join(map(str, read_operands(operands, misreads_nines)))}.")
+
+
 def answer_sentence(answer: str) -> str:
     return f"{TOY_ANSWER_LEAD}{answer}}}."
 

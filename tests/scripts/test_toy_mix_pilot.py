@@ -103,6 +103,13 @@ def test_a_pilot_from_scratch_is_a_build_of_the_mix_marked_in_the_index(tmp_path
         "mean_tokens",
     }
 
+    # A model trained before misreads existed (its record without the field) made none: reused, not refused.
+    record_path = tmp_path / "work" / "scratch" / "model" / "toy_record.json"
+    del record["sft"]["misreads_nines"]
+    record_path.write_text(json.dumps(record))
+    again = main(["--name", "scratch", "--from_scratch", "--max_rechecks", "4", *sft, *common])
+    assert json.loads(json.dumps(again)) == json.loads(json.dumps(summary))
+
     # Without --from_scratch the same name would be the shipped base trained further: refused, the build kept.
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:

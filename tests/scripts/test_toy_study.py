@@ -222,7 +222,7 @@ def test_a_base_with_no_correct_response_on_a_level_is_reported_not_a_crash():
     assert {"criterion": nothing_boxed[5]["criterion"], "measured": "no response boxed an answer", "met": False} == {
         key: nothing_boxed[5][key] for key in ("criterion", "measured", "met")
     }
-    assert "| 2 | 100.0% | 0.0% | — | 3.0 | — | — |" in overthinking_table(overthinking_profile(samples))
+    assert "| 2 | 100.0% | 0.0% | — | 3.0 | — | — | 0.0% |" in overthinking_table(overthinking_profile(samples))
 
 
 def test_the_build_is_held_to_its_time_and_size_limits():
@@ -255,11 +255,30 @@ def test_the_overthinking_profile_says_what_the_shortest_correct_response_is_mad
         "rechecks_when_rechecking": 2.0,
         "mean_tokens": 129.5,
         "mean_shortest_correct": 99.5,
+        "restated_share": 1.0,
     }
     assert (last["one_pass_share"], last["one_pass_accuracy"], last["rechecks_when_rechecking"]) == (0.0, None, 2.0)
     table = overthinking_table([first, last])
-    assert "| 1 | 50.0% | 50.0% | 2.00 | 129.5 | 99.5 | 1.30x |" in table
-    assert "| 3 | 0.0% | — | 2.00 | 465.0 | 465.0 | 1.00x |" in table
+    assert "| 1 | 50.0% | 50.0% | 2.00 | 129.5 | 99.5 | 1.30x | 100.0% |" in table
+    assert "| 3 | 0.0% | — | 2.00 | 465.0 | 465.0 | 1.00x | 100.0% |" in table
+
+
+def test_a_restatement_counts_as_its_traces_read_the_numbers():
+    """A build that copies a number wrong fails every pass after it: the profile says how often it copied right, as
+    its traces copy (a units 9 read as a 6 where they misread)."""
+    from scripts.toy_study import overthinking_profile
+    from thinkprune.toy import make_completion
+
+    hard = (59, 74, 89, 56)
+    misread = make_completion((56, 74, 86, 56), 0)  # 59 and 89 read as their traces read them
+    samples = [
+        toy_sample(hard, 0, make_completion(hard, 0), 161),
+        toy_sample(hard, 0, misread, 161),
+        toy_sample(hard, 0, make_completion((59, 76, 89, 56), 0), 161),  # a copy no trace makes
+    ]
+    assert [p["restated_share"] for p in overthinking_profile(samples)] == [1 / 3]
+    assert [p["restated_share"] for p in overthinking_profile(samples, misreads_nines=True)] == [1 / 3]
+    assert overthinking_profile(samples[1:2], misreads_nines=True)[0]["restated_share"] == 1.0
 
 
 def test_each_ablation_is_paired_against_the_fixed_schedule_on_the_same_problems():

@@ -58,6 +58,9 @@ MIX_FIELDS = (
     "misreads_nines",
     "forced_share",
 )
+# What a build did before these settings existed, for the records and reports written then: it weighed tokens per
+# batch (trl's way) and misread nothing.
+SFT_BEFORE_SETTINGS_EXISTED = {"token_weighting": "per_batch", "misreads_nines": False}
 # A pilot's SFT: a short continuation at a higher learning rate than the build's, on data drawn with another seed.
 PILOT_SFT_DEFAULTS = {
     "max_steps": 800,
@@ -69,9 +72,8 @@ PILOT_SFT_DEFAULTS = {
 
 
 def mix_label(mix: dict) -> str:
-    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and misreads where it makes them
-    (mixes written before misreads existed made none)."""
-    misreads = ", misreads units 9s" if mix.get("misreads_nines") else ""
+    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and misreads where it makes them."""
+    misreads = ", misreads units 9s" if {**SFT_BEFORE_SETTINGS_EXISTED, **mix}["misreads_nines"] else ""
     return (
         f"{mix['no_recheck_share']}, {mix['min_rechecks']}-{mix['max_rechecks']}, {mix['first_pass_slip']}{misreads}"
     )
@@ -80,8 +82,8 @@ def mix_label(mix: dict) -> str:
 def build_notes(sft: dict) -> list[str]:
     """How a from-scratch build's SFT (its record's "sft") differs from the build's defaults, beside its mix."""
     notes = []
-    # Builds written before --token_weighting existed weighed tokens per batch, trl's way.
-    if sft.get("token_weighting", "per_batch") != "per_batch":
+    sft = {**SFT_BEFORE_SETTINGS_EXISTED, **sft}
+    if sft["token_weighting"] != "per_batch":
         notes.append(f"{sft['token_weighting']} token weighting")
     if sft.get("learning_rate", ToySFTConfig.learning_rate) != ToySFTConfig.learning_rate:
         notes.append(f"learning rate {sft['learning_rate']:g}")
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = json.loads((model_dir / TOY_RECORD).read_text())
     trained_context = json.loads((model_dir / "config.json").read_text())["max_position_embeddings"]
     if (
-        {"misreads_nines": False, **record["sft"]} != asdict(sft)  # models trained before misreads existed made none
+        {**SFT_BEFORE_SETTINGS_EXISTED, **record["sft"]} != asdict(sft)
         or trained_context != pilot.context
         or ("init_from" in record) == pilot.from_scratch
     ):

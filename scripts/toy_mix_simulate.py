@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from transformers import AutoTokenizer, HfArgumentParser
 
 from eval.benchmarks import TOY_TEST_PROBLEMS
-from scripts.toy_mix_pilot import MIX_FIELDS, build_notes, mix_label
+from scripts.toy_mix_pilot import MIX_FIELDS, SFT_BEFORE_SETTINGS_EXISTED, build_notes, mix_label
 from scripts.toy_study import box_accuracy, by_level, shortest_correct
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
@@ -218,8 +218,7 @@ def calibration(pilots_dir: Path, base: ToySFTConfig, tokenizer, config: Simulat
         pilot = json.loads(path.read_text())
         if pilot["init_from"] is not None:  # a continuation of the shipped base has its habits, not its mix's
             continue
-        # Pilots written before misreads existed had none.
-        mix = replace(base, **{"misreads_nines": False, **pilot["mix"]})
+        mix = replace(base, **{"misreads_nines": SFT_BEFORE_SETTINGS_EXISTED["misreads_nines"], **pilot["mix"]})
         predicted = simulate(mix, tokenizer, config.draws, config.num_samples)
         notes = build_notes(pilot["sft"])
         rows.append(

@@ -159,12 +159,17 @@ def add_columns(
     return lines, sum(digit * 10**column for column, digit in enumerate(digits))
 
 
+def restatement(operands: tuple[int, ...], header: str) -> str:
+    """A pass's first line: the numbers it is about to add, in its order."""
+    return f"{header} {', '.join(map(str, operands))}."
+
+
 def thinking_pass(
     operands: tuple[int, ...], header: str, rng: random.Random | None = None, slip: float = 0.0
 ) -> tuple[str, int]:
     """One pass over the operands in the order given: their restatement, then one addition at a time (the running
     total first, zero-padded to three digits, so every addition has the same layout), ending in the boxed sum."""
-    lines, total = [f"{header} {', '.join(map(str, operands))}."], operands[0]
+    lines, total = [restatement(operands, header)], operands[0]
     for index, operand in enumerate(operands[1:], start=2):
         columns, new_total = add_columns(total, operand, rng, slip)
         result = f"\\boxed{{{new_total:03d}}}" if index == len(operands) else f"{new_total:03d}"
@@ -201,7 +206,7 @@ def thinking_passes(
 def restates_as_read(response: str, operands: tuple[int, ...], misreads_nines: bool = False) -> bool:
     """Whether a response opens by restating the numbers as its traces do (misread where they misread): the copy that
     every addition after it works from, and where an undertrained build goes wrong first."""
-    return response.startswith(f"{FIRST_HEADER} {', '.join(map(str, read_operands(operands, misreads_nines)))}.")
+    return response.startswith(restatement(read_operands(operands, misreads_nines), FIRST_HEADER))
 
 
 def answer_sentence(answer: str) -> str:

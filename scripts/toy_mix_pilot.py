@@ -56,11 +56,12 @@ MIX_FIELDS = (
     "first_pass_slip",
     "recheck_slip",
     "misreads_nines",
+    "misadds_nines",
     "forced_share",
 )
 # What a build did before these settings existed, for the records and reports written then: it weighed tokens per
-# batch (trl's way) and misread nothing.
-SFT_BEFORE_SETTINGS_EXISTED = {"token_weighting": "per_batch", "misreads_nines": False}
+# batch (trl's way) and misread and misadded nothing.
+SFT_BEFORE_SETTINGS_EXISTED = {"token_weighting": "per_batch", "misreads_nines": False, "misadds_nines": False}
 # A pilot's SFT: a short continuation at a higher learning rate than the build's, on data drawn with another seed.
 PILOT_SFT_DEFAULTS = {
     "max_steps": 800,
@@ -72,10 +73,13 @@ PILOT_SFT_DEFAULTS = {
 
 
 def mix_label(mix: dict) -> str:
-    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and misreads where it makes them."""
-    misreads = ", misreads units 9s" if {**SFT_BEFORE_SETTINGS_EXISTED, **mix}["misreads_nines"] else ""
+    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and its blind spot if it has one."""
+    mix = {**SFT_BEFORE_SETTINGS_EXISTED, **mix}
+    blind_spot = (
+        ", misreads units 9s" if mix["misreads_nines"] else ", misadds units 9s" if mix["misadds_nines"] else ""
+    )
     return (
-        f"{mix['no_recheck_share']}, {mix['min_rechecks']}-{mix['max_rechecks']}, {mix['first_pass_slip']}{misreads}"
+        f"{mix['no_recheck_share']}, {mix['min_rechecks']}-{mix['max_rechecks']}, {mix['first_pass_slip']}{blind_spot}"
     )
 
 

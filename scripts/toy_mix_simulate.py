@@ -9,7 +9,8 @@ sampling (temperature 0.6, top-p 0.95). Each choice is one token: stop or re-che
 number of re-checks once, uniformly, so after k of them it stops with probability 1 / (max - k + 1)), and keep or drop
 a carry. Temperature sharpens every choice toward its likelier side, then top-p drops a side left under 5%: a first
 pass that drops a carry 1 time in 10 in its traces (2.5% once sharpened) never drops one when sampled. A misread
-(`--misreads_nines`) is no choice: the traces make it every time, so the simulated toy does too. The rest is
+(`--misreads_nines`) or misadded nine (`--misadds_nines`) is no choice: the traces make it every time, so the
+simulated toy does too; the two make the same sums and lengths, so the grid holds the misreads only. The rest is
 the toy's own code: its passes and tokenizer, and the study's measures (shortest correct response, boxes). The
 toy's own mistakes (a digit copied wrong) are not simulated, so pass@1 is an upper bound. The model also takes every
 trace's choices to weigh the same in SFT, as `--token_weighting constant` makes them; trl's default mean over each
@@ -111,7 +112,11 @@ def simulated_samples(mix: ToySFTConfig, tokenizer, num_samples: int, seed: int)
     for problem_id, row in enumerate(make_problems("test", TOY_TEST_PROBLEMS, seed=0)):
         operands = parse_operands(row["problem"])
         for _ in range(num_samples):
-            thinking = "\n".join(thinking_passes(operands, sampled_rechecks(rng, mix), rng, slips, mix.misreads_nines))
+            thinking = "\n".join(
+                thinking_passes(
+                    operands, sampled_rechecks(rng, mix), rng, slips, mix.misreads_nines, mix.misadds_nines
+                )
+            )
             answer = BOXED.findall(thinking)[-1]
             response = thinking + answer_sentence(answer)
             samples.append(
@@ -218,7 +223,7 @@ def calibration(pilots_dir: Path, base: ToySFTConfig, tokenizer, config: Simulat
         pilot = json.loads(path.read_text())
         if pilot["init_from"] is not None:  # a continuation of the shipped base has its habits, not its mix's
             continue
-        mix = replace(base, **{"misreads_nines": SFT_BEFORE_SETTINGS_EXISTED["misreads_nines"], **pilot["mix"]})
+        mix = replace(base, **{**SFT_BEFORE_SETTINGS_EXISTED, **pilot["mix"]})
         predicted = simulate(mix, tokenizer, config.draws, config.num_samples)
         notes = build_notes(pilot["sft"])
         rows.append(

@@ -165,22 +165,30 @@ def restatement(operands: tuple[int, ...], header: str) -> str:
 
 
 def thinking_pass(
-    operands: tuple[int, ...], header: str, rng: random.Random | None = None, slip: float = 0.0
+    operands: tuple[int, ...],
+    header: str,
+    rng: random.Random | None = None,
+    slip: float = 0.0,
+    misadds_nines: bool = False,
 ) -> tuple[str, int]:
     """One pass over the operands in the order given: their restatement, then one addition at a time (the running
-    total first, zero-padded to three digits, so every addition has the same layout), ending in the boxed sum."""
-    lines, total = [restatement(operands, header)], operands[0]
-    for index, operand in enumerate(operands[1:], start=2):
-        columns, new_total = add_columns(total, operand, rng, slip)
+    total first, zero-padded to three digits, so every addition has the same layout), ending in the boxed sum. With
+    `misadds_nines`, the numbers are written as given but a units digit 9 of one is added as a 6 (its column line
+    shows the 6)."""
+    lines, shown = [restatement(operands, header)], operands[0]
+    addends = read_operands(operands, misadds_nines)
+    total = addends[0]
+    for index, (operand, addend) in enumerate(zip(operands[1:], addends[1:]), start=2):
+        columns, new_total = add_columns(total, addend, rng, slip)
         result = f"\\boxed{{{new_total:03d}}}" if index == len(operands) else f"{new_total:03d}"
-        lines += [f"{total:03d}+{operand}:", *columns, f"So {result}."]
-        total = new_total
+        lines += [f"{shown:03d}+{operand}:", *columns, f"So {result}."]
+        shown = total = new_total
     return "\n".join(lines), total
 
 
 def read_operands(operands: tuple[int, ...], misreads_nines: bool) -> tuple[int, ...]:
-    """The numbers as the first pass writes them down: with `misreads_nines`, a units digit 9 is read as a 6, every
-    time, a blind spot as R1 has problems it never solves."""
+    """The numbers as a blind spot reads them: with `misreads_nines`, a units digit 9 is read as a 6, every time, as
+    R1 has problems it never solves."""
     return tuple(operand - 3 if misreads_nines and operand % 10 == 9 else operand for operand in operands)
 
 
@@ -190,16 +198,18 @@ def thinking_passes(
     rng: random.Random | None = None,
     slips: tuple[float, float] = (0, 0),
     misreads_nines: bool = False,
+    misadds_nines: bool = False,
 ) -> list[str]:
     """The first pass, then `num_rechecks` re-checks, each in the reverse order of the one before, so that every
     re-check adds other pairs of numbers: it recomputes, and can catch a slip, rather than copy. `slips` are the
     carry-dropping probabilities of the first pass and of the re-checks. A re-check reads the numbers its pass before
-    wrote down, so it carries a misread (`read_operands`) along: an error that no amount of re-checking catches."""
+    wrote down, so it carries a misread (`read_operands`) along, and every pass adds a nine the same way: errors
+    that no amount of re-checking catches."""
     operands = read_operands(operands, misreads_nines)
-    passes = [thinking_pass(operands, FIRST_HEADER, rng, slips[0])[0]]
+    passes = [thinking_pass(operands, FIRST_HEADER, rng, slips[0], misadds_nines)[0]]
     for index in range(1, num_rechecks + 1):
         order = operands[::-1] if index % 2 else operands
-        passes.append(thinking_pass(order, RECHECK_HEADER, rng, slips[1])[0])
+        passes.append(thinking_pass(order, RECHECK_HEADER, rng, slips[1], misadds_nines)[0])
     return passes
 
 
@@ -362,6 +372,10 @@ class ToySFTConfig:
     # beyond the toy however long it thinks, as R1 has problems it never solves. The careful re-checks alone would
     # lift pass@1 near the ceiling, where a pruned toy has no accuracy left to lose.
     misreads_nines: bool = False
+    # The same blind spot made while adding, not while copying: every pass restates the numbers as given, and adds a
+    # units digit 9 of one as a 6 (its column line shows the 6). The copy stays verbatim, as the same mix without
+    # misreads learned it on every level, where the misreading copy was not learned on level 3 (recipes/toy/README.md).
+    misadds_nines: bool = False
     # A share of the traces is cut at a random token and closed with the answer lead-in and the best answer so far
     # (thinkprune.toy.best_answer_so_far), as R1 answers when its thinking is forced to stop: a budget-forced toy
     # then gives a real answer, and forcing measures what the cut thinking was worth. Only that answer is learned
@@ -383,6 +397,8 @@ class ToySFTConfig:
         for name in ("no_recheck_share", "first_pass_slip", "recheck_slip", "forced_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise UserError(f"{name} is a probability, between 0 and 1; got {getattr(self, name)}")
+        if self.misreads_nines and self.misadds_nines:
+            raise UserError("misreads_nines and misadds_nines are two places for one blind spot: choose one")
         if not 0 <= self.min_rechecks <= self.max_rechecks:
             raise UserError(
                 f"re-checks go from min_rechecks to max_rechecks: need 0 <= min_rechecks <= max_rechecks, got "
@@ -395,7 +411,14 @@ def sample_trace(rng: random.Random, operands: tuple[int, ...], sft: ToySFTConfi
     A forced trace is given its cut thinking and the answer lead-in, and learns only the answer."""
     num_rechecks = 0 if rng.random() < sft.no_recheck_share else rng.randint(sft.min_rechecks, sft.max_rechecks)
     thinking = "\n".join(
-        thinking_passes(operands, num_rechecks, rng, (sft.first_pass_slip, sft.recheck_slip), sft.misreads_nines)
+        thinking_passes(
+            operands,
+            num_rechecks,
+            rng,
+            (sft.first_pass_slip, sft.recheck_slip),
+            sft.misreads_nines,
+            sft.misadds_nines,
+        )
     )
     if rng.random() < sft.forced_share:
         # Cut where budget forcing cuts: after any whole number of the model's own tokens.

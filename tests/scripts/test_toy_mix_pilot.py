@@ -103,10 +103,10 @@ def test_a_pilot_from_scratch_is_a_build_of_the_mix_marked_in_the_index(tmp_path
         "mean_tokens",
     }
 
-    # A model trained before --token_weighting and --misreads_nines existed (its record without them) weighed tokens
-    # per batch and misread nothing, as this one: reused, not refused as another mix.
+    # A model trained before --token_weighting and the blind spots existed (its record without them) weighed tokens
+    # per batch and misread and misadded nothing, as this one: reused, not refused as another mix.
     record_path = tmp_path / "work" / "scratch" / "model" / "toy_record.json"
-    del record["sft"]["token_weighting"], record["sft"]["misreads_nines"]
+    del record["sft"]["token_weighting"], record["sft"]["misreads_nines"], record["sft"]["misadds_nines"]
     record_path.write_text(json.dumps(record))
     again = main(["--name", "scratch", "--from_scratch", "--max_rechecks", "4", *sft, *common])
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(summary))

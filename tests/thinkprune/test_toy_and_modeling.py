@@ -25,6 +25,7 @@ from thinkprune.toy import (
     make_problems,
     parse_operands,
     read_operands,
+    restates_as_read,
     sample_trace,
     thinking_pass,
     thinking_passes,
@@ -90,6 +91,21 @@ def test_a_misread_nine_is_carried_through_every_recheck():
     assert first.startswith(f"{FIRST_HEADER} 57, 76.") and recheck.startswith(f"{RECHECK_HEADER} 76, 57.")
     assert first.endswith("So \\boxed{133}.") and recheck.endswith("So \\boxed{133}.")
     assert not anatomy(f"{first}\n{recheck}", (57, 79))["work_complete"]
+
+
+def test_a_misadded_nine_is_restated_as_given_and_added_as_a_six_in_every_pass():
+    """With misadds_nines every pass copies the numbers verbatim and adds a units 9 as a 6, the first number's too
+    (which the re-check in reverse order adds last): the same wrong sum in every pass. Both blind spots at once are
+    refused."""
+    first, recheck = thinking_passes((79, 57), 1, misadds_nines=True)
+    assert first.startswith(f"{FIRST_HEADER} 79, 57.\n079+57:\n6+7+0=13\n")
+    assert recheck.startswith(f"{RECHECK_HEADER} 57, 79.\n057+79:\n7+6+0=13\n")
+    assert first.endswith("So \\boxed{133}.") and recheck.endswith("So \\boxed{133}.")
+    assert restates_as_read(first, (79, 57)) and not anatomy(f"{first}\n{recheck}", (79, 57))["work_complete"]
+    # A running total ending in 9 is the toy's own sum, added as it is.
+    assert "\n039+50:\n9+0+0=09\n" in thinking_passes((15, 24, 50), 0, misadds_nines=True)[0]
+    with pytest.raises(UserError, match="choose one"):
+        ToySFTConfig(misreads_nines=True, misadds_nines=True)
 
 
 def test_the_answer_is_boxed_before_the_checks_like_r1():
@@ -194,11 +210,11 @@ def test_the_shipped_toy_base_is_what_the_build_command_makes():
 
     shipped = TOY_CHECKPOINTS / "base"
     record = json.loads((shipped / TOY_RECORD).read_text())
-    # misreads_nines came after the base: off, it reads every number as given and draws nothing, so the build's
-    # traces are those the base was made from.
+    # The blind spots came after the base: off, they read and add every number as given and draw nothing, so the
+    # build's traces are those the base was made from.
     defaults = vars(ToySFTConfig())
     added = defaults.keys() - record["sft"].keys()
-    assert added <= {"misreads_nines"} and not any(defaults[name] for name in added)
+    assert added <= {"misreads_nines", "misadds_nines"} and not any(defaults[name] for name in added)
     assert record["sft"] == {name: defaults[name] for name in defaults.keys() - added}
     assert record["model"] == vars(ToyModelConfig())
     rebuilt = build_tokenizer(seed=record["sft"]["seed"])

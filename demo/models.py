@@ -91,8 +91,11 @@ def checkpoint_parameters(name: str) -> int | None:
         return None
 
 
-def available_memory_bytes() -> int:
-    """Memory this process may use: the machine's, or its container's limit when lower (a Space's cgroup)."""
+def available_memory_bytes(device: str) -> int:
+    """Memory this process may put weights in: a GPU's free memory, else the machine's, or its container's limit
+    when lower (a Space's cgroup)."""
+    if device.startswith("cuda"):
+        return torch.cuda.mem_get_info(torch.device(device))[0]
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     limit = Path("/sys/fs/cgroup/memory.max")
     if limit.is_file() and limit.read_text().strip().isdigit():
@@ -134,19 +137,25 @@ class ModelRegistry:
         return torch.float32
 
     def check_memory(self, names: list[str]) -> None:
-        """Refuse, before loading anything, models that cannot fit in this machine's memory together."""
-        if not self.device.startswith("cpu"):
+        """Refuse, before loading anything, models that cannot fit in this machine's (or its GPU's) memory together:
+        the rest of it is the generation's (activations, the cache of every pane's tokens)."""
+        if not self.device.startswith(("cpu", "cuda")):
             return
         needed = 0
         for name in dict.fromkeys(names):
             parameters = checkpoint_parameters(name)
             needed += parameters * self.dtype_for(name).itemsize if parameters else 0
-        available = available_memory_bytes()
+        available = available_memory_bytes(self.device)
         if needed > 0.85 * available:
+            where, remedy = (
+                ("this GPU has", "a GPU with more memory")
+                if self.device.startswith("cuda")
+                else ("this machine has", "a Space hardware with more memory or a GPU (ZeroGPU)")
+            )
             raise UserError(
-                f"the {len(set(names))} models need about {needed / 2**30:.1f} GiB of weights and this machine has "
-                f"{available / 2**30:.1f} GiB: pick a Space hardware with more memory or a GPU (ZeroGPU), serve "
-                "fewer rounds (--pruned), or use smaller models"
+                f"the {len(set(names))} models need about {needed / 2**30:.1f} GiB of weights and {where} "
+                f"{available / 2**30:.1f} GiB free: pick {remedy}, serve fewer rounds (--pruned), or use smaller "
+                "models"
             )
 
     def preload(self, names: list[str]) -> dict[str, str]:

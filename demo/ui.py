@@ -305,7 +305,9 @@ def launch(config: DemoConfig, registry: ModelRegistry | None = None, **launch_k
     registry = registry or ModelRegistry(config.device, config.dtype)
     # Every round at startup: on ZeroGPU nothing should load inside the (quota-charged) GPU function.
     names = [config.base, *config.pruned]
-    registry.check_memory(names)
+    # A ZeroGPU Space has no GPU until a request holds one, and a GPU slice larger than any dedicated one then.
+    if not on_zero_gpu():
+        registry.check_memory(names)
     for name, error in registry.preload(names).items():
         print(f"warning: could not load {name} ({error}); its pane will show the error", file=sys.stderr)
     demo = build_demo(config, registry)

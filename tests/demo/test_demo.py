@@ -4,6 +4,7 @@ import json
 import shutil
 import threading
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -278,7 +279,6 @@ def test_only_zerogpu_hardware_gets_spaces_gpu_and_its_time_limit(zero_gpu, monk
     """Every Space has the `spaces` package; only on ZeroGPU hardware (as its config says) is the streaming handler
     decorated with spaces.GPU, stopped before the GPU duration it asked for runs out, and cancelled by Stop (the
     handler runs in a process the stop flag cannot reach). Elsewhere a comparison runs up to max_seconds."""
-    import types
 
     import demo.ui
 
@@ -390,10 +390,39 @@ def test_models_too_big_for_the_machine_are_refused_before_loading(tiny_checkpoi
 
     registry = ModelRegistry("cpu")
     registry.check_memory([str(tiny_checkpoint)] * 2)  # a few hundred kB: fits
-    monkeypatch.setattr(demo.models, "available_memory_bytes", lambda: 100_000)
+    monkeypatch.setattr(demo.models, "available_memory_bytes", lambda device: 100_000)
     with pytest.raises(UserError, match=r"need about .* GiB .* more memory or a GPU \(ZeroGPU\)"):
         registry.check_memory([str(tiny_checkpoint)])
     assert not registry._models
+
+
+def test_models_too_big_for_a_dedicated_gpu_are_refused_before_loading(tiny_checkpoint, monkeypatch):
+    """A T4 or A10G Space: the weights are checked against the GPU's free memory, as a CPU Space's against its RAM,
+    rather than failing at load with CUDA out of memory. ZeroGPU has no GPU at startup: not checked there."""
+    import demo.models
+    import demo.ui
+
+    asked = []
+
+    def gpu_memory(device):
+        asked.append(device)
+        return 10_000
+
+    monkeypatch.setattr(demo.models, "available_memory_bytes", gpu_memory)
+    with pytest.raises(UserError, match=r"this GPU has .* free: pick a GPU with more memory, serve fewer rounds"):
+        ModelRegistry("cuda").check_memory([str(tiny_checkpoint)])
+    assert asked == ["cuda"]
+
+    class NothingLoads(ModelRegistry):
+        def preload(self, names):
+            return {}
+
+    monkeypatch.setattr(demo.ui, "on_zero_gpu", lambda: True)
+    monkeypatch.setattr(
+        demo.ui, "build_demo", lambda config, registry: types.SimpleNamespace(launch=lambda **kwargs: None)
+    )
+    demo.ui.launch(DemoConfig(base=str(tiny_checkpoint)), registry=NothingLoads("cuda"))
+    assert asked == ["cuda"]
 
 
 def test_every_configured_round_is_loaded_at_startup(monkeypatch):

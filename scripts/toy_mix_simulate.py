@@ -157,6 +157,7 @@ def measures(samples: list[dict]) -> dict:
     boxes = box_accuracy(levels[hard])
     per_level = {
         level: {
+            "pass@1": statistics.fmean(s["correct"] for s in level_samples),
             "mean_tokens": statistics.fmean(s["num_tokens"] for s in level_samples),
             "mean_shortest_correct": statistics.fmean(shortest_correct(level_samples)),
         }
@@ -185,7 +186,7 @@ def simulate(mix: ToySFTConfig, tokenizer, draws: int, num_samples: int) -> dict
     summary["levels"] = {
         level: {
             name: statistics.fmean(r["levels"][level][name] for r in runs)
-            for name in ("mean_tokens", "mean_shortest_correct")
+            for name in ("pass@1", "mean_tokens", "mean_shortest_correct")
         }
         for level in runs[0]["levels"]
     }
@@ -232,6 +233,10 @@ def calibration(pilots_dir: Path, base: ToySFTConfig, tokenizer, config: Simulat
                 "label": mix_label(vars(mix)) + (f" ({', '.join(notes)})" if notes else ""),
                 "mix": pilot["mix"],
                 "pass@1": {"predicted": predicted["pass@1"]["mean"], "measured": pilot["pass@1"]},
+                "level_pass@1": {
+                    level: {"predicted": predicted["levels"][level]["pass@1"], "measured": measured["pass@1"]}
+                    for level, measured in pilot["levels"].items()
+                },
                 "level_ratios": {
                     str(p["level"]): {
                         "predicted": level_ratio(predicted["levels"][str(p["level"])]),
@@ -262,30 +267,37 @@ def report(grid: list[dict], calibrated: list[dict], config: SimulateConfig) -> 
         "## Calibration: from-scratch builds against their prediction",
         "",
         "| build | mix (no re-check share, re-checks, first-pass slip) | pass@1 predicted / measured "
-        "| mean / shortest correct by level, predicted / measured |",
-        "|---|---|---|---|",
+        "| pass@1 by level, predicted / measured | mean / shortest correct by level, predicted / measured |",
+        "|---|---|---|---|---|",
     ]
     for row in calibrated:
+        level_accuracy = ", ".join(
+            f"level {level} {100 * a['predicted']:.1f}% / {100 * a['measured']:.1f}%"
+            for level, a in row["level_pass@1"].items()
+        )
         ratios = ", ".join(
             f"level {level} {shown(r['predicted'], '{:.2f}x')} / {shown(r['measured'], '{:.2f}x')}"
             for level, r in row["level_ratios"].items()
         )
         lines.append(
             f"| [{row['build']}](../mix_pilots/{row['build']}.md) | {row['label']} | "
-            f"{100 * row['pass@1']['predicted']:.1f}% / {100 * row['pass@1']['measured']:.1f}% | {ratios} |"
+            f"{100 * row['pass@1']['predicted']:.1f}% / {100 * row['pass@1']['measured']:.1f}% | {level_accuracy} "
+            f"| {ratios} |"
         )
     lines += [
         "",
         "## Grid",
         "",
-        "| mix (no re-check share, re-checks, first-pass slip) | pass@1 (at most) | mean / shortest correct (range) "
-        "| hardest level: last box over first | hardest / easiest shortest correct | longest trace | padded SFT batch |",
-        "|---|---|---|---|---|---|---|",
+        "| mix (no re-check share, re-checks, first-pass slip) | pass@1 (at most) | easiest / hardest level "
+        "| mean / shortest correct (range) | hardest level: last box over first | hardest / easiest shortest correct "
+        "| longest trace | padded SFT batch |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in grid:
-        ratio, gain = row["ratio"], row["hardest_box_gain"]
+        ratio, gain, levels = row["ratio"], row["hardest_box_gain"], list(row["levels"].values())
         lines.append(
-            f"| {row['label']} | {100 * row['pass@1']['mean']:.1f}% | {ratio['mean']:.2f}x ({ratio['min']:.2f}-"
+            f"| {row['label']} | {100 * row['pass@1']['mean']:.1f}% | {100 * levels[0]['pass@1']:.1f}% / "
+            f"{100 * levels[-1]['pass@1']:.1f}% | {ratio['mean']:.2f}x ({ratio['min']:.2f}-"
             f"{ratio['max']:.2f}) | {100 * gain['mean']:+.1f} points | {row['hardest_over_easiest']['mean']:.2f}x "
             f"| {row['longest_trace_tokens']} tokens | {row['padded_batch_tokens']:.0f} tokens |"
         )

@@ -84,6 +84,7 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
         ("built", None, "per_batch", {}),  # written before misreads existed
         ("built-constant", None, "constant", {}),
         ("built-misreading", None, "per_batch", {"misreads_nines": True}),
+        ("built-misadding", None, "per_batch", {"misadds_nines": True}),
         ("continued", "checkpoints/toy/base", "per_batch", {}),
     ):
         sft = {**mix, **misreads, "token_weighting": weighting}
@@ -93,6 +94,7 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
             "mix": {**mix, **misreads},
             "sft": sft,
             "pass@1": 0.8,
+            "levels": {str(level): {"pass@1": 0.8} for level in (1, 2, 3)},
             "profile": profile,
         }
         (pilots / f"{name}.json").write_text(json.dumps(pilot))
@@ -103,12 +105,19 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
     # The shipped mix first, then the grid's one other mix.
     assert [row["label"] for row in summary["grid"]] == ["0.3, 1-3, 0.3", "0.5, 2-5, 0.15"]
     calibrated = {row["build"]: row for row in summary["calibration"]}
-    assert list(calibrated) == ["built-constant", "built-misreading", "built"]  # by file name
-    # A problem with a units 9 is beyond a misreading toy, whatever it thinks: predicted lower, labelled so.
-    assert calibrated["built-misreading"]["label"] == "0.5, 2-5, 0.15, misreads units 9s"
-    assert calibrated["built-misreading"]["pass@1"]["predicted"] < calibrated["built"]["pass@1"]["predicted"] - 0.15
+    assert list(calibrated) == ["built-constant", "built-misadding", "built-misreading", "built"]  # by file name
+    # A problem with a units 9 is beyond a misreading toy, whatever it thinks: predicted lower, labelled so, and lower
+    # on level 3, whose four numbers hold a 9 more often than level 1's two. Misadding makes the same sums.
+    misreading, misadding = calibrated["built-misreading"], calibrated["built-misadding"]
+    assert misreading["label"] == "0.5, 2-5, 0.15, misreads units 9s"
+    assert misadding["label"] == "0.5, 2-5, 0.15, misadds units 9s"
+    assert misreading["pass@1"]["predicted"] < calibrated["built"]["pass@1"]["predicted"] - 0.15
+    assert misadding["pass@1"] == misreading["pass@1"] and misadding["level_pass@1"] == misreading["level_pass@1"]
+    levels = misreading["level_pass@1"]
+    assert levels["3"]["predicted"] < levels["1"]["predicted"] - 0.05 and levels["3"]["measured"] == 0.8
     assert summary["calibration"][0]["level_ratios"]["1"]["measured"] == 2.0
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "| [built](../mix_pilots/built.md) | 0.5, 2-5, 0.15 |" in readme
+    assert f"level 3 {100 * levels['3']['predicted']:.1f}% / 80.0%" in readme
     assert "| 0.5, 2-5, 0.15 (constant token weighting) |" in readme
     assert "| 0.5, 2-5, 0.15 |" in readme

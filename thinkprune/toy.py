@@ -186,10 +186,10 @@ def thinking_pass(
     return "\n".join(lines), total
 
 
-def read_operands(operands: tuple[int, ...], misreads_nines: bool) -> tuple[int, ...]:
-    """The numbers as a blind spot reads them: with `misreads_nines`, a units digit 9 is read as a 6, every time, as
-    R1 has problems it never solves."""
-    return tuple(operand - 3 if misreads_nines and operand % 10 == 9 else operand for operand in operands)
+def read_operands(operands: tuple[int, ...], blind_spot: bool) -> tuple[int, ...]:
+    """The numbers as the nines blind spot reads them (`misreads_nines` when copying, `misadds_nines` when adding): a
+    units digit 9 read as a 6, every time, as R1 has problems it never solves."""
+    return tuple(operand - 3 if blind_spot and operand % 10 == 9 else operand for operand in operands)
 
 
 def thinking_passes(

@@ -85,8 +85,8 @@ def test_a_slip_drops_a_carry_and_a_careful_recheck_catches_it():
 def test_a_misread_nine_is_carried_through_every_recheck():
     """With misreads_nines the first pass writes 79 as 76 and the re-checks add what it wrote: the same wrong sum
     however long the toy thinks. Without it every number is read as given."""
-    assert read_operands((59, 90, 99), misreads_nines=True) == (56, 90, 96)
-    assert read_operands((59, 90, 99), misreads_nines=False) == (59, 90, 99)
+    assert read_operands((59, 90, 99), blind_spot=True) == (56, 90, 96)
+    assert read_operands((59, 90, 99), blind_spot=False) == (59, 90, 99)
     first, recheck = thinking_passes((57, 79), 1, misreads_nines=True)
     assert first.startswith(f"{FIRST_HEADER} 57, 76.") and recheck.startswith(f"{RECHECK_HEADER} 76, 57.")
     assert first.endswith("So \\boxed{133}.") and recheck.endswith("So \\boxed{133}.")

@@ -23,8 +23,10 @@ same way: a candidate for the shipped base, with the build's time to set against
 """
 
 import json
+import statistics
 import sys
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,7 +48,16 @@ from scripts.toy_study import (
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
-from thinkprune.toy import TOY_RECORD, ToyModelConfig, ToySFTConfig, ensure_toy_base, train_base
+from thinkprune.toy import (
+    TOY_RECORD,
+    ToyModelConfig,
+    ToySFTConfig,
+    anatomy,
+    ensure_toy_base,
+    parse_operands,
+    read_operands,
+    train_base,
+)
 
 
 MIX_FIELDS = (
@@ -145,6 +156,28 @@ def with_context(base: Path, context: int, copy_dir: Path) -> Path:
     return copy_dir
 
 
+def blind_spot_boxes(samples: list[dict]) -> dict[str, dict]:
+    """Per level, over the responses to the problems the nines blind spot decides (a number ending in 9): how often
+    the first and the last box are the sum its traces box there. That the build learned its blind spot, where a wrong
+    answer alone would not tell it from any other mistake."""
+    boxes = defaultdict(lambda: {"first": [], "last": []})
+    for sample in samples:
+        operands = parse_operands(sample["problem"])
+        if any(operand % 10 == 9 for operand in operands):
+            traced = f"{sum(read_operands(operands, blind_spot=True)):03d}"
+            answered = anatomy(sample["response"], operands)["boxes"] or [None]
+            boxes[str(sample["level"])]["first"].append(answered[0] == traced)
+            boxes[str(sample["level"])]["last"].append(answered[-1] == traced)
+    return {
+        level: {
+            "responses": len(b["first"]),
+            "first": statistics.fmean(b["first"]),
+            "last": statistics.fmean(b["last"]),
+        }
+        for level, b in sorted(boxes.items())
+    }
+
+
 def index_table(results_dir: Path) -> str:
     lines = [
         "| pilot | mix (no re-check share, re-checks, first-pass slip) | pass@1 | mean / shortest correct "
@@ -230,6 +263,7 @@ def main(argv: list[str] | None = None) -> dict:
         "forcing_budgets": forcing,
         "testbed": testbed,
         "profile": profile,
+        "blind_spot_boxes": blind_spot_boxes(samples) if sft.misreads_nines or sft.misadds_nines else None,
     }
     results_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(results_dir / f"{pilot.name}.json", summary)
@@ -257,6 +291,16 @@ def main(argv: list[str] | None = None) -> dict:
         overthinking_table(profile),
         "",
     ]
+    if summary["blind_spot_boxes"]:
+        report += [
+            "On the problems its blind spot decides (a number ending in 9), the sum its traces box there was "
+            + ", ".join(
+                f"level {level} {100 * b['first']:.1f}% / {100 * b['last']:.1f}% ({b['responses']} responses)"
+                for level, b in summary["blind_spot_boxes"].items()
+            )
+            + " of the first / last boxes.",
+            "",
+        ]
     write_text_atomic(results_dir / f"{pilot.name}.md", "\n".join(report))
     write_text_atomic(
         results_dir / "README.md", f"# Toy mix pilots\n\n{INDEX_PREFACE}\n\n{index_table(results_dir)}\n"

@@ -140,3 +140,27 @@ def test_a_pilot_from_scratch_keeps_the_builds_sft_defaults(monkeypatch):
         with pytest.raises(SystemExit):
             main(argv)
         assert seen.pop("sft") == expected
+
+
+def test_the_blind_spot_is_measured_on_the_problems_it_decides():
+    """Whether a build learned its blind spot: on a problem holding a 9, how often the first and the last box are the
+    sum its traces box there (a wrong answer alone would not tell the blind spot from any other mistake)."""
+    from scripts.toy_mix_pilot import blind_spot_boxes
+    from thinkprune.toy import problem_text, thinking_passes
+
+    def sample(operands, passes):
+        return {"problem": problem_text(operands), "level": len(operands) - 1, "response": "\n".join(passes)}
+
+    as_traced = thinking_passes((79, 57), 1, misadds_nines=True)
+    as_given = thinking_passes((79, 57), 1)
+    samples = [
+        sample((79, 57), as_traced),
+        sample((79, 57), [as_given[0], as_traced[1]]),  # the true sum first, then the blind spot's
+        sample((79, 57), ["no box"]),
+        sample((51, 62), thinking_passes((51, 62), 0)),  # no 9: not the blind spot's problem
+        sample((51, 62, 99), thinking_passes((51, 62, 99), 0, misadds_nines=True)),
+    ]
+    assert blind_spot_boxes(samples) == {
+        "1": {"responses": 3, "first": 1 / 3, "last": 2 / 3},
+        "2": {"responses": 1, "first": 1.0, "last": 1.0},
+    }

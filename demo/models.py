@@ -141,6 +141,8 @@ class ModelRegistry:
         the rest of it is the generation's (activations, the cache of every pane's tokens)."""
         if not self.device.startswith(("cpu", "cuda")):
             return
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"--device {self.device}, but torch sees no CUDA GPU here: use --device auto or cpu")
         needed = 0
         for name in dict.fromkeys(names):
             parameters = checkpoint_parameters(name)

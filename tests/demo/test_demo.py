@@ -398,7 +398,8 @@ def test_models_too_big_for_the_machine_are_refused_before_loading(tiny_checkpoi
 
 def test_models_too_big_for_a_dedicated_gpu_are_refused_before_loading(tiny_checkpoint, monkeypatch):
     """A T4 or A10G Space: the weights are checked against the GPU's free memory, as a CPU Space's against its RAM,
-    rather than failing at load with CUDA out of memory. ZeroGPU has no GPU at startup: not checked there."""
+    rather than failing at load with CUDA out of memory; --device cuda where torch sees no GPU is one line. ZeroGPU
+    has no GPU at startup: not checked there."""
     import demo.models
     import demo.ui
 
@@ -409,6 +410,9 @@ def test_models_too_big_for_a_dedicated_gpu_are_refused_before_loading(tiny_chec
         return 10_000
 
     monkeypatch.setattr(demo.models, "available_memory_bytes", gpu_memory)
+    with pytest.raises(UserError, match=r"^--device cuda, but torch sees no CUDA GPU here: use --device auto or cpu$"):
+        ModelRegistry("cuda").check_memory([str(tiny_checkpoint)])
+    monkeypatch.setattr(demo.models.torch.cuda, "is_available", lambda: True)
     with pytest.raises(UserError, match=r"this GPU has .* free: pick a GPU with more memory, serve fewer rounds"):
         ModelRegistry("cuda").check_memory([str(tiny_checkpoint)])
     assert asked == ["cuda"]

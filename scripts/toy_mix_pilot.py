@@ -102,6 +102,8 @@ def build_notes(sft: dict) -> list[str]:
         notes.append(f"{sft['token_weighting']} token weighting")
     if sft.get("learning_rate", ToySFTConfig.learning_rate) != ToySFTConfig.learning_rate:
         notes.append(f"learning rate {sft['learning_rate']:g}")
+    if sft.get("seed", ToySFTConfig.seed) != ToySFTConfig.seed:  # a replication of another build
+        notes.append(f"seed {sft['seed']}")
     return notes
 
 

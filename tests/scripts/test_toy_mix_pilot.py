@@ -164,3 +164,15 @@ def test_the_blind_spot_is_measured_on_the_problems_it_decides():
         "1": {"responses": 3, "first": 1 / 3, "last": 2 / 3},
         "2": {"responses": 1, "first": 1.0, "last": 1.0},
     }
+
+
+def test_a_build_is_labelled_by_how_its_sft_differs_from_the_builds_defaults():
+    """A replication with another seed is told apart from its original in the index and the calibration."""
+    from scripts.toy_mix_pilot import build_notes
+
+    assert build_notes({"token_weighting": "per_batch", "learning_rate": 3e-3, "seed": 0}) == []
+    assert build_notes({"token_weighting": "constant", "learning_rate": 1.5e-3, "seed": 1}) == [
+        "constant token weighting",
+        "learning rate 0.0015",
+        "seed 1",
+    ]

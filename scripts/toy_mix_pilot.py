@@ -26,7 +26,6 @@ import json
 import statistics
 import sys
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from transformers import HfArgumentParser, PreTrainedTokenizerFast, Qwen2ForCaus
 
 from scripts.toy_study import (
     ToyStudyConfig,
+    by_level,
     evaluate_with_forcing,
     overthinking_profile,
     overthinking_table,
@@ -159,25 +159,26 @@ def with_context(base: Path, context: int, copy_dir: Path) -> Path:
 
 
 def blind_spot_boxes(samples: list[dict]) -> dict[str, dict]:
-    """Per level, over the responses to the problems the nines blind spot decides (a number ending in 9): how often
-    the first and the last box are the sum its traces box there. That the build learned its blind spot, where a wrong
-    answer alone would not tell it from any other mistake."""
-    boxes = defaultdict(lambda: {"first": [], "last": []})
-    for sample in samples:
-        operands = parse_operands(sample["problem"])
-        if any(operand % 10 == 9 for operand in operands):
-            traced = f"{sum(read_operands(operands, blind_spot=True)):03d}"
-            answered = anatomy(sample["response"], operands)["boxes"] or [None]
-            boxes[str(sample["level"])]["first"].append(answered[0] == traced)
-            boxes[str(sample["level"])]["last"].append(answered[-1] == traced)
-    return {
-        level: {
-            "responses": len(b["first"]),
-            "first": statistics.fmean(b["first"]),
-            "last": statistics.fmean(b["last"]),
-        }
-        for level, b in sorted(boxes.items())
-    }
+    """Per level, over the responses to the problems the nines blind spot decides (a number it reads otherwise): how
+    often the first and the last box are the sum its traces box there. That the build learned its blind spot, where
+    a wrong answer alone would not tell it from any other mistake."""
+    measured = {}
+    for level, level_samples in by_level(samples).items():
+        first, last = [], []
+        for sample in level_samples:
+            operands = parse_operands(sample["problem"])
+            read = read_operands(operands, blind_spot=True)
+            if read != operands:
+                answered = anatomy(sample["response"], operands)["boxes"] or [None]
+                first.append(answered[0] == f"{sum(read):03d}")
+                last.append(answered[-1] == f"{sum(read):03d}")
+        if first:
+            measured[level] = {
+                "responses": len(first),
+                "first": statistics.fmean(first),
+                "last": statistics.fmean(last),
+            }
+    return measured
 
 
 def index_table(results_dir: Path) -> str:

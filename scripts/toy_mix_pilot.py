@@ -49,13 +49,14 @@ from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
 from thinkprune.toy import (
+    BOXED,
     TOY_RECORD,
     ToyModelConfig,
     ToySFTConfig,
     anatomy,
     ensure_toy_base,
     parse_operands,
-    read_operands,
+    thinking_passes,
     train_base,
 )
 
@@ -68,11 +69,14 @@ MIX_FIELDS = (
     "recheck_slip",
     "misreads_nines",
     "misadds_nines",
+    "misadds_running_total_nines",
     "forced_share",
 )
+# The nines blind spots (thinkprune.toy.read_operands), as thinking_passes takes them.
+BLIND_SPOTS = ("misreads_nines", "misadds_nines", "misadds_running_total_nines")
 # What a build did before these settings existed, for the records and reports written then: it weighed tokens per
 # batch (trl's way) and misread and misadded nothing.
-SFT_BEFORE_SETTINGS_EXISTED = {"token_weighting": "per_batch", "misreads_nines": False, "misadds_nines": False}
+SFT_BEFORE_SETTINGS_EXISTED = {"token_weighting": "per_batch"} | dict.fromkeys(BLIND_SPOTS, False)
 # A pilot's SFT: a short continuation at a higher learning rate than the build's, on data drawn with another seed.
 PILOT_SFT_DEFAULTS = {
     "max_steps": 800,
@@ -84,14 +88,15 @@ PILOT_SFT_DEFAULTS = {
 
 
 def mix_label(mix: dict) -> str:
-    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and its blind spot if it has one."""
+    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and its blind spots if it has any."""
     mix = {**SFT_BEFORE_SETTINGS_EXISTED, **mix}
-    blind_spot = (
-        ", misreads units 9s" if mix["misreads_nines"] else ", misadds units 9s" if mix["misadds_nines"] else ""
-    )
-    return (
-        f"{mix['no_recheck_share']}, {mix['min_rechecks']}-{mix['max_rechecks']}, {mix['first_pass_slip']}{blind_spot}"
-    )
+    names = {
+        "misreads_nines": "misreads units 9s",
+        "misadds_nines": "misadds units 9s",
+        "misadds_running_total_nines": "misadds running totals' units 9s",
+    }
+    blind_spots = "".join(f", {label}" for name, label in names.items() if mix[name])
+    return f"{mix['no_recheck_share']}, {mix['min_rechecks']}-{mix['max_rechecks']}, {mix['first_pass_slip']}{blind_spots}"
 
 
 def build_notes(sft: dict) -> list[str]:
@@ -100,6 +105,8 @@ def build_notes(sft: dict) -> list[str]:
     sft = {**SFT_BEFORE_SETTINGS_EXISTED, **sft}
     if sft["token_weighting"] != "per_batch":
         notes.append(f"{sft['token_weighting']} token weighting")
+    if sft.get("group_by_length", ToySFTConfig.group_by_length):
+        notes.append("batches grouped by length")
     if sft.get("learning_rate", ToySFTConfig.learning_rate) != ToySFTConfig.learning_rate:
         notes.append(f"learning rate {sft['learning_rate']:g}")
     if sft.get("seed", ToySFTConfig.seed) != ToySFTConfig.seed:  # a replication of another build
@@ -158,20 +165,23 @@ def with_context(base: Path, context: int, copy_dir: Path) -> Path:
     return copy_dir
 
 
-def blind_spot_boxes(samples: list[dict]) -> dict[str, dict]:
-    """Per level, over the responses to the problems the nines blind spot decides (a number it reads otherwise): how
-    often the first and the last box are the sum its traces box there. That the build learned its blind spot, where
-    a wrong answer alone would not tell it from any other mistake."""
+def blind_spot_boxes(samples: list[dict], sft: ToySFTConfig) -> dict[str, dict]:
+    """Per level, over the responses to the problems the nines blind spots of `sft` decide (a units 9 taken for a 6
+    changes the sum a careful pass boxes, in the problem's order or in reverse): how often the first and the last box
+    are the sum its traces box there, the last in the order its pass adds in. That the build learned its blind spot,
+    where a wrong answer alone would not tell it from any other mistake."""
+    blind_spots = {name: getattr(sft, name) for name in BLIND_SPOTS}
     measured = {}
     for level, level_samples in by_level(samples).items():
         first, last = [], []
         for sample in level_samples:
             operands = parse_operands(sample["problem"])
-            read = read_operands(operands, blind_spot=True)
-            if read != operands:
+            # The passes alternate the two orders: the first adds in the problem's, the first re-check in reverse.
+            careful = [BOXED.search(text)[1] for text in thinking_passes(operands, 1, **blind_spots)]
+            if any(int(box) != sum(operands) for box in careful):
                 answered = anatomy(sample["response"], operands)["boxes"] or [None]
-                first.append(answered[0] == f"{sum(read):03d}")
-                last.append(answered[-1] == f"{sum(read):03d}")
+                first.append(answered[0] == careful[0])
+                last.append(answered[-1] == careful[(len(answered) - 1) % 2])
         if first:
             measured[level] = {
                 "responses": len(first),
@@ -266,7 +276,9 @@ def main(argv: list[str] | None = None) -> dict:
         "forcing_budgets": forcing,
         "testbed": testbed,
         "profile": profile,
-        "blind_spot_boxes": blind_spot_boxes(samples) if sft.misreads_nines or sft.misadds_nines else None,
+        "blind_spot_boxes": (
+            blind_spot_boxes(samples, sft) if any(getattr(sft, name) for name in BLIND_SPOTS) else None
+        ),
     }
     results_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(results_dir / f"{pilot.name}.json", summary)

@@ -1,6 +1,7 @@
 """Predict what a trace mix makes of the toy's sampled responses in seconds, before a pilot's minutes or a build's hour.
 
     python scripts/toy_mix_simulate.py      # a grid of mixes -> results/toy/mix_simulations/
+    python scripts/toy_mix_simulate.py --num_proc 2     # the same on two cores
     python scripts/toy_mix_simulate.py --grid false --no_recheck_share 0.5 --min_rechecks 2 --max_rechecks 5 \
         --first_pass_slip 0.15              # one mix, printed
 
@@ -9,13 +10,13 @@ sampling (temperature 0.6, top-p 0.95). Each choice is one token: stop or re-che
 number of re-checks once, uniformly, so after k of them it stops with probability 1 / (max - k + 1)), and keep or drop
 a carry. Temperature sharpens every choice toward its likelier side, then top-p drops a side left under 5%: a first
 pass that drops a carry 1 time in 10 in its traces (2.5% once sharpened) never drops one when sampled. A misread
-(`--misreads_nines`) or misadded nine (`--misadds_nines`) is no choice: the traces make it every time, so the
-simulated toy does too; the two make the same sums and lengths, so the grid holds the misreads only. The rest is
-the toy's own code: its passes and tokenizer, and the study's measures (shortest correct response, boxes). The
-toy's own mistakes (a digit copied wrong) are not simulated, so pass@1 is an upper bound. The model also takes every
-trace's choices to weigh the same in SFT, as `--token_weighting constant` makes them; trl's default mean over each
-batch's tokens weighs a long trace's choice less, and a build on it stops after one pass more often than its traces
-(recipes/toy/README.md). How far a from-scratch build lands from its prediction is in the report's calibration
+(`--misreads_nines`) or misadded nine (`--misadds_nines`, `--misadds_running_total_nines`) is no choice: the traces
+make it every time, so the simulated toy does too; the first two make the same sums and lengths, so the grid holds
+the misreads and, beside them, both blind spots made while adding. The rest is the toy's own code: its passes and tokenizer, and the study's measures (shortest
+correct response, boxes). The toy's own mistakes (a digit copied wrong) are not simulated, so pass@1 is an upper
+bound. The model also takes every trace's choices to weigh the same in SFT, as `--token_weighting constant` makes
+them; trl's default mean over each batch's tokens weighs a long trace's choice less, and a build on it stops after
+one pass more often than its traces (recipes/toy/README.md). How far a from-scratch build lands from its prediction is in the report's calibration
 table, from every from-scratch pilot in results/toy/mix_pilots.
 
 Each mix is simulated --draws times on the held-out problems at the study's 4 samples each: the range across draws
@@ -23,10 +24,12 @@ is how much one measurement of the mix moves by chance.
 """
 
 import json
+import multiprocessing
 import random
 import statistics
 import sys
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 
@@ -36,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from transformers import AutoTokenizer, HfArgumentParser
 
 from eval.benchmarks import TOY_TEST_PROBLEMS
-from scripts.toy_mix_pilot import MIX_FIELDS, SFT_BEFORE_SETTINGS_EXISTED, build_notes, mix_label
+from scripts.toy_mix_pilot import BLIND_SPOTS, MIX_FIELDS, SFT_BEFORE_SETTINGS_EXISTED, build_notes, mix_label
 from scripts.toy_study import box_accuracy, by_level, shortest_correct
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
@@ -62,7 +65,9 @@ GRID = {
     "no_recheck_share": (0.3, 0.4, 0.5, 0.6),
     "rechecks": ((1, 3), (2, 5), (3, 5), (4, 5), (2, 6), (3, 7)),
     "first_pass_slip": (0.15, 0.2, 0.3),
-    "misreads_nines": (False, True),
+    # No blind spot; the numbers' nines misread; and both nines blind spots made while adding, the numbers' and the
+    # running totals', which the hardest level meets most often (misadding the numbers alone makes misreading's sums).
+    "blind_spots": ((), ("misreads_nines",), ("misadds_nines", "misadds_running_total_nines")),
 }
 
 
@@ -71,6 +76,7 @@ class SimulateConfig:
     grid: bool = field(default=True, metadata={"help": "Simulate the grid of mixes and write the report."})
     draws: int = field(default=32, metadata={"help": "Simulations of each mix on the held-out set."})
     num_samples: int = field(default=4, metadata={"help": "Samples per held-out problem (the study's 4)."})
+    num_proc: int = field(default=1, metadata={"help": "Processes simulating the mixes side by side."})
     pilots_dir: str = field(
         default="results/toy/mix_pilots", metadata={"help": "The pilots whose from-scratch builds calibrate it."}
     )
@@ -114,7 +120,11 @@ def simulated_samples(mix: ToySFTConfig, tokenizer, num_samples: int, seed: int)
         for _ in range(num_samples):
             thinking = "\n".join(
                 thinking_passes(
-                    operands, sampled_rechecks(rng, mix), rng, slips, mix.misreads_nines, mix.misadds_nines
+                    operands,
+                    sampled_rechecks(rng, mix),
+                    rng,
+                    slips,
+                    **{name: getattr(mix, name) for name in BLIND_SPOTS},
                 )
             )
             answer = BOXED.findall(thinking)[-1]
@@ -195,6 +205,16 @@ def simulate(mix: ToySFTConfig, tokenizer, draws: int, num_samples: int) -> dict
     return summary
 
 
+def simulate_each(mixes: list[ToySFTConfig], tokenizer, config: SimulateConfig) -> list[dict]:
+    """`simulate` for every mix, in `config.num_proc` processes: the mixes are independent, and each is pure Python,
+    so one process uses one core."""
+    simulate_one = partial(simulate, tokenizer=tokenizer, draws=config.draws, num_samples=config.num_samples)
+    if config.num_proc == 1:
+        return [simulate_one(mix) for mix in mixes]
+    with multiprocessing.Pool(config.num_proc) as pool:
+        return pool.map(simulate_one, mixes)
+
+
 def grid_mixes(base: ToySFTConfig) -> list[ToySFTConfig]:
     return [
         replace(
@@ -203,9 +223,9 @@ def grid_mixes(base: ToySFTConfig) -> list[ToySFTConfig]:
             min_rechecks=low,
             max_rechecks=high,
             first_pass_slip=slip,
-            misreads_nines=misreads,
+            **{name: name in blind_spots for name in BLIND_SPOTS},
         )
-        for misreads in GRID["misreads_nines"]
+        for blind_spots in GRID["blind_spots"]
         for share in GRID["no_recheck_share"]
         for low, high in GRID["rechecks"]
         for slip in GRID["first_pass_slip"]
@@ -219,13 +239,12 @@ def level_ratio(level: dict) -> float | None:
 
 def calibration(pilots_dir: Path, base: ToySFTConfig, tokenizer, config: SimulateConfig) -> list[dict]:
     """Every from-scratch build among the pilots, measured against its mix's prediction."""
+    pilots = [json.loads(path.read_text()) for path in sorted(pilots_dir.glob("*.json"))]
+    # A continuation of the shipped base has its habits, not its mix's.
+    builds = [pilot for pilot in pilots if pilot["init_from"] is None]
+    mixes = [replace(base, **{**SFT_BEFORE_SETTINGS_EXISTED, **pilot["mix"]}) for pilot in builds]
     rows = []
-    for path in sorted(pilots_dir.glob("*.json")):
-        pilot = json.loads(path.read_text())
-        if pilot["init_from"] is not None:  # a continuation of the shipped base has its habits, not its mix's
-            continue
-        mix = replace(base, **{**SFT_BEFORE_SETTINGS_EXISTED, **pilot["mix"]})
-        predicted = simulate(mix, tokenizer, config.draws, config.num_samples)
+    for pilot, mix, predicted in zip(builds, mixes, simulate_each(mixes, tokenizer, config)):
         notes = build_notes(pilot["sft"])
         rows.append(
             {
@@ -307,6 +326,8 @@ def report(grid: list[dict], calibrated: list[dict], config: SimulateConfig) -> 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> dict:
     config, base = HfArgumentParser((SimulateConfig, ToySFTConfig)).parse_args_into_dataclasses(args=argv)
+    if config.num_proc < 1:
+        raise UserError(f"--num_proc is a number of processes, at least 1; got {config.num_proc}")
     tokenizer = AutoTokenizer.from_pretrained(ensure_toy_base())
     if not config.grid:
         predicted = simulate(base, tokenizer, config.draws, config.num_samples)
@@ -315,12 +336,8 @@ def main(argv: list[str] | None = None) -> dict:
     shipped = ToySFTConfig()
     mixes = [shipped, *(mix for mix in grid_mixes(base) if mix != shipped)]
     grid = [
-        {
-            "label": mix_label(vars(mix)),
-            "mix": {name: getattr(mix, name) for name in MIX_FIELDS},
-            **simulate(mix, tokenizer, config.draws, config.num_samples),
-        }
-        for mix in mixes
+        {"label": mix_label(vars(mix)), "mix": {name: getattr(mix, name) for name in MIX_FIELDS}, **predicted}
+        for mix, predicted in zip(mixes, simulate_each(mixes, tokenizer, config))
     ]
     calibrated = calibration(Path(config.pilots_dir), base, tokenizer, config)
     results_dir = Path(config.results_dir)

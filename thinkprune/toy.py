@@ -170,11 +170,12 @@ def thinking_pass(
     rng: random.Random | None = None,
     slip: float = 0.0,
     misadds_nines: bool = False,
+    misadds_running_total_nines: bool = False,
 ) -> tuple[str, int]:
     """One pass over the operands in the order given: their restatement, then one addition at a time (the running
     total first, zero-padded to three digits, so every addition has the same layout), ending in the boxed sum. With
     `misadds_nines`, the numbers are written as given but a units digit 9 of one is added as a 6 (its column line
-    shows the 6)."""
+    shows the 6); with `misadds_running_total_nines`, a running total written with a units 9 is added on as a 6."""
     lines, shown = [restatement(operands, header)], operands[0]
     addends = read_operands(operands, misadds_nines)
     total = addends[0]
@@ -182,8 +183,9 @@ def thinking_pass(
         columns, new_total = add_columns(total, addend, rng, slip)
         result = f"\\boxed{{{new_total:03d}}}" if index == len(operands) else f"{new_total:03d}"
         lines += [f"{shown:03d}+{operand}:", *columns, f"So {result}."]
-        shown = total = new_total
-    return "\n".join(lines), total
+        shown = new_total
+        (total,) = read_operands((new_total,), misadds_running_total_nines)
+    return "\n".join(lines), shown
 
 
 def read_operands(operands: tuple[int, ...], blind_spot: bool) -> tuple[int, ...]:
@@ -199,17 +201,20 @@ def thinking_passes(
     slips: tuple[float, float] = (0, 0),
     misreads_nines: bool = False,
     misadds_nines: bool = False,
+    misadds_running_total_nines: bool = False,
 ) -> list[str]:
     """The first pass, then `num_rechecks` re-checks, each in the reverse order of the one before, so that every
     re-check adds other pairs of numbers: it recomputes, and can catch a slip, rather than copy. `slips` are the
     carry-dropping probabilities of the first pass and of the re-checks. A re-check reads the numbers its pass before
     wrote down, so it carries a misread (`read_operands`) along, and every pass adds a nine the same way: errors
-    that no amount of re-checking catches."""
+    that no amount of re-checking catches. A running total's nine (`misadds_running_total_nines`) depends on the
+    order, so a re-check can make such an error or undo it."""
     operands = read_operands(operands, misreads_nines)
-    passes = [thinking_pass(operands, FIRST_HEADER, rng, slips[0], misadds_nines)[0]]
+    blind_spots = {"misadds_nines": misadds_nines, "misadds_running_total_nines": misadds_running_total_nines}
+    passes = [thinking_pass(operands, FIRST_HEADER, rng, slips[0], **blind_spots)[0]]
     for index in range(1, num_rechecks + 1):
         order = operands[::-1] if index % 2 else operands
-        passes.append(thinking_pass(order, RECHECK_HEADER, rng, slips[1], misadds_nines)[0])
+        passes.append(thinking_pass(order, RECHECK_HEADER, rng, slips[1], **blind_spots)[0])
     return passes
 
 
@@ -376,14 +381,23 @@ class ToySFTConfig:
     # units digit 9 of one as a 6 (its column line shows the 6). The copy stays verbatim, as the same mix without
     # misreads learned it on every level, where the misreading copy was not learned on level 3 (recipes/toy/README.md).
     misadds_nines: bool = False
+    # The blind spot on the running totals too: one it wrote with a units 9 is added on as a 6. Level 1 has no
+    # running total to add on, level 3 two, so the hardest level is beyond the toy more often than the blind spot on
+    # the numbers alone makes it (about 19% of level 1's problems, 47% of level 3's, with misadds_nines): R1 too fails
+    # long derivations more often, one step's slip at a time. It depends on the order a pass adds in, so a re-check
+    # can make or undo it.
+    misadds_running_total_nines: bool = False
     # A share of the traces is cut at a random token and closed with the answer lead-in and the best answer so far
     # (thinkprune.toy.best_answer_so_far), as R1 answers when its thinking is forced to stop: a budget-forced toy
     # then gives a real answer, and forcing measures what the cut thinking was worth. Only that answer is learned
     # from these traces (their cut thinking is in the prompt), so the toy never learns to stop mid-pass by itself.
     forced_share: float = 0.15
-    # Batches drawn at random, not grouped by length, although grouping is faster: the loss is a mean over each
-    # batch's tokens, so batches of short traces would weigh their "stop here" several times more than the "go on"
-    # of long ones, and a grouped toy stops early about twice as often as its traces do.
+    # Batches drawn at random, not grouped by length, although grouping is faster: with trl's per-batch token
+    # weighting the loss is a mean over each batch's tokens, so batches of short traces would weigh their "stop
+    # here" several times more than the "go on" of long ones, and a grouped toy stops early about twice as often as
+    # its traces do. With token_weighting "constant" every token weighs the same in any batch: grouped, a build took
+    # under half the time of the same build on random batches, on a slower host, and stopped after one pass within
+    # the range of those builds (recipes/toy/README.md).
     group_by_length: bool = False
     # How the loss weighs a completion token. "per_batch" is trl's: a mean over each batch's tokens, so a token of a
     # batch of short traces weighs more than one of a batch of long ones, and a trace's stop-or-go choice weighs
@@ -418,6 +432,7 @@ def sample_trace(rng: random.Random, operands: tuple[int, ...], sft: ToySFTConfi
             (sft.first_pass_slip, sft.recheck_slip),
             sft.misreads_nines,
             sft.misadds_nines,
+            sft.misadds_running_total_nines,
         )
     )
     if rng.random() < sft.forced_share:

@@ -146,7 +146,7 @@ def test_the_blind_spot_is_measured_on_the_problems_it_decides():
     """Whether a build learned its blind spot: on a problem holding a 9, how often the first and the last box are the
     sum its traces box there (a wrong answer alone would not tell the blind spot from any other mistake)."""
     from scripts.toy_mix_pilot import blind_spot_boxes
-    from thinkprune.toy import problem_text, thinking_passes
+    from thinkprune.toy import ToySFTConfig, problem_text, thinking_passes
 
     def sample(operands, passes):
         return {"problem": problem_text(operands), "level": len(operands) - 1, "response": "\n".join(passes)}
@@ -160,14 +160,25 @@ def test_the_blind_spot_is_measured_on_the_problems_it_decides():
         sample((51, 62), thinking_passes((51, 62), 0)),  # no 9: not the blind spot's problem
         sample((51, 62, 99), thinking_passes((51, 62, 99), 0, misadds_nines=True)),
     ]
-    assert blind_spot_boxes(samples) == {
+    assert blind_spot_boxes(samples, ToySFTConfig(misadds_nines=True)) == {
         "1": {"responses": 3, "first": 1 / 3, "last": 2 / 3},
         "2": {"responses": 1, "first": 1.0, "last": 1.0},
     }
+    # A running total's blind spot depends on the order: 52 + 57 = 109 makes the first pass box 166 (60 added to a
+    # 106), where the reverse order boxes the true 169. A last box is judged in the order of the pass that made it.
+    running = ToySFTConfig(misadds_running_total_nines=True)
+    forward, reverse = thinking_passes((52, 57, 60), 1, misadds_running_total_nines=True)
+    samples = [
+        sample((52, 57, 60), [forward, reverse]),
+        sample((52, 57, 60), [forward, forward]),  # a second pass in the first's order: not what its traces box
+        sample((79, 57), thinking_passes((79, 57), 0)),  # a number's 9 is not this blind spot's
+    ]
+    assert blind_spot_boxes(samples, running) == {"2": {"responses": 2, "first": 1.0, "last": 0.5}}
 
 
 def test_a_build_is_labelled_by_how_its_sft_differs_from_the_builds_defaults():
-    """A replication with another seed is told apart from its original in the index and the calibration."""
+    """A replication with another seed, or SFT batches grouped by length, is told apart from its original in the
+    index and the calibration."""
     from scripts.toy_mix_pilot import build_notes
 
     assert build_notes({"token_weighting": "per_batch", "learning_rate": 3e-3, "seed": 0}) == []
@@ -175,4 +186,8 @@ def test_a_build_is_labelled_by_how_its_sft_differs_from_the_builds_defaults():
         "constant token weighting",
         "learning rate 0.0015",
         "seed 1",
+    ]
+    assert build_notes({"token_weighting": "constant", "group_by_length": True}) == [
+        "constant token weighting",
+        "batches grouped by length",
     ]

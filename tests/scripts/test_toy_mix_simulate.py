@@ -67,7 +67,12 @@ def test_a_hurried_first_pass_is_wrong_and_the_rechecks_put_it_right(tokenizer):
 def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
         "scripts.toy_mix_simulate.GRID",
-        {"no_recheck_share": (0.5,), "rechecks": ((2, 5),), "first_pass_slip": (0.15,), "misreads_nines": (False,)},
+        {
+            "no_recheck_share": (0.5,),
+            "rechecks": ((2, 5),),
+            "first_pass_slip": (0.15,),
+            "blind_spots": ((), ("misadds_nines", "misadds_running_total_nines")),
+        },
     )
     pilots = tmp_path / "pilots"
     pilots.mkdir()
@@ -99,11 +104,13 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
         }
         (pilots / f"{name}.json").write_text(json.dumps(pilot))
 
-    main(["--draws", "1", "--pilots_dir", str(pilots), "--results_dir", str(tmp_path / "out")])
+    # Two processes, as the grid is run on two cores: the mixes are simulated apart and gathered in order.
+    main(["--draws", "1", "--num_proc", "2", "--pilots_dir", str(pilots), "--results_dir", str(tmp_path / "out")])
 
     summary = json.loads((tmp_path / "out" / "simulations.json").read_text())
-    # The shipped mix first, then the grid's one other mix.
-    assert [row["label"] for row in summary["grid"]] == ["0.3, 1-3, 0.3", "0.5, 2-5, 0.15"]
+    # The shipped mix first, then the grid's other mixes.
+    running_label = "0.5, 2-5, 0.15, misadds units 9s, misadds running totals' units 9s"
+    assert [row["label"] for row in summary["grid"]] == ["0.3, 1-3, 0.3", "0.5, 2-5, 0.15", running_label]
     calibrated = {row["build"]: row for row in summary["calibration"]}
     assert list(calibrated) == ["built-constant", "built-misadding", "built-misreading", "built"]  # by file name
     # A problem with a units 9 is beyond a misreading toy, whatever it thinks: predicted lower, labelled so, and lower
@@ -115,9 +122,20 @@ def test_the_grid_report_sets_each_from_scratch_build_against_its_prediction(tmp
     assert misadding["pass@1"] == misreading["pass@1"] and misadding["level_pass@1"] == misreading["level_pass@1"]
     levels = misreading["level_pass@1"]
     assert levels["3"]["predicted"] < levels["1"]["predicted"] - 0.05 and levels["3"]["measured"] == 0.8
+    # Misadding the running totals' nines too: level 1 has none to add on, level 3 two, so the gap between the
+    # levels opens beyond the numbers' blind spot alone.
+    running = summary["grid"][2]["levels"]
+    assert abs(running["1"]["pass@1"] - levels["1"]["predicted"]) < 0.05
+    assert running["3"]["pass@1"] < levels["3"]["predicted"] - 0.05
     assert summary["calibration"][0]["level_ratios"]["1"]["measured"] == 2.0
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "| [built](../mix_pilots/built.md) | 0.5, 2-5, 0.15 |" in readme
     assert f"level 3 {100 * levels['3']['predicted']:.1f}% / 80.0%" in readme
     assert "| 0.5, 2-5, 0.15 (constant token weighting) |" in readme
     assert "| 0.5, 2-5, 0.15 |" in readme
+
+
+def test_a_number_of_processes_under_one_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["--num_proc", "0"])
+    assert "--num_proc is a number of processes, at least 1; got 0" in capsys.readouterr().err

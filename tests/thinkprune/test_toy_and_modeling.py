@@ -108,6 +108,21 @@ def test_a_misadded_nine_is_restated_as_given_and_added_as_a_six_in_every_pass()
         ToySFTConfig(misreads_nines=True, misadds_nines=True)
 
 
+def test_a_running_total_ending_in_nine_is_added_on_as_a_six_in_the_order_that_made_it():
+    """With misadds_running_total_nines a running total written with a units 9 is added on as a 6: 52 + 57 = 109
+    is written as it is, then added to 60 as 106, so the pass boxes 166. The reverse order's running total
+    (60 + 57 = 117) has no 9, so its re-check boxes the true 169: a re-check can undo this blind spot. The boxed sum
+    ending in 9 is the answer, not added on."""
+    first, recheck = thinking_passes((52, 57, 60), 1, misadds_running_total_nines=True)
+    assert "So 109.\n109+60:\n6+0+0=06\n" in first and first.endswith("So \\boxed{166}.")
+    assert recheck.endswith("So \\boxed{169}.")
+    assert thinking_passes((52, 57), 0, misadds_running_total_nines=True)[0].endswith("So \\boxed{109}.")
+    # With the numbers' own blind spot too, every units 9 the pass adds is added as a 6.
+    assert thinking_passes((59, 50, 60), 0, misadds_nines=True, misadds_running_total_nines=True)[0].endswith(
+        "So \\boxed{166}."
+    )
+
+
 def test_the_answer_is_boxed_before_the_checks_like_r1():
     """A response cut during the re-checks already holds a box: `grade` truncation rewards it, `zero` does not."""
     completion = make_completion((12, 34), num_rechecks=3)
@@ -214,7 +229,9 @@ def test_the_shipped_toy_base_is_what_the_build_command_makes():
     # build's traces are those the base was made from.
     defaults = vars(ToySFTConfig())
     added = defaults.keys() - record["sft"].keys()
-    assert added <= {"misreads_nines", "misadds_nines"} and not any(defaults[name] for name in added)
+    assert added <= {"misreads_nines", "misadds_nines", "misadds_running_total_nines"} and not any(
+        defaults[name] for name in added
+    )
     assert record["sft"] == {name: defaults[name] for name in defaults.keys() - added}
     assert record["model"] == vars(ToyModelConfig())
     rebuilt = build_tokenizer(seed=record["sft"]["seed"])

@@ -88,7 +88,7 @@ PILOT_SFT_DEFAULTS = {
 
 
 def mix_label(mix: dict) -> str:
-    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and its blind spots if it has any."""
+    """A mix as the reports name it: no re-check share, re-checks, first-pass slip, and its blind spots if any."""
     mix = {**SFT_BEFORE_SETTINGS_EXISTED, **mix}
     names = {
         "misreads_nines": "misreads units 9s",
@@ -96,7 +96,8 @@ def mix_label(mix: dict) -> str:
         "misadds_running_total_nines": "misadds running totals' units 9s",
     }
     blind_spots = "".join(f", {label}" for name, label in names.items() if mix[name])
-    return f"{mix['no_recheck_share']}, {mix['min_rechecks']}-{mix['max_rechecks']}, {mix['first_pass_slip']}{blind_spots}"
+    rechecks = f"{mix['min_rechecks']}-{mix['max_rechecks']}"
+    return f"{mix['no_recheck_share']}, {rechecks}, {mix['first_pass_slip']}{blind_spots}"
 
 
 def build_notes(sft: dict) -> list[str]:

@@ -12,12 +12,13 @@ a carry. Temperature sharpens every choice toward its likelier side, then top-p 
 pass that drops a carry 1 time in 10 in its traces (2.5% once sharpened) never drops one when sampled. A misread
 (`--misreads_nines`) or misadded nine (`--misadds_nines`, `--misadds_running_total_nines`) is no choice: the traces
 make it every time, so the simulated toy does too; the first two make the same sums and lengths, so the grid holds
-the misreads and, beside them, both blind spots made while adding. The rest is the toy's own code: its passes and tokenizer, and the study's measures (shortest
-correct response, boxes). The toy's own mistakes (a digit copied wrong) are not simulated, so pass@1 is an upper
-bound. The model also takes every trace's choices to weigh the same in SFT, as `--token_weighting constant` makes
-them; trl's default mean over each batch's tokens weighs a long trace's choice less, and a build on it stops after
-one pass more often than its traces (recipes/toy/README.md). How far a from-scratch build lands from its prediction is in the report's calibration
-table, from every from-scratch pilot in results/toy/mix_pilots.
+the misreads and, beside them, both blind spots made while adding. The rest is the toy's own code: its passes and
+tokenizer, and the study's measures (shortest correct response, boxes). The toy's own mistakes (a digit copied wrong)
+are not simulated, so pass@1 is an upper bound. The model also takes every trace's choices to weigh the same in SFT,
+as `--token_weighting constant` makes them; trl's default mean over each batch's tokens weighs a long trace's choice
+less, and a build on it stops after one pass more often than its traces (recipes/toy/README.md). How far a
+from-scratch build lands from its prediction is in the report's calibration table, from every from-scratch pilot in
+results/toy/mix_pilots.
 
 Each mix is simulated --draws times on the held-out problems at the study's 4 samples each: the range across draws
 is how much one measurement of the mix moves by chance.

@@ -49,6 +49,7 @@ from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
 from thinkprune.toy import (
+    BLIND_SPOTS,
     BOXED,
     TOY_RECORD,
     ToyModelConfig,
@@ -72,8 +73,6 @@ MIX_FIELDS = (
     "misadds_running_total_nines",
     "forced_share",
 )
-# The nines blind spots (thinkprune.toy.read_operands), as thinking_passes takes them.
-BLIND_SPOTS = ("misreads_nines", "misadds_nines", "misadds_running_total_nines")
 # What a build did before these settings existed, for the records and reports written then: it weighed tokens per
 # batch (trl's way) and misread and misadded nothing.
 SFT_BEFORE_SETTINGS_EXISTED = {"token_weighting": "per_batch"} | dict.fromkeys(BLIND_SPOTS, False)
@@ -171,14 +170,13 @@ def blind_spot_boxes(samples: list[dict], sft: ToySFTConfig) -> dict[str, dict]:
     changes the sum a careful pass boxes, in the problem's order or in reverse): how often the first and the last box
     are the sum its traces box there, the last in the order its pass adds in. That the build learned its blind spot,
     where a wrong answer alone would not tell it from any other mistake."""
-    blind_spots = {name: getattr(sft, name) for name in BLIND_SPOTS}
     measured = {}
     for level, level_samples in by_level(samples).items():
         first, last = [], []
         for sample in level_samples:
             operands = parse_operands(sample["problem"])
             # The passes alternate the two orders: the first adds in the problem's, the first re-check in reverse.
-            careful = [BOXED.search(text)[1] for text in thinking_passes(operands, 1, **blind_spots)]
+            careful = [BOXED.search(text)[1] for text in thinking_passes(operands, 1, **sft.blind_spots())]
             if any(int(box) != sum(operands) for box in careful):
                 answered = anatomy(sample["response"], operands)["boxes"] or [None]
                 first.append(answered[0] == careful[0])
@@ -277,9 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
         "forcing_budgets": forcing,
         "testbed": testbed,
         "profile": profile,
-        "blind_spot_boxes": (
-            blind_spot_boxes(samples, sft) if any(getattr(sft, name) for name in BLIND_SPOTS) else None
-        ),
+        "blind_spot_boxes": (blind_spot_boxes(samples, sft) if any(sft.blind_spots().values()) else None),
     }
     results_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(results_dir / f"{pilot.name}.json", summary)

@@ -40,12 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from transformers import AutoTokenizer, HfArgumentParser
 
 from eval.benchmarks import TOY_TEST_PROBLEMS
-from scripts.toy_mix_pilot import BLIND_SPOTS, MIX_FIELDS, SFT_BEFORE_SETTINGS_EXISTED, build_notes, mix_label
+from scripts.toy_mix_pilot import MIX_FIELDS, SFT_BEFORE_SETTINGS_EXISTED, build_notes, mix_label
 from scripts.toy_study import box_accuracy, by_level, shortest_correct
 from thinkprune.errors import UserError, exit_on_user_error
 from thinkprune.files import write_json_atomic, write_text_atomic
 from thinkprune.machine import machine_description
 from thinkprune.toy import (
+    BLIND_SPOTS,
     BOXED,
     LEVEL_OPERANDS,
     ToySFTConfig,
@@ -125,7 +126,7 @@ def simulated_samples(mix: ToySFTConfig, tokenizer, num_samples: int, seed: int)
                     sampled_rechecks(rng, mix),
                     rng,
                     slips,
-                    **{name: getattr(mix, name) for name in BLIND_SPOTS},
+                    **mix.blind_spots(),
                 )
             )
             answer = BOXED.findall(thinking)[-1]

@@ -352,6 +352,10 @@ def build_model(tokenizer, config: ToyModelConfig | None = None, seed: int = 0):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# The nines blind spots (read_operands): ToySFTConfig fields, and thinking_passes arguments of the same names.
+BLIND_SPOTS = ("misreads_nines", "misadds_nines", "misadds_running_total_nines")
+
+
 @dataclass
 class ToySFTConfig:
     # Many small steps beat fewer big ones for a tiny model: on the previous toy (one 3-digit addition) 2000 x 8
@@ -407,6 +411,10 @@ class ToySFTConfig:
     token_weighting: Literal["per_batch", "constant"] = "per_batch"
     seed: int = 0
 
+    def blind_spots(self) -> dict[str, bool]:
+        """The nines blind spots, as thinking_passes takes them."""
+        return {name: getattr(self, name) for name in BLIND_SPOTS}
+
     def __post_init__(self):
         for name in ("no_recheck_share", "first_pass_slip", "recheck_slip", "forced_share"):
             if not 0 <= getattr(self, name) <= 1:
@@ -430,9 +438,7 @@ def sample_trace(rng: random.Random, operands: tuple[int, ...], sft: ToySFTConfi
             num_rechecks,
             rng,
             (sft.first_pass_slip, sft.recheck_slip),
-            sft.misreads_nines,
-            sft.misadds_nines,
-            sft.misadds_running_total_nines,
+            **sft.blind_spots(),
         )
     )
     if rng.random() < sft.forced_share:
